@@ -1,0 +1,7 @@
+package org.rdzv.api;
+
+/** Builds a handler from parameters: PyTorch's {@code RendezvousHandlerCreator}. */
+@FunctionalInterface
+public interface RendezvousHandlerCreator {
+  RendezvousHandler create(RendezvousParameters parameters);
+}
