@@ -1,0 +1,49 @@
+package org.rdzv.cli;
+
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import picocli.CommandLine;
+
+/**
+ * Runs {@code rdzv} in-process: {@link #run(PrintStream, PrintStream, String...)} parses, executes
+ * and turns every failure into one line on {@code err} and an {@link ExitCode}. Tests call it
+ * directly.
+ */
+public final class Cli {
+  private Cli() {}
+
+  /** Runs one command line and returns the process exit code. */
+  public static int run(PrintStream out, PrintStream err, String... args) {
+    RdzvCommand root = new RdzvCommand();
+    CommandLine cli = new CommandLine(root);
+    cli.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
+    cli.setErr(new PrintWriter(err, true, StandardCharsets.UTF_8));
+    cli.setCaseInsensitiveEnumValuesAllowed(true);
+    cli.setParameterExceptionHandler(
+        (ex, arguments) -> {
+          CommandLine command = ex.getCommandLine();
+          err.println("rdzv " + commandName(command) + ": " + ex.getMessage());
+          err.println("Try 'rdzv " + commandName(command) + " --help' for more information.");
+          err.flush();
+          return ExitCode.USAGE.code();
+        });
+    cli.setExecutionExceptionHandler(
+        (ex, command, parseResult) -> {
+          if (root.verbose) {
+            ex.printStackTrace(err);
+          }
+          err.println("rdzv " + commandName(command) + ": " + Errors.oneLine(ex));
+          err.flush();
+          return ex instanceof IllegalArgumentException
+              ? ExitCode.USAGE.code()
+              : ExitCode.FAILURE.code();
+        });
+    return cli.execute(args);
+  }
+
+  private static String commandName(CommandLine command) {
+    String name = command.getCommandSpec().qualifiedName(" ");
+    return name.startsWith("rdzv ") ? name.substring(5) : name.equals("rdzv") ? "" : name;
+  }
+}
