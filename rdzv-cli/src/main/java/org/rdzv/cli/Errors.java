@@ -22,6 +22,9 @@ final class Errors {
         continue;
       }
       if (line.length() > 0) {
+        if (line.charAt(line.length() - 1) == '.') {
+          line.setLength(line.length() - 1);
+        }
         line.append(": ");
       }
       line.append(message);
