@@ -1,0 +1,109 @@
+package org.rdzv.etcd;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.util.Map;
+import org.rdzv.api.RendezvousStateException;
+
+/**
+ * JSON as Python's {@code json.dumps} writes it by default ({@code ", "} and {@code ": "}
+ * separators, non-ASCII escaped, keys in insertion order), so states the legacy handler writes are
+ * the same text a PyTorch node would write.
+ */
+final class PythonJson {
+  private static final ObjectMapper MAPPER = new ObjectMapper();
+
+  private PythonJson() {}
+
+  static ObjectNode parseObject(String text) {
+    JsonNode node;
+    try {
+      node = MAPPER.readTree(text == null ? "" : text);
+    } catch (IOException e) {
+      throw new RendezvousStateException("The etcd rendezvous state is not JSON: " + text, e);
+    }
+    if (!(node instanceof ObjectNode object)) {
+      throw new RendezvousStateException("The etcd rendezvous state is not a JSON object: " + text);
+    }
+    return object;
+  }
+
+  static ObjectNode object() {
+    return MAPPER.createObjectNode();
+  }
+
+  static String dumps(JsonNode node) {
+    StringBuilder out = new StringBuilder();
+    write(node, out);
+    return out.toString();
+  }
+
+  private static void write(JsonNode node, StringBuilder out) {
+    switch (node.getNodeType()) {
+      case OBJECT -> {
+        out.append('{');
+        boolean first = true;
+        for (Map.Entry<String, JsonNode> e : node.properties()) {
+          if (!first) {
+            out.append(", ");
+          }
+          first = false;
+          string(e.getKey(), out);
+          out.append(": ");
+          write(e.getValue(), out);
+        }
+        out.append('}');
+      }
+      case ARRAY -> {
+        out.append('[');
+        for (int i = 0; i < node.size(); i++) {
+          if (i > 0) {
+            out.append(", ");
+          }
+          write(node.get(i), out);
+        }
+        out.append(']');
+      }
+      case STRING -> string(node.textValue(), out);
+      case NUMBER -> out.append(node.isIntegralNumber() ? node.bigIntegerValue().toString() : python(node.doubleValue()));
+      case BOOLEAN -> out.append(node.booleanValue() ? "true" : "false");
+      default -> out.append("null");
+    }
+  }
+
+  private static String python(double d) {
+    if (Double.isNaN(d)) {
+      return "NaN";
+    }
+    if (Double.isInfinite(d)) {
+      return d > 0 ? "Infinity" : "-Infinity";
+    }
+    return Double.toString(d);
+  }
+
+  private static void string(String s, StringBuilder out) {
+    out.append('"');
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      switch (c) {
+        case '"' -> out.append("\\\"");
+        case '\\' -> out.append("\\\\");
+        case '\n' -> out.append("\\n");
+        case '\r' -> out.append("\\r");
+        case '\t' -> out.append("\\t");
+        case '\b' -> out.append("\\b");
+        case '\f' -> out.append("\\f");
+        default -> {
+          if (c < 0x20 || c > 0x7e) {
+            out.append(String.format("\\u%04x", (int) c));
+          } else {
+            out.append(c);
+          }
+        }
+      }
+    }
+    out.append('"');
+  }
+}
