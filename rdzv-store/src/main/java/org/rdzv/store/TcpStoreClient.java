@@ -1,0 +1,768 @@
+package org.rdzv.store;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import org.rdzv.api.StoreException;
+import org.rdzv.api.StoreTimeoutException;
+
+/** The {@link TcpStore} client: one blocking socket guarded by a lock. */
+final class TcpStoreClient implements TcpStore {
+  private static final System.Logger LOG = System.getLogger(TcpStore.class.getName());
+  private static final byte[] INIT_KEY = Wire.INIT_KEY.getBytes(StandardCharsets.US_ASCII);
+  /** How often a blocked wait looks at the interrupt flag. */
+  private static final long WAIT_SLICE_MILLIS = 100;
+
+  private static final long INITIAL_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+  private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+  private final TcpStoreOptions options;
+  private final InetSocketAddress address;
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Frame frame = new Frame();
+  private volatile Duration timeout;
+  /** Resolved family; null until the first connection settles it (AUTO). */
+  private volatile Family family;
+  /** Whether the 2.x server answers PING (2.5+). */
+  private boolean pingSupported = true;
+  private volatile Link link;
+  private volatile boolean closed;
+
+  private final ReentrantLock watchLock = new ReentrantLock();
+  private final ConcurrentHashMap<String, CopyOnWriteArrayList<Consumer<WatchEvent>>> listeners =
+      new ConcurrentHashMap<>();
+  private WatchLink watchLink;
+
+  private TcpStoreClient(TcpStoreOptions options) {
+    this.options = options;
+    this.address = new InetSocketAddress(options.host(), options.port());
+    this.timeout = options.timeout();
+    this.family =
+        switch (options.protocol()) {
+          case V1_13 -> Family.V1;
+          case V2, AUTO -> null;
+        };
+  }
+
+  static TcpStoreClient connect(TcpStoreOptions options) {
+    TcpStoreClient client = new TcpStoreClient(options);
+    client.lock.lock();
+    try {
+      client.link = client.open(System.nanoTime() + options.timeout().toNanos());
+      if (options.worldSize().isPresent() && options.waitForWorkers()) {
+        client.frame.reset().u8(Command.ADD.code(client.family)).bytes(INIT_KEY).i64(1);
+        client.link.readTimeout(client.timeout);
+        client.link.send(client.frame);
+        client.link.i64();
+      }
+    } catch (IOException e) {
+      client.closeQuietly();
+      throw new StoreException(client.failure("announcing the worker (ADD init/)", e), e);
+    } catch (RuntimeException e) {
+      client.closeQuietly();
+      throw e;
+    } finally {
+      client.lock.unlock();
+    }
+    return client;
+  }
+
+  // ---------------------------------------------------------------- connecting
+
+  /** Connects (and handshakes) with retries until {@code deadline}. Caller holds the lock. */
+  private Link open(long deadline) {
+    long backoff = INITIAL_BACKOFF_NANOS;
+    IOException last = null;
+    int attempts = 0;
+    while (true) {
+      attempts++;
+      try {
+        return attempt(deadline);
+      } catch (IOException e) {
+        last = e;
+        LOG.log(Level.DEBUG, "connecting to {0} failed: {1}", address, e.toString());
+      }
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        throw new StoreTimeoutException(
+            "The client socket has timed out after "
+                + options.timeout().toMillis()
+                + "ms while trying to connect to "
+                + describeAddress()
+                + " ("
+                + attempts
+                + " attempts): "
+                + last.getMessage(),
+            last);
+      }
+      long jittered = backoff / 2 + ThreadLocalRandom.current().nextLong(backoff);
+      long pause = Math.min(jittered, left);
+      try {
+        TimeUnit.NANOSECONDS.sleep(pause);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new StoreException("interrupted while connecting to " + describeAddress(), e);
+      }
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_NANOS);
+    }
+  }
+
+  private int millisLeft(long deadline) {
+    return (int) Math.max(1, Math.min(Integer.MAX_VALUE, (deadline - System.nanoTime()) / 1_000_000));
+  }
+
+  private Link attempt(long deadline) throws IOException {
+    Family known = family;
+    if (known == Family.V1) {
+      return Link.open(address, millisLeft(deadline));
+    }
+    if (known == Family.V2) {
+      Link l = Link.open(address, millisLeft(deadline));
+      try {
+        handshake(l, pingSupported, deadline);
+        return l;
+      } catch (IOException | RuntimeException e) {
+        l.close();
+        throw e;
+      }
+    }
+    // Unknown: probe 2.5+ (VALIDATE + PING), then 2.4 (VALIDATE only), then 1.13.
+    Link l = Link.open(address, millisLeft(deadline));
+    try {
+      handshake(l, true, deadline);
+      pingSupported = true;
+      family = Family.V2;
+      return l;
+    } catch (EOFException | SocketException e) {
+      l.close();
+      LOG.log(Level.DEBUG, "{0}: no answer to VALIDATE+PING ({1})", address, e.getMessage());
+    } catch (IOException | RuntimeException e) {
+      l.close();
+      throw e;
+    }
+    l = Link.open(address, millisLeft(deadline));
+    try {
+      handshake(l, false, deadline);
+      // Four GETNUMKEYS confirm a 2.4 server; to a 1.13 server these bytes are a SET whose key
+      // length (0x0707070 73C85F7CE) it cannot allocate, so it closes the connection.
+      frame.reset();
+      for (int i = 0; i < 4; i++) {
+        frame.u8(Command.GETNUMKEYS.code(Family.V2));
+      }
+      l.send(frame);
+      l.readTimeout(millisLeft(deadline));
+      for (int i = 0; i < 4; i++) {
+        l.i64();
+      }
+      pingSupported = false;
+      family = Family.V2;
+      return l;
+    } catch (EOFException | SocketException e) {
+      l.close();
+      LOG.log(Level.DEBUG, "{0}: no answer to VALIDATE+GETNUMKEYS ({1})", address, e.getMessage());
+    } catch (IOException | RuntimeException e) {
+      l.close();
+      throw e;
+    }
+    if (options.protocol() == StoreProtocol.V2) {
+      throw new IOException("the server at " + describeAddress() + " does not speak the 2.x protocol");
+    }
+    family = Family.V1;
+    return Link.open(address, millisLeft(deadline));
+  }
+
+  /** Sends VALIDATE (+ PING) and checks the echo. Nothing ever answers VALIDATE itself. */
+  private void handshake(Link l, boolean ping, long deadline) throws IOException {
+    frame.reset().u8(Command.VALIDATE.code(Family.V2)).u32(Wire.VALIDATION_MAGIC);
+    int nonce = (int) ProcessHandle.current().pid();
+    if (ping) {
+      frame.u8(Command.PING.code(Family.V2)).u32(nonce);
+    }
+    l.send(frame);
+    if (ping) {
+      l.readTimeout(millisLeft(deadline));
+      int echo = l.u32();
+      if (echo != nonce) {
+        throw new IOException(
+            "Ping failed, invalid value returned from server. Expected: " + nonce + ", got: " + echo);
+      }
+    }
+  }
+
+  private String describeAddress() {
+    return options.host() + ":" + options.port();
+  }
+
+  // ---------------------------------------------------------------- request plumbing
+
+  @FunctionalInterface
+  private interface Exchange<T> {
+    T run(Link link, Family family) throws IOException;
+  }
+
+  private <T> T call(String what, Exchange<T> exchange) {
+    try {
+      lock.lockInterruptibly();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new StoreException("interrupted before " + what, e);
+    }
+    try {
+      if (closed) {
+        throw new StoreException("the store client for " + describeAddress() + " is closed");
+      }
+      if (link == null) {
+        link = open(System.nanoTime() + timeout.toNanos());
+      }
+      link.readTimeout(timeout);
+      return exchange.run(link, family);
+    } catch (SocketTimeoutException e) {
+      dropLink();
+      throw new StoreTimeoutException(failure(what, e), e);
+    } catch (IOException e) {
+      dropLink();
+      throw new StoreException(failure(what, e), e);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private String failure(String what, IOException e) {
+    String cause = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    return what + " on the store at " + describeAddress() + " failed: " + cause;
+  }
+
+  private void dropLink() {
+    if (link != null) {
+      link.close();
+      link = null;
+    }
+  }
+
+  private static String keysText(List<String> keys) {
+    String s = keys.toString();
+    return s.length() > 200 ? s.substring(0, 200) + "...]" : s;
+  }
+
+  private int code(Command command, Family f) {
+    int c = command.code(f);
+    if (c < 0) {
+      throw new UnsupportedOperationException(
+          command + " is not part of the " + f + " TCPStore protocol");
+    }
+    return c;
+  }
+
+  /**
+   * Sends WAIT for {@code keys} and blocks for its answer up to {@code waitTimeout}, cancelling
+   * (2.x) or dropping the connection (1.13) on timeout or interrupt. Caller holds the lock.
+   */
+  private void doWait(Link l, Family f, List<String> keys, Duration waitTimeout) throws IOException {
+    frame.reset().u8(code(Command.WAIT, f)).i64(keys.size());
+    for (String key : keys) {
+      frame.userKey(key);
+    }
+    l.send(frame);
+    long deadline = System.nanoTime() + waitTimeout.toNanos();
+    while (true) {
+      long left = deadline - System.nanoTime();
+      boolean interrupted = Thread.currentThread().isInterrupted();
+      if (left <= 0 || interrupted) {
+        boolean arrived = abandonWait(l, f);
+        if (arrived && !interrupted) {
+          return;
+        }
+        if (interrupted) {
+          throw new StoreException("interrupted while waiting for keys " + keysText(keys));
+        }
+        throw new StoreTimeoutException(
+            "Wait timeout after " + waitTimeout.toMillis() + "ms, keys: " + keysText(keys));
+      }
+      l.readTimeout(Math.min(TimeUnit.NANOSECONDS.toMillis(left) + 1, WAIT_SLICE_MILLIS));
+      try {
+        int b = l.u8();
+        if (b != Wire.STOP_WAITING) {
+          throw new IOException("unexpected answer to WAIT: " + b);
+        }
+        l.readTimeout(timeout);
+        return;
+      } catch (SocketTimeoutException e) {
+        // Slice over: look at the deadline and the interrupt flag again.
+      } catch (InterruptedIOException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /**
+   * Gives up a pending WAIT. 2.x: CANCEL_WAIT, then {@code 01}, or {@code 00 01} when the keys
+   * arrived meanwhile (returns true). 1.13 has no cancel: the connection is dropped so the late
+   * {@code 00} cannot desynchronize a later request.
+   */
+  private boolean abandonWait(Link l, Family f) throws IOException {
+    if (f == Family.V1) {
+      dropLink();
+      return false;
+    }
+    frame.reset().u8(Command.CANCEL_WAIT.code(Family.V2));
+    l.send(frame);
+    l.readTimeout(timeout);
+    int b = l.u8();
+    if (b == Wire.WAIT_CANCELED) {
+      return false;
+    }
+    if (b == Wire.STOP_WAITING && l.u8() == Wire.WAIT_CANCELED) {
+      return true;
+    }
+    throw new IOException("unexpected answer to CANCEL_WAIT");
+  }
+
+  // ---------------------------------------------------------------- Store
+
+  @Override
+  public void set(String key, byte[] value) {
+    Objects.requireNonNull(value, "value");
+    call(
+        "SET",
+        (l, f) -> {
+          l.send(frame.reset().u8(code(Command.SET, f)).userKey(key).bytes(value));
+          return null;
+        });
+  }
+
+  @Override
+  public byte[] get(String key) {
+    Duration t = timeout;
+    return call(
+        "GET " + key,
+        (l, f) -> {
+          doWait(l, f, List.of(key), t);
+          l.send(frame.reset().u8(code(Command.GET, f)).userKey(key));
+          return l.bytes();
+        });
+  }
+
+  @Override
+  public long add(String key, long delta) {
+    return call(
+        "ADD",
+        (l, f) -> {
+          l.send(frame.reset().u8(code(Command.ADD, f)).userKey(key).i64(delta));
+          return l.i64();
+        });
+  }
+
+  @Override
+  public byte[] compareSet(String key, byte[] expected, byte[] desired) {
+    return call(
+        "COMPARE_SET",
+        (l, f) -> {
+          l.send(
+              frame.reset().u8(code(Command.COMPARE_SET, f)).userKey(key).bytes(expected).bytes(desired));
+          return l.bytes();
+        });
+  }
+
+  @Override
+  public boolean check(List<String> keys) {
+    return call(
+        "CHECK",
+        (l, f) -> {
+          frame.reset().u8(code(Command.CHECK, f)).i64(keys.size());
+          for (String key : keys) {
+            frame.userKey(key);
+          }
+          l.send(frame);
+          int b = l.u8();
+          if (b != Wire.READY && b != Wire.NOT_READY) {
+            throw new IOException("unexpected answer to CHECK: " + b);
+          }
+          return b == Wire.READY;
+        });
+  }
+
+  @Override
+  public void await(List<String> keys, Duration waitTimeout) {
+    Objects.requireNonNull(waitTimeout, "timeout");
+    List<String> copy = List.copyOf(keys);
+    call(
+        "WAIT",
+        (l, f) -> {
+          doWait(l, f, copy, waitTimeout);
+          return null;
+        });
+  }
+
+  @Override
+  public long numKeys() {
+    return call(
+        "GETNUMKEYS",
+        (l, f) -> {
+          l.send(frame.reset().u8(code(Command.GETNUMKEYS, f)));
+          return l.i64();
+        });
+  }
+
+  @Override
+  public boolean deleteKey(String key) {
+    return call(
+        "DELETE_KEY",
+        (l, f) -> {
+          l.send(frame.reset().u8(code(Command.DELETE_KEY, f)).userKey(key));
+          return l.i64() == 1;
+        });
+  }
+
+  @Override
+  public void append(String key, byte[] value) {
+    Objects.requireNonNull(value, "value");
+    call(
+        "APPEND",
+        (l, f) -> {
+          l.send(frame.reset().u8(code(Command.APPEND, f)).userKey(key).bytes(value));
+          return null;
+        });
+  }
+
+  @Override
+  public List<byte[]> multiGet(List<String> keys) {
+    List<String> copy = List.copyOf(keys);
+    Duration t = timeout;
+    return call(
+        "MULTI_GET",
+        (l, f) -> {
+          doWait(l, f, copy, t);
+          if (f == Family.V2) {
+            frame.reset().u8(code(Command.MULTI_GET, f)).i64(copy.size());
+            for (String key : copy) {
+              frame.userKey(key);
+            }
+            l.send(frame);
+          } else {
+            // 1.13 has no MULTI_GET: pipeline one GET per key.
+            frame.reset();
+            for (String key : copy) {
+              frame.u8(code(Command.GET, f)).userKey(key);
+            }
+            l.send(frame);
+          }
+          List<byte[]> values = new ArrayList<>(copy.size());
+          for (int i = 0; i < copy.size(); i++) {
+            values.add(l.bytes());
+          }
+          return values;
+        });
+  }
+
+  @Override
+  public void multiSet(List<String> keys, List<byte[]> values) {
+    if (keys.size() != values.size()) {
+      throw new IllegalArgumentException(
+          "multiSet needs as many values as keys: " + keys.size() + " keys, " + values.size() + " values");
+    }
+    call(
+        "MULTI_SET",
+        (l, f) -> {
+          frame.reset();
+          if (f == Family.V2) {
+            frame.u8(code(Command.MULTI_SET, f)).i64(keys.size());
+            for (int i = 0; i < keys.size(); i++) {
+              frame.userKey(keys.get(i)).bytes(values.get(i));
+            }
+          } else {
+            // 1.13 has no MULTI_SET: one SET per pair, in one write.
+            for (int i = 0; i < keys.size(); i++) {
+              frame.u8(code(Command.SET, f)).userKey(keys.get(i)).bytes(values.get(i));
+            }
+          }
+          l.send(frame);
+          return null;
+        });
+  }
+
+  @Override
+  public Duration timeout() {
+    return timeout;
+  }
+
+  @Override
+  public void setTimeout(Duration timeout) {
+    Objects.requireNonNull(timeout, "timeout");
+    if (timeout.isNegative()) {
+      throw new IllegalArgumentException("timeout must not be negative, got " + timeout);
+    }
+    this.timeout = timeout;
+  }
+
+  // ---------------------------------------------------------------- TcpStore
+
+  @Override
+  public StoreProtocol protocol() {
+    Family f = family;
+    if (f == null) {
+      call("connect", (l, fam) -> null);
+      f = family;
+    }
+    return f == Family.V1 ? StoreProtocol.V1_13 : StoreProtocol.V2;
+  }
+
+  @Override
+  public TcpStoreOptions options() {
+    return options;
+  }
+
+  @Override
+  public void queuePush(String key, byte[] value) {
+    Objects.requireNonNull(value, "value");
+    call(
+        "QUEUE_PUSH",
+        (l, f) -> {
+          l.send(frame.reset().u8(code(Command.QUEUE_PUSH, f)).userKey(key).bytes(value));
+          return null;
+        });
+  }
+
+  @Override
+  public byte[] queuePop(String key, boolean block) {
+    Duration t = timeout;
+    return call(
+        "QUEUE_POP",
+        (l, f) -> {
+          long deadline = System.nanoTime() + t.toNanos();
+          while (true) {
+            if (block) {
+              doWait(l, f, List.of(key), Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+            }
+            l.send(frame.reset().u8(code(Command.QUEUE_POP, f)).userKey(key));
+            long length = l.i64();
+            if (length > 0) {
+              return l.bytes();
+            }
+            if (!block) {
+              return null;
+            }
+            // Another client took the element between our WAIT and POP: wait again.
+          }
+        });
+  }
+
+  @Override
+  public long queueLen(String key) {
+    return call(
+        "QUEUE_LEN",
+        (l, f) -> {
+          l.send(frame.reset().u8(code(Command.QUEUE_LEN, f)).userKey(key));
+          return l.i64();
+        });
+  }
+
+  @Override
+  public List<String> listKeys() {
+    return call(
+        "LIST",
+        (l, f) -> {
+          l.send(frame.reset().u8(code(Command.LIST, f)));
+          long n = l.i64();
+          List<String> keys = new ArrayList<>();
+          for (long i = 0; i < n; i++) {
+            String key = Frame.userKey(l.bytes());
+            if (key != null) {
+              keys.add(key);
+            }
+          }
+          return keys;
+        });
+  }
+
+  // ---------------------------------------------------------------- watching (1.13)
+
+  @Override
+  public AutoCloseable watchKey(String key, Consumer<WatchEvent> listener) {
+    Objects.requireNonNull(key, "key");
+    Objects.requireNonNull(listener, "listener");
+    if (protocol() != StoreProtocol.V1_13) {
+      throw new UnsupportedOperationException(
+          "WATCH_KEY exists only in the 1.13 TCPStore protocol; this client speaks 2.x"
+              + " (use store_protocol=1.13)");
+    }
+    String wire = Request.key(Frame.wireKey(key));
+    watchLock.lock();
+    try {
+      if (closed) {
+        throw new StoreException("the store client for " + describeAddress() + " is closed");
+      }
+      WatchLink w = watchLink;
+      if (w == null || w.dead) {
+        if (w != null) {
+          w.close();
+        }
+        w = new WatchLink();
+        watchLink = w;
+        for (var entry : listeners.entrySet()) {
+          if (!entry.getValue().isEmpty()) {
+            w.register(entry.getKey());
+          }
+        }
+      }
+      CopyOnWriteArrayList<Consumer<WatchEvent>> list =
+          listeners.computeIfAbsent(wire, k -> new CopyOnWriteArrayList<>());
+      list.add(listener);
+      if (!w.registered.contains(wire)) {
+        w.register(wire);
+      }
+      return () -> list.remove(listener);
+    } catch (IOException e) {
+      WatchLink w = watchLink;
+      if (w != null) {
+        w.close();
+      }
+      throw new StoreException(failure("WATCH_KEY " + key, e), e);
+    } finally {
+      watchLock.unlock();
+    }
+  }
+
+  /** The 1.13 callback connection: WATCH_KEY registrations out, acks and events in. */
+  private final class WatchLink {
+    final Link link;
+    final java.util.Set<String> registered = ConcurrentHashMap.newKeySet();
+    final Semaphore acks = new Semaphore(0);
+    final Thread reader;
+    volatile boolean dead;
+    private final Frame out = new Frame();
+
+    WatchLink() throws IOException {
+      link = Link.open(address, millisLeft(System.nanoTime() + timeout.toNanos()));
+      link.socket.setSoTimeout(0);
+      reader =
+          Thread.ofPlatform()
+              .daemon()
+              .name("rdzv-store-watch-" + describeAddress())
+              .start(this::readLoop);
+    }
+
+    /** Sends WATCH_KEY and waits for its acknowledgement. Caller holds the watch lock. */
+    void register(String wireKey) throws IOException {
+      link.send(out.reset().u8(Command.WATCH_KEY.code(Family.V1)).bytes(Request.keyBytes(wireKey)));
+      try {
+        if (!acks.tryAcquire(timeout.toNanos(), TimeUnit.NANOSECONDS)) {
+          dead = true;
+          throw new SocketTimeoutException("no acknowledgement of WATCH_KEY");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        dead = true;
+        throw new InterruptedIOException("interrupted while registering a watch");
+      }
+      if (dead) {
+        throw new EOFException("the callback connection closed");
+      }
+      registered.add(wireKey);
+    }
+
+    private void readLoop() {
+      try {
+        while (true) {
+          int type = link.u8();
+          if (type == Wire.KEY_CALLBACK_REGISTERED) {
+            acks.release();
+            continue;
+          }
+          WatchEvent.Type t = WatchEvent.Type.of(type);
+          if (t == null) {
+            throw new IOException("unknown watch event type " + type);
+          }
+          byte[] wireKey = link.bytes();
+          byte[] old = link.bytes();
+          byte[] now = link.bytes();
+          dispatch(t, wireKey, old, now);
+        }
+      } catch (IOException e) {
+        if (!closed && !dead) {
+          LOG.log(Level.WARNING, "the watch connection to {0} broke: {1}", describeAddress(), e.getMessage());
+        }
+      } finally {
+        dead = true;
+        acks.release();
+        link.close();
+      }
+    }
+
+    private void dispatch(WatchEvent.Type type, byte[] wireKey, byte[] old, byte[] now) {
+      var list = listeners.get(Request.key(wireKey));
+      if (list == null || list.isEmpty()) {
+        return;
+      }
+      String userKey = Frame.userKey(wireKey);
+      WatchEvent event =
+          new WatchEvent(type, userKey == null ? new String(wireKey, StandardCharsets.UTF_8) : userKey, old, now);
+      for (Consumer<WatchEvent> l : list) {
+        try {
+          l.accept(event);
+        } catch (RuntimeException e) {
+          LOG.log(Level.WARNING, "a watch listener of " + event.key() + " failed", e);
+        }
+      }
+    }
+
+    void close() {
+      dead = true;
+      link.close();
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  @Override
+  public void close() {
+    closed = true;
+    watchLock.lock();
+    try {
+      if (watchLink != null) {
+        watchLink.close();
+        watchLink = null;
+      }
+    } finally {
+      watchLock.unlock();
+    }
+    // Closing the socket first releases a thread blocked in a wait; then take the lock to clear.
+    Link l = link;
+    if (l != null) {
+      l.close();
+    }
+    lock.lock();
+    try {
+      dropLink();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void closeQuietly() {
+    closed = true;
+    dropLink();
+  }
+
+  @Override
+  public String toString() {
+    Family f = family;
+    return "TcpStore(" + describeAddress() + ", " + (f == null ? "auto" : f.toString()) + ")";
+  }
+
+}
