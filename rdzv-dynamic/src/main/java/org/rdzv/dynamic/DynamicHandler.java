@@ -1,0 +1,377 @@
+package org.rdzv.dynamic;
+
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.rdzv.api.PrefixStore;
+import org.rdzv.api.RendezvousException;
+import org.rdzv.api.RendezvousInfo;
+import org.rdzv.api.RendezvousParameters;
+import org.rdzv.api.RendezvousStoreInfo;
+import org.rdzv.api.Store;
+
+/** The dynamic rendezvous handler. See {@link DynamicRendezvousHandler}. */
+final class DynamicHandler implements DynamicRendezvousHandler {
+  private static final System.Logger LOG = System.getLogger(DynamicHandler.class.getName());
+  private static final AtomicLong LOCAL_IDS = new AtomicLong();
+
+  private final NodeDescriptor node;
+  private final RendezvousSettings settings;
+  private final String backendName;
+  private final Store store;
+  private final AutoCloseable owned;
+  private final Clock clock;
+  private final StateHolder holder;
+  private final Executor executor;
+  private final ReentrantLock lock = new ReentrantLock();
+  private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+
+  // Round membership, guarded by lock.
+  private long myRound = -1;
+  private Set<NodeDescriptor> roundMembers = Set.of();
+  private final Set<NodeDescriptor> reportedLost = new LinkedHashSet<>();
+
+  // Heartbeats.
+  private final ReentrantLock timerLock = new ReentrantLock();
+  private final Condition timerWake = timerLock.newCondition();
+  private Thread heartbeat;
+  private boolean heartbeating;
+  private volatile boolean closed;
+
+  DynamicHandler(
+      NodeDescriptor node,
+      RendezvousSettings settings,
+      String backendName,
+      RendezvousBackend backend,
+      Store store,
+      AutoCloseable owned,
+      Clock clock) {
+    this.node = node;
+    this.settings = settings;
+    this.backendName = backendName;
+    this.store = store;
+    this.owned = owned;
+    this.clock = clock;
+    this.holder = new StateHolder(backend, settings, clock);
+    this.executor = new Executor(node, holder, settings, clock);
+  }
+
+  static DynamicHandler create(
+      RendezvousBackend backend, Store store, RendezvousParameters params, AutoCloseable owned) {
+    RendezvousSettings settings = RendezvousSettings.from(params);
+    return new DynamicHandler(
+        newNode(params.localAddr()), settings, backend.name(), backend, store, owned, Clock.SYSTEM);
+  }
+
+  /** A fresh descriptor: {@code local_addr} or this host's FQDN, the pid, a per-JVM counter. */
+  static NodeDescriptor newNode(String localAddr) {
+    String host = localAddr != null && !localAddr.isEmpty() ? localAddr : RendezvousStoreInfo.fqdn();
+    return new NodeDescriptor(host, ProcessHandle.current().pid(), LOCAL_IDS.getAndIncrement());
+  }
+
+  @Override
+  public String backend() {
+    return backendName;
+  }
+
+  @Override
+  public String runId() {
+    return settings.runId();
+  }
+
+  @Override
+  public NodeDescriptor node() {
+    return node;
+  }
+
+  @Override
+  public boolean useAgentStore() {
+    return false;
+  }
+
+  @Override
+  public RendezvousInfo nextRendezvous() {
+    LOG.log(Level.INFO, "The node ''{0}'' attempts to join the next round of the rendezvous ''{1}''.",
+        node, settings.runId());
+    stopHeartbeats();
+    long round;
+    int rank;
+    int worldSize;
+    StateDialect dialect;
+    lock.lock();
+    try {
+      if (holder.state().round == 0) {
+        // PyTorch's skew of the first attempt, to spread the load on the backend.
+        sleep(Duration.ofNanos(ThreadLocalRandom.current().nextLong(300_000_001L)));
+      }
+      long deadline = clock.nanoTime() + settings.joinTimeout().toNanos();
+      executor.run(Ops.EXIT, deadline, false);
+      executor.run(Ops.JOIN, deadline, true);
+      MutableState s = holder.state();
+      round = s.round;
+      rank = s.participants.get(node);
+      worldSize = s.participants.size();
+      dialect = holder.dialect();
+      myRound = round;
+      roundMembers = Set.copyOf(s.participants.keySet());
+      reportedLost.clear();
+    } finally {
+      lock.unlock();
+    }
+    startHeartbeats();
+    Store prefixed = new PrefixStore("torch.rendezvous." + settings.runId() + "." + round, store);
+    RendezvousStoreInfo bootstrap = null;
+    if (dialect != StateDialect.V1_13) {
+      // PyTorch 2.x publishes where workers find their store; rank 0 writes it into every
+      // round's prefix, so newcomers of later rounds find it too.
+      bootstrap = RendezvousStoreInfo.build(rank, prefixed, node.host(), null);
+    }
+    LOG.log(Level.INFO,
+        "The node ''{0}'' has joined round {1} of the rendezvous ''{2}'' as rank {3} in a world of size {4}.",
+        node, round, settings.runId(), rank, worldSize);
+    return new RendezvousInfo(prefixed, rank, worldSize, bootstrap, round);
+  }
+
+  @Override
+  public boolean isClosed() {
+    return withSync(s -> s.closed);
+  }
+
+  @Override
+  public int numNodesWaiting() {
+    return withSync(s -> s.waitList.size());
+  }
+
+  @Override
+  public StateSnapshot state() {
+    return withSync(MutableState::snapshot);
+  }
+
+  private <T> T withSync(java.util.function.Function<MutableState, T> read) {
+    Set<NodeDescriptor> lost;
+    T result;
+    lock.lock();
+    try {
+      holder.sync();
+      result = read.apply(holder.state());
+      lost = newlyLost();
+    } finally {
+      lock.unlock();
+    }
+    notifyLost(lost);
+    return result;
+  }
+
+  @Override
+  public void setClosed() {
+    lock.lock();
+    try {
+      closeOp();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  @Override
+  public boolean shutdown() {
+    stopHeartbeats();
+    try {
+      lock.lock();
+      try {
+        closeOp();
+      } finally {
+        lock.unlock();
+      }
+      return true;
+    } catch (RendezvousException e) {
+      LOG.log(Level.WARNING,
+          "The node ''{0}'' has failed to shutdown the rendezvous ''{1}'' due to an error of type {2}.",
+          node, settings.runId(), e.getClass().getSimpleName());
+      return false;
+    }
+  }
+
+  private void closeOp() {
+    executor.run(Ops.CLOSE, clock.nanoTime() + settings.closeTimeout().toNanos(), false);
+    LOG.log(Level.INFO, "The node ''{0}'' has closed the rendezvous ''{1}''.", node, settings.runId());
+  }
+
+  @Override
+  public void leave() {
+    stopHeartbeats();
+    lock.lock();
+    try {
+      executor.run(Ops.LEAVE, clock.nanoTime() + settings.closeTimeout().toNanos(), false);
+      myRound = -1;
+      roundMembers = Set.of();
+    } finally {
+      lock.unlock();
+    }
+    LOG.log(Level.INFO, "The node ''{0}'' left the rendezvous ''{1}''.", node, settings.runId());
+  }
+
+  @Override
+  public Set<NodeDescriptor> lostParticipants() {
+    lock.lock();
+    try {
+      return Set.copyOf(reportedLost);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  @Override
+  public void addListener(Listener listener) {
+    listeners.add(listener);
+  }
+
+  @Override
+  public void removeListener(Listener listener) {
+    listeners.remove(listener);
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    stopHeartbeats();
+    if (owned != null) {
+      try {
+        owned.close();
+      } catch (Exception e) {
+        LOG.log(Level.DEBUG, "closing the store of rendezvous ''{0}'' failed: {1}", settings.runId(), e);
+      }
+    }
+  }
+
+  // ---- heartbeats
+
+  /** One keep-alive: PyTorch's {@code _keep_alive}; failures are logged, never thrown. */
+  void keepAlive() {
+    Set<NodeDescriptor> lost = Set.of();
+    lock.lock();
+    try {
+      executor.run(Ops.KEEP_ALIVE, clock.nanoTime() + settings.heartbeatTimeout().toNanos(), false);
+      lost = newlyLost();
+    } catch (RendezvousException e) {
+      LOG.log(Level.WARNING,
+          "The node ''{0}'' has failed to send a keep-alive heartbeat to the rendezvous ''{1}'' due to an error of type {2}.",
+          node, settings.runId(), e.getClass().getSimpleName());
+    } finally {
+      lock.unlock();
+    }
+    notifyLost(lost);
+  }
+
+  private void startHeartbeats() {
+    timerLock.lock();
+    try {
+      if (closed || heartbeating) {
+        return;
+      }
+      heartbeating = true;
+      heartbeat =
+          Thread.ofVirtual()
+              .name("RendezvousKeepAliveTimer_" + node.localId())
+              .start(this::heartbeatLoop);
+    } finally {
+      timerLock.unlock();
+    }
+  }
+
+  private void heartbeatLoop() {
+    long interval = settings.keepAliveInterval().toNanos();
+    while (true) {
+      timerLock.lock();
+      try {
+        long left = interval;
+        while (heartbeating && left > 0) {
+          left = timerWake.awaitNanos(left);
+        }
+        if (!heartbeating) {
+          return;
+        }
+      } catch (InterruptedException e) {
+        return;
+      } finally {
+        timerLock.unlock();
+      }
+      keepAlive();
+    }
+  }
+
+  private void stopHeartbeats() {
+    Thread t;
+    timerLock.lock();
+    try {
+      heartbeating = false;
+      timerWake.signalAll();
+      t = heartbeat;
+      heartbeat = null;
+    } finally {
+      timerLock.unlock();
+    }
+    if (t != null && t != Thread.currentThread()) {
+      try {
+        // A keep-alive in flight finishes first (it holds the operation lock).
+        t.join(settings.heartbeatTimeout().plusSeconds(1).toMillis());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  // ---- lost participants
+
+  /** Must hold lock. */
+  private Set<NodeDescriptor> newlyLost() {
+    MutableState s = holder.state();
+    if (myRound < 0 || s.round != myRound || !s.participants.containsKey(node)) {
+      return Set.of();
+    }
+    Set<NodeDescriptor> fresh = new HashSet<>();
+    for (NodeDescriptor member : roundMembers) {
+      if (!s.participants.containsKey(member) && reportedLost.add(member)) {
+        fresh.add(member);
+      }
+    }
+    return fresh;
+  }
+
+  private void notifyLost(Set<NodeDescriptor> lost) {
+    if (lost.isEmpty()) {
+      return;
+    }
+    LOG.log(Level.WARNING, "rendezvous ''{0}'' round {1}: participants {2} stopped heartbeating or left",
+        settings.runId(), myRound, lost);
+    for (Listener l : listeners) {
+      try {
+        l.participantsLost(myRound, Set.copyOf(lost));
+      } catch (RuntimeException e) {
+        LOG.log(Level.WARNING, "a rendezvous listener failed: {0}", e.toString());
+      }
+    }
+  }
+
+  private void sleep(Duration d) {
+    try {
+      clock.sleep(d);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new RendezvousException("interrupted", e);
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "DynamicRendezvousHandler(" + backendName + ", " + settings.runId() + ", " + node + ")";
+  }
+
+}

@@ -1,0 +1,176 @@
+package org.rdzv.dynamic;
+
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import org.rdzv.api.RendezvousClosedException;
+import org.rdzv.api.RendezvousException;
+import org.rdzv.api.RendezvousGracefulExitException;
+import org.rdzv.api.RendezvousTimeoutException;
+
+/**
+ * Runs an operation to completion: sync, ask the operation for an action, apply it, mark the state
+ * dirty, repeat (PyTorch's {@code _DistributedRendezvousOpExecutor}).
+ *
+ * <p>Two differences from PyTorch, neither visible in the shared state: a {@code SYNC} waits for a
+ * signalled change (or a relevant deadline, at most the poll interval) instead of sleeping one
+ * second, and a rejected write backs off for a jittered, exponentially growing pause so that many
+ * nodes do not keep colliding.
+ */
+final class Executor {
+  private static final System.Logger LOG = System.getLogger(Executor.class.getName());
+  private static final long BACKOFF_BASE_NANOS = 500_000; // 0.5 ms
+  private static final int BACKOFF_MAX_SHIFT = 11; // ~1 s
+
+  private final NodeDescriptor node;
+  private final StateHolder holder;
+  private final RendezvousSettings settings;
+  private final Clock clock;
+  private int conflicts;
+
+  Executor(NodeDescriptor node, StateHolder holder, RendezvousSettings settings, Clock clock) {
+    this.node = node;
+    this.holder = holder;
+    this.settings = settings;
+    this.clock = clock;
+  }
+
+  Ops.Context context() {
+    return new Ops.Context(node, holder.state(), settings, holder.dialect(), now(), clock.nanoTime());
+  }
+
+  private Instant now() {
+    return clock.wallNow().truncatedTo(ChronoUnit.MICROS);
+  }
+
+  /**
+   * Runs {@code op} until it finishes.
+   *
+   * @param resetDeadlineOnUnpark whether leaving the redundancy list restarts the join deadline
+   *     (PyTorch 2.x's join)
+   */
+  void run(Ops.Op op, long deadlineNanos, boolean resetDeadlineOnUnpark) {
+    try {
+      runInterruptibly(op, deadlineNanos, resetDeadlineOnUnpark);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new RendezvousException("interrupted while running a rendezvous operation", e);
+    }
+  }
+
+  private void runInterruptibly(Ops.Op op, long deadline, boolean resetDeadlineOnUnpark)
+      throws InterruptedException {
+    while (true) {
+      Boolean hasSet = holder.sync();
+      if (hasSet != null) {
+        if (hasSet) {
+          conflicts = 0;
+        } else {
+          backOff();
+        }
+      }
+      Ops.Context ctx = context();
+      Ops.Action action = op.next(ctx, deadline);
+      switch (action) {
+        case FINISH -> {
+          return;
+        }
+        case ERROR_CLOSED -> throw new RendezvousClosedException(
+            "The rendezvous '" + settings.runId() + "' is closed.");
+        case ERROR_TIMEOUT -> throw new RendezvousTimeoutException(
+            "The rendezvous '" + settings.runId() + "' operation timed out.");
+        case ERROR_GRACEFUL_EXIT -> throw new RendezvousGracefulExitException(
+            "The rendezvous '" + settings.runId() + "' is closed, terminating pending rendezvous.");
+        case SYNC -> holder.awaitChange(waitBudget(ctx, deadline));
+        default -> {
+          apply(action, ctx);
+          if (action == Ops.Action.REMOVE_FROM_REDUNDANCY_LIST && resetDeadlineOnUnpark) {
+            deadline = clock.nanoTime() + settings.joinTimeout().toNanos();
+          }
+          holder.markDirty();
+        }
+      }
+    }
+  }
+
+  private void backOff() throws InterruptedException {
+    int shift = Math.min(conflicts++, BACKOFF_MAX_SHIFT);
+    long bound = BACKOFF_BASE_NANOS << shift;
+    clock.sleep(Duration.ofNanos(ThreadLocalRandom.current().nextLong(bound + 1)));
+  }
+
+  /** How long a SYNC may wait: until the next time-driven decision, at most the poll interval. */
+  private Duration waitBudget(Ops.Context ctx, long deadline) {
+    long budget = settings.pollInterval().toNanos();
+    budget = Math.min(budget, deadline - ctx.nanoNow() + 1_000_000);
+    MutableState s = ctx.state();
+    if (!s.complete && s.deadline != null && s.participants.containsKey(node)) {
+      budget = Math.min(budget, Duration.between(ctx.wallNow(), s.deadline).toNanos() + 1_000_000);
+    }
+    Instant last = s.lastHeartbeats.get(node);
+    if (last != null) {
+      Instant due = last.plus(settings.keepAliveInterval());
+      budget = Math.min(budget, Duration.between(ctx.wallNow(), due).toNanos() + 1_000_000);
+    }
+    return Duration.ofNanos(Math.max(budget, 1_000_000));
+  }
+
+  void apply(Ops.Action action, Ops.Context ctx) {
+    MutableState s = ctx.state();
+    switch (action) {
+      case KEEP_ALIVE -> s.lastHeartbeats.put(node, ctx.wallNow());
+      case ADD_TO_PARTICIPANTS -> {
+        s.waitList.remove(node);
+        s.participants.put(node, 0);
+        s.lastHeartbeats.put(node, ctx.wallNow());
+        if (s.participants.size() == settings.minNodes()) {
+          s.deadline = ctx.wallNow().plus(settings.lastCallTimeout());
+        }
+        if (s.participants.size() == settings.maxNodes()) {
+          markComplete(s);
+        }
+      }
+      case ADD_TO_WAIT_LIST -> {
+        s.redundancyList.remove(node);
+        s.waitList.add(node);
+        s.lastHeartbeats.put(node, ctx.wallNow());
+      }
+      case ADD_TO_REDUNDANCY_LIST -> {
+        s.redundancyList.add(node);
+        s.lastHeartbeats.put(node, ctx.wallNow());
+      }
+      case REMOVE_FROM_PARTICIPANTS -> {
+        s.participants.remove(node);
+        s.lastHeartbeats.remove(node);
+        StateHolder.removeParticipantEpilogue(s, settings);
+      }
+      case REMOVE_FROM_WAIT_LIST -> {
+        s.waitList.remove(node);
+        s.lastHeartbeats.remove(node);
+      }
+      case REMOVE_FROM_REDUNDANCY_LIST -> {
+        s.redundancyList.remove(node);
+        s.lastHeartbeats.remove(node);
+      }
+      case MARK_RENDEZVOUS_COMPLETE -> markComplete(s);
+      case MARK_RENDEZVOUS_CLOSED -> s.closed = true;
+      default -> throw new IllegalStateException("not a state-changing action: " + action);
+    }
+    LOG.log(Level.DEBUG, "rendezvous ''{0}'' round {1}: node {2} applied {3}",
+        settings.runId(), s.round, node, action);
+  }
+
+  private void markComplete(MutableState s) {
+    s.complete = true;
+    s.deadline = null;
+    List<NodeDescriptor> order = new ArrayList<>(s.participants.keySet());
+    order.sort(settings.naturalRanks() ? NodeDescriptor.NATURAL_ORDER : NodeDescriptor.PYTORCH_ORDER);
+    for (int rank = 0; rank < order.size(); rank++) {
+      s.participants.put(order.get(rank), rank);
+    }
+  }
+}

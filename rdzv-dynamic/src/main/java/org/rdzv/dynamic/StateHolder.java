@@ -1,0 +1,159 @@
+package org.rdzv.dynamic;
+
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * This node's copy of the shared state, synced through a {@link RendezvousBackend}: PyTorch's
+ * {@code _BackendRendezvousStateHolder}. Writes when dirty, else reads (at most once per second
+ * unless a change was signalled), then drops nodes whose heartbeat expired. Not thread-safe: the
+ * handler's lock guards it.
+ */
+final class StateHolder {
+  private static final System.Logger LOG = System.getLogger(StateHolder.class.getName());
+  private static final long CACHE_NANOS = 1_000_000_000L;
+
+  private final RendezvousBackend backend;
+  private final RendezvousSettings settings;
+  private final Clock clock;
+  private MutableState state = new MutableState();
+  private Object token;
+  private boolean dirty;
+  private boolean synced;
+  private long lastSyncNanos;
+  private boolean changeSignalled;
+  private List<NodeDescriptor> deadNodes = List.of();
+
+  StateHolder(RendezvousBackend backend, RendezvousSettings settings, Clock clock) {
+    this.backend = backend;
+    this.settings = settings;
+    this.clock = clock;
+  }
+
+  MutableState state() {
+    return state;
+  }
+
+  /** The dialect to write: that of the stored state, else the configured one. */
+  StateDialect dialect() {
+    return state.dialect != null ? state.dialect : settings.dialect();
+  }
+
+  void markDirty() {
+    dirty = true;
+  }
+
+  /** Nodes the last sync dropped for lack of heartbeats. */
+  List<NodeDescriptor> deadNodes() {
+    return deadNodes;
+  }
+
+  /**
+   * Writes the local state if dirty, else reads the stored one (unless read less than a second ago
+   * and no change was signalled). Returns whether a write succeeded, or {@code null} if nothing
+   * was written.
+   */
+  Boolean sync() {
+    byte[] bytes = null;
+    Object newToken = null;
+    Boolean hasSet;
+    if (dirty) {
+      StateDialect dialect = dialect();
+      MutableState toWrite = state;
+      byte[] encoded = StateCodec.encode(toWrite, dialect);
+      Optional<RendezvousBackend.SetResult> result = backend.setState(encoded, token);
+      hasSet = false;
+      if (result.isPresent()) {
+        bytes = result.get().state();
+        newToken = result.get().token();
+        hasSet = result.get().written();
+      }
+      if (hasSet) {
+        // Our own bytes: no need to decode them again.
+        toWrite.dialect = dialect;
+        install(toWrite, newToken);
+        return true;
+      }
+    } else {
+      hasSet = null;
+      long now = clock.nanoTime();
+      if (synced && !changeSignalled && now - lastSyncNanos < CACHE_NANOS) {
+        return null;
+      }
+      Optional<RendezvousBackend.State> result = backend.getState();
+      if (result.isPresent()) {
+        bytes = result.get().state();
+        newToken = result.get().token();
+      }
+    }
+    install(bytes == null ? new MutableState() : StateCodec.decode(bytes), newToken);
+    return hasSet;
+  }
+
+  private void install(MutableState newState, Object newToken) {
+    state = newState;
+    token = newToken;
+    dirty = false;
+    synced = true;
+    changeSignalled = false;
+    lastSyncNanos = clock.nanoTime();
+    sanitize();
+  }
+
+  /** Forces the next {@link #sync()} to read. */
+  void invalidate() {
+    changeSignalled = true;
+  }
+
+  /**
+   * Waits up to {@code timeout} for the stored state to change from what this node last saw;
+   * a signalled change makes the next sync read.
+   */
+  void awaitChange(Duration timeout) throws InterruptedException {
+    if (backend.awaitChange(token, timeout)) {
+      changeSignalled = true;
+    }
+  }
+
+  private void sanitize() {
+    MutableState s = state;
+    Instant expire = clock.wallNow().minus(settings.expiry());
+    List<NodeDescriptor> dead = new ArrayList<>();
+    s.lastHeartbeats.forEach(
+        (node, last) -> {
+          if (last.isBefore(expire)) {
+            dead.add(node);
+          }
+        });
+    deadNodes = dead;
+    if (dead.isEmpty()) {
+      return;
+    }
+    boolean participantRemoved = false;
+    for (NodeDescriptor node : dead) {
+      s.lastHeartbeats.remove(node);
+      participantRemoved |= s.participants.remove(node) != null;
+      s.waitList.remove(node);
+      s.redundancyList.remove(node);
+    }
+    if (participantRemoved) {
+      removeParticipantEpilogue(s, settings);
+    }
+    LOG.log(Level.DEBUG, "rendezvous ''{0}'': dropped {1} for lack of heartbeats", settings.runId(), dead);
+  }
+
+  static void removeParticipantEpilogue(MutableState s, RendezvousSettings settings) {
+    if (s.complete) {
+      if (s.participants.isEmpty()) {
+        s.complete = false;
+        s.round++;
+      }
+    } else if (s.participants.size() < settings.minNodes()) {
+      s.deadline = null;
+    }
+  }
+}
