@@ -46,6 +46,11 @@ class EtcdInteropTest {
     mixed("etcd", "legacy-mix", Map.of("timeout", "60", "last_call_timeout", "1"));
   }
 
+  @Test
+  void etcdV2JavaAndPythonNodesShareOneRendezvous() throws Exception {
+    mixed("etcd-v2", "v2-mix", Map.of("join_timeout", "60", "last_call_timeout", "1"));
+  }
+
   static List<JsonNode> jsonLines(PythonProcess python) throws Exception {
     List<JsonNode> lines = new ArrayList<>();
     for (String line : python.lines()) {

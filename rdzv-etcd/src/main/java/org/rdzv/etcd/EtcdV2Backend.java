@@ -1,0 +1,147 @@
+package org.rdzv.etcd;
+
+import java.time.Duration;
+import java.util.Base64;
+import java.util.Optional;
+import org.rdzv.api.RendezvousConnectionException;
+import org.rdzv.api.RendezvousException;
+import org.rdzv.api.RendezvousStateException;
+import org.rdzv.dynamic.RendezvousBackend;
+
+/**
+ * PyTorch's {@code EtcdRendezvousBackend} ({@code etcd-v2}): the state as base64 text under {@code
+ * <prefix>/<run_id>} with a TTL of 7200 s sent on every write, fenced by etcd's {@code
+ * modifiedIndex} ({@code prevIndex} compare-and-set; {@code prevExist=false} for the first write).
+ *
+ * <p>Unlike PyTorch, {@link #awaitChange} waits with a v2 watch from the next index, so Java nodes
+ * see each other's writes at once instead of re-reading every second; and a write fenced by an
+ * index whose key has expired counts as a lost compare-and-set (PyTorch reports a connection
+ * error).
+ */
+final class EtcdV2Backend implements RendezvousBackend {
+  static final int DEFAULT_TTL_SECONDS = 7200;
+
+  private final EtcdV2Client client;
+  private final String key;
+  private final int ttlSeconds;
+
+  EtcdV2Backend(EtcdV2Client client, String runId, String keyPrefix, Integer ttlSeconds) {
+    if (runId == null || runId.isEmpty()) {
+      throw new IllegalArgumentException("The run id must be a non-empty string.");
+    }
+    this.client = client;
+    this.key = keyPrefix == null || keyPrefix.isEmpty() ? runId : keyPrefix + "/" + runId;
+    this.ttlSeconds = ttlSeconds != null && ttlSeconds > 0 ? ttlSeconds : DEFAULT_TTL_SECONDS;
+  }
+
+  @Override
+  public String name() {
+    return "etcd-v2";
+  }
+
+  /** The etcd key of the state. */
+  String key() {
+    return key;
+  }
+
+  @Override
+  public Optional<State> getState() {
+    try {
+      EtcdV2Client.Node node = client.get(key, false).node();
+      return Optional.of(new State(decode(node.value()), node.modifiedIndex()));
+    } catch (EtcdV2Exception e) {
+      if (e.keyNotFound()) {
+        return Optional.empty();
+      }
+      throw translate(e);
+    }
+  }
+
+  @Override
+  public Optional<SetResult> setState(byte[] state, Object token) {
+    Long index = null;
+    if (token != null) {
+      try {
+        index = Long.parseLong(token.toString());
+      } catch (NumberFormatException e) {
+        return readAfterLoss();
+      }
+    }
+    String value = Base64.getEncoder().encodeToString(state);
+    try {
+      EtcdV2Client.Result result =
+          client.put(
+              key,
+              EtcdV2Client.form(
+                  "value", value,
+                  "ttl", Integer.toString(ttlSeconds),
+                  "prevIndex", index != null && index != 0 ? index.toString() : null,
+                  "prevExist", index != null && index != 0 ? null : "false"));
+      return Optional.of(new SetResult(decode(result.node().value()), result.node().modifiedIndex(), true));
+    } catch (EtcdV2Exception e) {
+      if (e.compareFailed() || e.keyNotFound()) {
+        return readAfterLoss();
+      }
+      throw translate(e);
+    }
+  }
+
+  private Optional<SetResult> readAfterLoss() {
+    return getState().map(s -> new SetResult(s.state(), s.token(), false));
+  }
+
+  /**
+   * Watches the state key from the index after {@code token}; with no token, from the index of a
+   * fresh read (and returns at once if a state appeared meanwhile).
+   */
+  @Override
+  public boolean awaitChange(Object token, Duration timeout) throws InterruptedException {
+    long waitIndex;
+    try {
+      if (token != null) {
+        waitIndex = Long.parseLong(token.toString()) + 1;
+      } else {
+        try {
+          client.get(key, false);
+          return true;
+        } catch (EtcdV2Exception e) {
+          if (!e.keyNotFound()) {
+            throw e;
+          }
+          waitIndex = e.etcdIndex() + 1;
+        }
+      }
+      return client.watch(key, waitIndex, false, timeout).isPresent();
+    } catch (NumberFormatException e) {
+      return true;
+    } catch (EtcdV2Exception e) {
+      if (e.is(EtcdV2Exception.EVENT_INDEX_CLEARED)) {
+        return true;
+      }
+      if (e.kind() == EtcdV2Exception.Kind.INTERRUPTED) {
+        Thread.interrupted();
+        throw new InterruptedException("interrupted while watching " + key);
+      }
+      throw translate(e);
+    }
+  }
+
+  private static byte[] decode(String value) {
+    try {
+      return Base64.getDecoder().decode(value == null ? "" : value);
+    } catch (IllegalArgumentException e) {
+      throw new RendezvousStateException(
+          "The state object is corrupt. See inner exception for details.", e);
+    }
+  }
+
+  static RendezvousException translate(EtcdV2Exception e) {
+    return switch (e.kind()) {
+      case INTERRUPTED -> new RendezvousException("Interrupted while talking to etcd.", e);
+      case UNAVAILABLE -> new RendezvousConnectionException(e.getMessage(), e);
+      case ERROR, PROTOCOL ->
+          new RendezvousConnectionException(
+              "The connection to etcd has failed: " + e.getMessage(), e);
+    };
+  }
+}
