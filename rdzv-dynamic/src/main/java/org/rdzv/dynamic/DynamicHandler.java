@@ -61,7 +61,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     this.owned = owned;
     this.clock = clock;
     this.holder = new StateHolder(backend, settings, clock);
-    this.executor = new Executor(node, holder, settings, clock);
+    this.executor = new Executor(node, holder, settings, clock, lock);
   }
 
   static DynamicHandler create(

@@ -12,8 +12,8 @@ import org.rdzv.api.Store;
  * <p>Beyond {@link RendezvousHandler}, a Java node can {@linkplain #leave() leave} without closing
  * the rendezvous for everyone, learn that {@linkplain #addListener participants of its round
  * stopped heartbeating} (PyTorch issue #111646), and read the {@linkplain #state() state}.
- * Thread-safe; operations hold one lock, so {@link #numNodesWaiting()} waits while {@link
- * #nextRendezvous()} runs.
+ * Thread-safe: operations hold one lock, released while an operation waits for others, so {@link
+ * #numNodesWaiting()} or {@link #state()} answer during a long {@link #nextRendezvous()}.
  */
 public interface DynamicRendezvousHandler extends RendezvousHandler, AutoCloseable {
 

@@ -30,13 +30,24 @@ final class Executor {
   private final StateHolder holder;
   private final RendezvousSettings settings;
   private final Clock clock;
+  private final java.util.concurrent.locks.ReentrantLock lock;
   private int conflicts;
 
   Executor(NodeDescriptor node, StateHolder holder, RendezvousSettings settings, Clock clock) {
+    this(node, holder, settings, clock, null);
+  }
+
+  /**
+   * @param lock the handler's lock, released while a SYNC waits so that readers such as {@code
+   *     numNodesWaiting()} are not blocked by a long join
+   */
+  Executor(NodeDescriptor node, StateHolder holder, RendezvousSettings settings, Clock clock,
+      java.util.concurrent.locks.ReentrantLock lock) {
     this.node = node;
     this.holder = holder;
     this.settings = settings;
     this.clock = clock;
+    this.lock = lock;
   }
 
   Ops.Context context() {
@@ -85,7 +96,7 @@ final class Executor {
             "The rendezvous '" + settings.runId() + "' operation timed out.");
         case ERROR_GRACEFUL_EXIT -> throw new RendezvousGracefulExitException(
             "The rendezvous '" + settings.runId() + "' is closed, terminating pending rendezvous.");
-        case SYNC -> holder.awaitChange(waitBudget(ctx, deadline));
+        case SYNC -> awaitChange(waitBudget(ctx, deadline));
         default -> {
           apply(action, ctx);
           if (action == Ops.Action.REMOVE_FROM_REDUNDANCY_LIST && resetDeadlineOnUnpark) {
@@ -94,6 +105,25 @@ final class Executor {
           holder.markDirty();
         }
       }
+    }
+  }
+
+  private void awaitChange(Duration budget) throws InterruptedException {
+    boolean release = lock != null && lock.isHeldByCurrentThread() && lock.getHoldCount() == 1;
+    if (release) {
+      lock.unlock();
+    }
+    Object seen = holder.token();
+    boolean changed = false;
+    try {
+      changed = holder.awaitChange(seen, budget);
+    } finally {
+      if (release) {
+        lock.lock();
+      }
+    }
+    if (changed) {
+      holder.invalidate();
     }
   }
 

@@ -109,14 +109,18 @@ final class StateHolder {
     changeSignalled = true;
   }
 
+  /** The fencing token of the state last synced. */
+  Object token() {
+    return token;
+  }
+
   /**
-   * Waits up to {@code timeout} for the stored state to change from what this node last saw;
-   * a signalled change makes the next sync read.
+   * Waits up to {@code timeout} for the stored state to change from the one {@code seen} fences;
+   * touches no field, so the caller may release its lock meanwhile. Returns whether a change was
+   * signalled; pass that to {@link #invalidate()} under the lock.
    */
-  void awaitChange(Duration timeout) throws InterruptedException {
-    if (backend.awaitChange(token, timeout)) {
-      changeSignalled = true;
-    }
+  boolean awaitChange(Object seen, Duration timeout) throws InterruptedException {
+    return backend.awaitChange(seen, timeout);
   }
 
   private void sanitize() {
