@@ -1,0 +1,348 @@
+package org.rdzv.store.bench;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import org.rdzv.store.StoreProtocol;
+import org.rdzv.store.TcpStore;
+import org.rdzv.store.TcpStoreOptions;
+
+/**
+ * {@code rdzv bench store}: our TCPStore server against PyTorch 1.13's, measured in the same run
+ * with the same clients, plus single-client latency against the loopback floor and a connection
+ * storm. Prints figures and ratios; returns 0, or 1 if a counter lost an update.
+ *
+ * <p>Every participant runs in a process of its own: our server (with a bare echo server) in one
+ * JVM, PyTorch's server in a Python process, each load client in its own JVM speaking the 1.13
+ * protocol (the only one both servers understand), the storm clients in one more JVM.
+ */
+public final class StoreBench {
+
+  /**
+   * What to run.
+   *
+   * @param clients the client-process counts P of the throughput runs
+   * @param duration how long each throughput run measures, after warm-up
+   * @param stormClients C of the connection storm (0 skips it)
+   * @param latencyIterations round trips measured by the latency run
+   * @param pytorch whether to compare against PyTorch 1.13's server
+   * @param python the interpreter that imports PyTorch 1.13
+   * @param jvmOptions extra options for the child JVMs
+   */
+  public record Options(
+      List<Integer> clients,
+      Duration duration,
+      int stormClients,
+      int latencyIterations,
+      boolean pytorch,
+      String python,
+      List<String> jvmOptions) {
+    public static final Options DEFAULT =
+        new Options(List.of(1, 4, 16), Duration.ofSeconds(3), 10_000, 20_000, true, "/usr/bin/python3", List.of());
+
+    public Options {
+      clients = List.copyOf(clients);
+      Objects.requireNonNull(duration, "duration");
+      Objects.requireNonNull(python, "python");
+      jvmOptions = List.copyOf(jvmOptions);
+      if (clients.isEmpty() || clients.stream().anyMatch(p -> p < 1)) {
+        throw new IllegalArgumentException("client counts must be positive: " + clients);
+      }
+      if (stormClients < 0 || latencyIterations < 1) {
+        throw new IllegalArgumentException("storm clients must be >= 0 and latency iterations >= 1");
+      }
+    }
+  }
+
+  private static final Duration START = Duration.ofSeconds(120);
+  private static final String PYTORCH_SERVER =
+      String.join(
+          "\n",
+          "import sys",
+          "from datetime import timedelta",
+          "import torch",
+          "import torch.distributed as dist",
+          "store = dist.TCPStore('127.0.0.1', int(sys.argv[1]), None, True, timedelta(seconds=60), False)",
+          "print('READY', torch.__version__, flush=True)",
+          "sys.stdin.read()");
+
+  private StoreBench() {}
+
+  /** Runs the benchmark, printing to {@code out}. */
+  public static int run(PrintStream out, Options options) {
+    List<Child> children = new ArrayList<>();
+    boolean lost = false;
+    try {
+      Child servers = track(children, Child.java("servers", options.jvmOptions(), "servers"));
+      String ports = servers.awaitPrefix("PORTS ", START);
+      int storePort = Integer.parseInt(ports.replaceAll(".*store=(\\d+).*", "$1"));
+      int echoPort = Integer.parseInt(ports.replaceAll(".*echo=(\\d+).*", "$1"));
+
+      int torchPort = -1;
+      String torchVersion = null;
+      if (options.pytorch()) {
+        String why = pytorchUnavailable(options.python());
+        if (why != null) {
+          out.println("PyTorch comparison skipped: " + why);
+        } else {
+          torchPort = freePort();
+          Child torch =
+              track(
+                  children,
+                  Child.start(
+                      "pytorch-server",
+                      List.of(options.python(), "-u", "-c", PYTORCH_SERVER, Integer.toString(torchPort))));
+          torchVersion = torch.awaitPrefix("READY", START).substring(5).strip();
+        }
+      }
+      boolean withTorch = torchPort > 0;
+
+      out.println("rdzv bench store");
+      out.println(
+          "servers: rdzv TcpStoreServer (Java NIO, one event-loop thread)"
+              + (withTorch ? " vs PyTorch " + torchVersion + " c10d::TCPStore server (python3-torch)" : ""));
+      out.println(
+          "clients: rdzv's Java TcpStore client speaking the 1.13 protocol, one JVM process per client,"
+              + " the same processes for both servers");
+      out.println(
+          "load: per iteration set(key, 32 B), get(key) [WAIT+GET], add(counter, 1); "
+              + options.duration().toMillis()
+              + " ms measured after warm-up; latencies per operation");
+      out.println();
+      out.printf(Locale.ROOT, "%4s  %-8s %12s %9s %9s  %s%n", "P", "server", "ops/s", "p50 µs", "p99 µs", "counter check");
+
+      List<String> summary = new ArrayList<>();
+      for (int round = 0; round < options.clients().size(); round++) {
+        int p = options.clients().get(round);
+        String counter = "bench/counter/" + p;
+        List<String> targets = new ArrayList<>();
+        targets.add("rdzv=" + storePort);
+        if (withTorch) {
+          targets.add("pytorch=" + torchPort);
+        }
+        if (round % 2 == 1) {
+          java.util.Collections.reverse(targets);
+        }
+        List<Child> loads = new ArrayList<>();
+        for (int i = 0; i < p; i++) {
+          List<String> args = new ArrayList<>(List.of("load", Integer.toString(i), "1.13",
+              Double.toString(options.duration().toMillis() / 1000.0), "3000", counter));
+          args.addAll(targets);
+          loads.add(track(children, Child.java("load-" + i, clientJvm(options), args.toArray(String[]::new))));
+        }
+        double rdzvOps = 0;
+        double torchOps = 0;
+        for (String target : targets) {
+          String name = target.substring(0, target.indexOf('='));
+          int port = Integer.parseInt(target.substring(target.indexOf('=') + 1));
+          for (Child c : loads) {
+            c.awaitLine(("READY " + name)::equals, START);
+          }
+          for (Child c : loads) {
+            c.send("GO " + name);
+          }
+          Histogram all = new Histogram();
+          long ops = 0;
+          long adds = 0;
+          double seconds = 0;
+          for (Child c : loads) {
+            String[] r = c.awaitPrefix("RESULT " + name + " ", START.plus(options.duration())).split(" ");
+            ops += Long.parseLong(r[2]);
+            adds += Long.parseLong(r[3]);
+            seconds = Math.max(seconds, Long.parseLong(r[4]) / 1e9);
+            all.add(Histogram.decode(r[5]));
+          }
+          long stored;
+          try (TcpStore check =
+              TcpStore.connect(
+                  TcpStoreOptions.builder("127.0.0.1", port).protocol(StoreProtocol.V1_13).build())) {
+            stored = check.add(counter, 0);
+          }
+          boolean exact = stored == adds;
+          lost |= !exact;
+          double rate = ops / seconds;
+          if (name.equals("rdzv")) {
+            rdzvOps = rate;
+          } else {
+            torchOps = rate;
+          }
+          out.printf(
+              Locale.ROOT,
+              "%4d  %-8s %12.0f %9.1f %9.1f  %s%n",
+              p,
+              name,
+              rate,
+              all.percentile(0.5),
+              all.percentile(0.99),
+              exact ? "exact (" + stored + " adds)" : "LOST: stored " + stored + ", sent " + adds);
+        }
+        for (Child c : loads) {
+          c.close();
+          children.remove(c);
+        }
+        if (withTorch) {
+          String line =
+              String.format(
+                  Locale.ROOT,
+                  "P=%d: rdzv/pytorch ops/s = %.2fx (target >= 1)%s",
+                  p,
+                  rdzvOps / torchOps,
+                  rdzvOps >= torchOps ? "" : "  BELOW TARGET");
+          out.println("      " + line);
+          summary.add(line);
+        }
+      }
+
+      out.println();
+      List<String> latencyArgs = new ArrayList<>(List.of("latency", Integer.toString(options.latencyIterations()),
+          Integer.toString(echoPort), "rdzv=" + storePort));
+      if (withTorch) {
+        latencyArgs.add("pytorch=" + torchPort);
+      }
+      Child latency = track(children, Child.java("latency", clientJvm(options), latencyArgs.toArray(String[]::new)));
+      double echoP50 = 0;
+      double rdzvP50 = 0;
+      out.println("single client, one request at a time (add = one round trip), " + options.latencyIterations()
+          + " round trips each, interleaved:");
+      for (int i = 0; i < latencyArgs.size() - 2; i++) {
+        String[] l = latency.awaitPrefix("LATENCY ", START).split(" ");
+        latency.consume(String.join(" ", l));
+        double p50 = Double.parseDouble(l[2]);
+        String what =
+            switch (l[1]) {
+              case "echo" -> "loopback echo (bare Java server, " + BenchProcess.ECHO_BYTES + " B)";
+              case "rdzv" -> "rdzv add";
+              default -> "pytorch add";
+            };
+        out.printf(Locale.ROOT, "  %-42s p50 %7.1f µs   p99 %7.1f µs%n", what, p50, Double.parseDouble(l[3]));
+        if (l[1].equals("echo")) {
+          echoP50 = p50;
+        } else if (l[1].equals("rdzv")) {
+          rdzvP50 = p50;
+        }
+      }
+      String latencyLine =
+          String.format(
+              Locale.ROOT,
+              "rdzv p50 / loopback p50 = %.2fx (target <= 1.5x)%s",
+              rdzvP50 / echoP50,
+              rdzvP50 / echoP50 <= 1.5 ? "" : "  ABOVE TARGET");
+      out.println("  " + latencyLine);
+      summary.add(latencyLine);
+      latency.close();
+      children.remove(latency);
+
+      if (options.stormClients() > 0) {
+        out.println();
+        out.println("connection storm: " + options.stormClients()
+            + " clients (virtual threads in one separate JVM) connect, handshake and add at once;"
+            + " then each connection serves a second add while all are open:");
+        List<String[]> storms = new ArrayList<>();
+        storms.add(new String[] {"rdzv", "2", Integer.toString(storePort)});
+        storms.add(new String[] {"rdzv", "1.13", Integer.toString(storePort)});
+        if (withTorch) {
+          storms.add(new String[] {"pytorch", "1.13", Integer.toString(torchPort)});
+        }
+        for (String[] s : storms) {
+          Child storm =
+              track(children, Child.java("storm", stormJvm(options), "storm",
+                  Integer.toString(options.stormClients()), s[1], s[2]));
+          String[] r;
+          try {
+            r = storm.awaitPrefix("STORM ", Duration.ofSeconds(180)).split(" ");
+          } catch (IllegalStateException e) {
+            out.printf(Locale.ROOT, "  %-8s protocol %-5s failed: %s%n", s[0], s[1], e.getMessage());
+            continue;
+          } finally {
+            storm.close();
+            children.remove(storm);
+          }
+          double seconds = Double.parseDouble(r[1]);
+          boolean held = Boolean.parseBoolean(r[3]);
+          String line =
+              String.format(
+                  Locale.ROOT,
+                  "%-8s protocol %-5s all %d served in %.2f s%s; all held open and served again: %s%s",
+                  s[0],
+                  s[1],
+                  options.stormClients(),
+                  seconds,
+                  s[0].equals("rdzv") ? (seconds <= 3 ? " (target <= 3 s)" : " (target <= 3 s: MISSED)") : "",
+                  held ? "yes" : "NO (" + r[4] + " failed: " + r[5] + ")",
+                  "");
+          out.println("  " + line);
+          if (s[0].equals("rdzv")) {
+            summary.add("storm " + line);
+          }
+        }
+      }
+      out.println();
+      out.println("summary:");
+      for (String s : summary) {
+        out.println("  " + s);
+      }
+      return lost ? 1 : 0;
+    } finally {
+      for (Child c : children) {
+        c.close();
+      }
+    }
+  }
+
+  private static Child track(List<Child> children, Child child) {
+    children.add(child);
+    return child;
+  }
+
+  private static List<String> clientJvm(Options options) {
+    List<String> jvm = new ArrayList<>(List.of("-Xmx64m", "-Xss512k"));
+    jvm.addAll(options.jvmOptions());
+    return jvm;
+  }
+
+  private static List<String> stormJvm(Options options) {
+    List<String> jvm = new ArrayList<>(List.of("-Xmx1g"));
+    jvm.addAll(options.jvmOptions());
+    return jvm;
+  }
+
+  private static int freePort() {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  /** Why PyTorch cannot be compared, or null if it can. */
+  private static String pytorchUnavailable(String python) {
+    if (!Files.isExecutable(Path.of(python))) {
+      return python + " not found";
+    }
+    try {
+      Process p =
+          new ProcessBuilder(python, "-c", "import torch.distributed")
+              .redirectErrorStream(true)
+              .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+              .start();
+      if (!p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
+        p.destroyForcibly();
+        return python + " cannot import torch.distributed";
+      }
+      return null;
+    } catch (IOException e) {
+      return e.getMessage();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "interrupted";
+    }
+  }
+}
