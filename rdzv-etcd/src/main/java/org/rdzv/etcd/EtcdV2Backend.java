@@ -82,6 +82,12 @@ final class EtcdV2Backend implements RendezvousBackend {
       if (e.compareFailed() || e.keyNotFound()) {
         return readAfterLoss();
       }
+      if (e.kind() == EtcdV2Exception.Kind.UNAVAILABLE) {
+        // The write may or may not have been applied (say the member lost its leader and the
+        // proposal timed out). Reading the state back, from any member, settles it: the rendezvous
+        // treats it like a lost compare-and-set and re-evaluates what it sees, our write included.
+        return readAfterLoss();
+      }
       throw translate(e);
     }
   }

@@ -99,7 +99,11 @@ final class EtcdV2Client {
 
   /** Writes with form parameters ({@code value}, {@code ttl}, {@code prevExist}, ...). */
   Result put(String key, Map<String, String> form) {
-    return execute("PUT", key, Map.of(), form, connection.readTimeout(), false).orElseThrow();
+    // A write without conditions is idempotent, so it may be repeated on another member.
+    boolean unconditional =
+        !form.containsKey("prevValue") && !form.containsKey("prevIndex")
+            && !form.containsKey("prevExist") && !form.containsKey("refresh");
+    return execute("PUT", key, Map.of(), form, connection.readTimeout(), unconditional).orElseThrow();
   }
 
   /** Deletes, with conditions ({@code prevValue}, {@code prevIndex}, {@code dir}, ...). */
