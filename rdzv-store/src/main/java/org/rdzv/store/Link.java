@@ -23,7 +23,7 @@ final class Link implements AutoCloseable {
 
   private Link(Socket socket) throws IOException {
     this.socket = socket;
-    this.in = new BufferedInputStream(socket.getInputStream(), 16 * 1024);
+    this.in = new BufferedInputStream(socket.getInputStream(), 2048);
     this.out = socket.getOutputStream();
   }
 

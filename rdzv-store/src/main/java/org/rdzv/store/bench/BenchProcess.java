@@ -123,52 +123,66 @@ public final class BenchProcess {
     int id = Integer.parseInt(args[1]);
     StoreProtocol protocol = StoreProtocol.parse(args[2]);
     long nanos = (long) (Double.parseDouble(args[3]) * 1e9);
-    int warmup = Integer.parseInt(args[4]);
+    long warmupNanos = (long) (Double.parseDouble(args[4]) * 1e9);
     String counter = args[5];
-    BufferedReader in = stdin();
-    byte[] value = new byte[32];
+    List<String> names = new ArrayList<>();
+    List<TcpStore> stores = new ArrayList<>();
     for (int t = 6; t < args.length; t++) {
-      String name = args[t].substring(0, args[t].indexOf('='));
-      int port = Integer.parseInt(args[t].substring(args[t].indexOf('=') + 1));
-      try (TcpStore store = connect(port, protocol)) {
-        String[] keys = new String[64];
-        for (int i = 0; i < keys.length; i++) {
-          keys[i] = "bench/" + id + "/" + i;
-        }
-        long adds = 0;
-        for (int i = 0; i < warmup; i++) {
-          store.set(keys[i & 63], value);
-          store.get(keys[i & 63]);
-          store.add(counter, 1);
-          adds++;
-        }
-        say("READY " + name);
-        String go;
-        while ((go = in.readLine()) != null && !go.equals("GO " + name)) {
-          // wait for the start signal
-        }
+      names.add(args[t].substring(0, args[t].indexOf('=')));
+      stores.add(connect(Integer.parseInt(args[t].substring(args[t].indexOf('=') + 1)), protocol));
+    }
+    String[] keys = new String[64];
+    for (int i = 0; i < keys.length; i++) {
+      keys[i] = "bench/" + id + "/" + i;
+    }
+    byte[] value = new byte[32];
+    long[] adds = new long[stores.size()];
+    try {
+      for (int s = 0; s < stores.size(); s++) {
+        adds[s] += mix(stores.get(s), keys, value, counter, warmupNanos, null)[1];
+      }
+      say("READY");
+      BufferedReader in = stdin();
+      String line;
+      while ((line = in.readLine()) != null && line.startsWith("GO ")) {
+        int s = names.indexOf(line.substring(3));
         Histogram h = new Histogram();
-        long ops = 0;
-        long start = System.nanoTime();
-        long end = start + nanos;
-        long now = start;
-        for (int i = 0; now < end; i++) {
-          String key = keys[i & 63];
-          store.set(key, value);
-          long t1 = System.nanoTime();
-          h.record(t1 - now);
-          store.get(key);
-          long t2 = System.nanoTime();
-          h.record(t2 - t1);
-          store.add(counter, 1);
-          adds++;
-          now = System.nanoTime();
-          h.record(now - t2);
-          ops += 3;
-        }
-        say("RESULT " + name + " " + ops + " " + adds + " " + (now - start) + " " + h.encode());
+        long[] r = mix(stores.get(s), keys, value, counter, nanos, h);
+        adds[s] += r[1];
+        say("RESULT " + names.get(s) + " " + r[0] + " " + adds[s] + " " + r[2] + " " + h.encode());
+      }
+    } finally {
+      for (TcpStore s : stores) {
+        s.close();
       }
     }
+  }
+
+  /** Runs the set/get/add mix for {@code nanos}; returns {ops, adds, elapsed nanos}. */
+  private static long[] mix(TcpStore store, String[] keys, byte[] value, String counter, long nanos, Histogram h) {
+    long ops = 0;
+    long adds = 0;
+    long start = System.nanoTime();
+    long end = start + nanos;
+    long now = start;
+    for (int i = 0; now < end; i++) {
+      String key = keys[i & 63];
+      store.set(key, value);
+      long t1 = System.nanoTime();
+      store.get(key);
+      long t2 = System.nanoTime();
+      store.add(counter, 1);
+      adds++;
+      long t3 = System.nanoTime();
+      if (h != null) {
+        h.record(t1 - now);
+        h.record(t2 - t1);
+        h.record(t3 - t2);
+      }
+      now = t3;
+      ops += 3;
+    }
+    return new long[] {ops, adds, now - start};
   }
 
   // ---------------------------------------------------------------- latency
@@ -198,7 +212,7 @@ public final class BenchProcess {
       // Warm up every path, then interleave rounds so that drift affects all alike.
       for (int r = -1; r < rounds; r++) {
         boolean measured = r >= 0;
-        int n = measured ? per : Math.max(2000, per);
+        int n = measured ? per : Math.max(20_000, per);
         for (int i = 0; i < n; i++) {
           long t0 = System.nanoTime();
           out.write(frame);
@@ -239,7 +253,14 @@ public final class BenchProcess {
     StoreProtocol protocol = StoreProtocol.parse(args[2]);
     int port = Integer.parseInt(args[3]);
     String counter = "storm/" + System.nanoTime();
+    // Warm up this JVM's client code (not the clock's business), then storm.
+    for (int i = 0; i < 300; i++) {
+      try (TcpStore s = connect(port, protocol)) {
+        s.add(counter + "/warmup", 1);
+      }
+    }
     TcpStore[] stores = new TcpStore[clients];
+    AtomicLong lastConnected = new AtomicLong();
     AtomicInteger failures = new AtomicInteger();
     AtomicLong lastDone = new AtomicLong();
     String firstError = null;
@@ -252,6 +273,7 @@ public final class BenchProcess {
             pool.submit(
                 () -> {
                   stores[index] = connect(port, protocol);
+                  lastConnected.accumulateAndGet(System.nanoTime(), Math::max);
                   stores[index].add(counter, 1);
                   lastDone.accumulateAndGet(System.nanoTime(), Math::max);
                   return null;
@@ -291,7 +313,12 @@ public final class BenchProcess {
     }
     say(
         String.format(
-            "STORM %.3f %d %s %d %s",
-            seconds, value, secondRound, failures.get(), firstError == null ? "-" : firstError.replace(' ', '_')));
+            "STORM %.3f %d %s %d %s %.3f",
+            seconds,
+            value,
+            secondRound,
+            failures.get(),
+            firstError == null ? "-" : firstError.replace(' ', '_'),
+            (lastConnected.get() - start) / 1e9));
   }
 }

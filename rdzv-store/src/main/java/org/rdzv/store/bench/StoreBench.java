@@ -63,6 +63,7 @@ public final class StoreBench {
   }
 
   private static final Duration START = Duration.ofSeconds(120);
+  private static final int REPEATS = 2;
   private static final String PYTORCH_SERVER =
       String.join(
           "\n",
@@ -115,7 +116,9 @@ public final class StoreBench {
       out.println(
           "load: per iteration set(key, 32 B), get(key) [WAIT+GET], add(counter, 1); "
               + options.duration().toMillis()
-              + " ms measured after warm-up; latencies per operation");
+              + " ms per run after 1.5 s warm-up, servers alternated, best of "
+              + REPEATS
+              + " runs each; latencies per operation; counters verified at the end");
       out.println();
       out.printf(Locale.ROOT, "%4s  %-8s %12s %9s %9s  %s%n", "P", "server", "ops/s", "p50 µs", "p99 µs", "counter check");
 
@@ -134,54 +137,72 @@ public final class StoreBench {
         List<Child> loads = new ArrayList<>();
         for (int i = 0; i < p; i++) {
           List<String> args = new ArrayList<>(List.of("load", Integer.toString(i), "1.13",
-              Double.toString(options.duration().toMillis() / 1000.0), "3000", counter));
+              Double.toString(options.duration().toMillis() / 1000.0), "1.5", counter));
           args.addAll(targets);
           loads.add(track(children, Child.java("load-" + i, clientJvm(options), args.toArray(String[]::new))));
         }
+        for (Child c : loads) {
+          c.awaitLine("READY"::equals, START);
+        }
+        // Alternate the servers, REPEATS runs each, and keep each server's best run: the machine
+        // is shared, and noise should not decide the comparison.
         double rdzvOps = 0;
         double torchOps = 0;
+        java.util.Map<String, double[]> best = new java.util.LinkedHashMap<>();
+        java.util.Map<String, Long> sent = new java.util.HashMap<>();
+        for (int rep = 0; rep < REPEATS; rep++) {
+          for (String target : targets) {
+            String name = target.substring(0, target.indexOf('='));
+            for (Child c : loads) {
+              c.send("GO " + name);
+            }
+            Histogram all = new Histogram();
+            long ops = 0;
+            long adds = 0;
+            double seconds = 0;
+            for (Child c : loads) {
+              String line = c.awaitPrefix("RESULT " + name + " ", START.plus(options.duration()));
+              c.consume(line);
+              String[] r = line.split(" ");
+              ops += Long.parseLong(r[2]);
+              adds += Long.parseLong(r[3]);
+              seconds = Math.max(seconds, Long.parseLong(r[4]) / 1e9);
+              all.add(Histogram.decode(r[5]));
+            }
+            sent.put(name, adds);
+            double rate = ops / seconds;
+            double[] b = best.get(name);
+            if (b == null || rate > b[0]) {
+              best.put(name, new double[] {rate, all.percentile(0.5), all.percentile(0.99)});
+            }
+          }
+        }
         for (String target : targets) {
           String name = target.substring(0, target.indexOf('='));
           int port = Integer.parseInt(target.substring(target.indexOf('=') + 1));
-          for (Child c : loads) {
-            c.awaitLine(("READY " + name)::equals, START);
-          }
-          for (Child c : loads) {
-            c.send("GO " + name);
-          }
-          Histogram all = new Histogram();
-          long ops = 0;
-          long adds = 0;
-          double seconds = 0;
-          for (Child c : loads) {
-            String[] r = c.awaitPrefix("RESULT " + name + " ", START.plus(options.duration())).split(" ");
-            ops += Long.parseLong(r[2]);
-            adds += Long.parseLong(r[3]);
-            seconds = Math.max(seconds, Long.parseLong(r[4]) / 1e9);
-            all.add(Histogram.decode(r[5]));
-          }
           long stored;
           try (TcpStore check =
               TcpStore.connect(
                   TcpStoreOptions.builder("127.0.0.1", port).protocol(StoreProtocol.V1_13).build())) {
             stored = check.add(counter, 0);
           }
+          long adds = sent.get(name);
           boolean exact = stored == adds;
           lost |= !exact;
-          double rate = ops / seconds;
+          double[] b = best.get(name);
           if (name.equals("rdzv")) {
-            rdzvOps = rate;
+            rdzvOps = b[0];
           } else {
-            torchOps = rate;
+            torchOps = b[0];
           }
           out.printf(
               Locale.ROOT,
               "%4d  %-8s %12.0f %9.1f %9.1f  %s%n",
               p,
               name,
-              rate,
-              all.percentile(0.5),
-              all.percentile(0.99),
+              b[0],
+              b[1],
+              b[2],
               exact ? "exact (" + stored + " adds)" : "LOST: stored " + stored + ", sent " + adds);
         }
         for (Child c : loads) {
@@ -270,11 +291,13 @@ public final class StoreBench {
           String line =
               String.format(
                   Locale.ROOT,
-                  "%-8s protocol %-5s all %d served in %.2f s%s; all held open and served again: %s%s",
+                  "%-8s protocol %-5s all %d served in %.2f s (all connected after %.2f s)%s;"
+                      + " all held open and served again: %s%s",
                   s[0],
                   s[1],
                   options.stormClients(),
                   seconds,
+                  Double.parseDouble(r[6]),
                   s[0].equals("rdzv") ? (seconds <= 3 ? " (target <= 3 s)" : " (target <= 3 s: MISSED)") : "",
                   held ? "yes" : "NO (" + r[4] + " failed: " + r[5] + ")",
                   "");
