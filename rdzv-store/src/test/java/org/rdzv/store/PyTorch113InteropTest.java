@@ -63,6 +63,41 @@ class PyTorch113InteropTest {
     }
   }
 
+  @Test
+  void glooProcessGroupOnOurStore() throws Exception {
+    Peers.requireTorch();
+    try (TcpStoreServer server = TcpStoreServer.start("", 0)) {
+      String script = PythonProcess.resource(getClass(), "/py/torch113_gloo_worker.py");
+      java.util.List<PythonProcess> ranks = new java.util.ArrayList<>();
+      try {
+        for (int rank = 0; rank < 2; rank++) {
+          ranks.add(
+              PythonProcess.start(
+                  script,
+                  List.of(),
+                  java.util.Map.of(
+                      "RANK", Integer.toString(rank),
+                      "LOCAL_RANK", Integer.toString(rank),
+                      "WORLD_SIZE", "2",
+                      "MASTER_ADDR", "127.0.0.1",
+                      "MASTER_PORT", Integer.toString(server.port()),
+                      "TORCHELASTIC_USE_AGENT_STORE", "True",
+                      "TORCHELASTIC_RESTART_COUNT", "0")));
+        }
+        for (PythonProcess p : ranks) {
+          assertThat(p.awaitExit(PY)).as(p.output()).isZero();
+          assertThat(p.lines()).anyMatch(l -> l.startsWith("OK rank"));
+        }
+      } finally {
+        ranks.forEach(PythonProcess::close);
+      }
+      // The ranks' keys are where PyTorch puts them: under the agent-store prefix.
+      try (TcpStore java = TcpStore.connect("127.0.0.1", server.port())) {
+        assertThat(java.listKeys()).anyMatch(k -> k.startsWith("/worker/attempt_0/default_pg/"));
+      }
+    }
+  }
+
   @ParameterizedTest
   @EnumSource(
       value = StoreProtocol.class,
