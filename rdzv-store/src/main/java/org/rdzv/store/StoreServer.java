@@ -205,12 +205,18 @@ final class StoreServer implements TcpStoreServer {
     if (!key.isValid()) {
       return;
     }
-    int ready = key.readyOps();
-    if ((ready & SelectionKey.OP_READ) != 0) {
-      onReadable(c);
-    }
-    if (!c.closed && (ready & SelectionKey.OP_WRITE) != 0) {
-      flush(c);
+    try {
+      int ready = key.readyOps();
+      if ((ready & SelectionKey.OP_READ) != 0) {
+        onReadable(c);
+      }
+      if (!c.closed && (ready & SelectionKey.OP_WRITE) != 0) {
+        flush(c);
+      }
+    } catch (RuntimeException e) {
+      // A bug must cost one connection, never the server.
+      LOG.log(Level.ERROR, "TCPStore server on " + address + ": internal error on connection " + c.describe(), e);
+      close(c, Level.ERROR, "internal error: " + e);
     }
   }
 
@@ -286,7 +292,12 @@ final class StoreServer implements TcpStoreServer {
       Connection c = dirty.get(i);
       c.dirty = false;
       if (!c.closed) {
-        flush(c);
+        try {
+          flush(c);
+        } catch (RuntimeException e) {
+          LOG.log(Level.ERROR, "TCPStore server on " + address + ": internal error on connection " + c.describe(), e);
+          close(c, Level.ERROR, "internal error: " + e);
+        }
       }
     }
     dirty.clear();
