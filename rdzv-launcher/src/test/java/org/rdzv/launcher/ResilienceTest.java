@@ -1,0 +1,146 @@
+package org.rdzv.launcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.rdzv.api.RendezvousParameters;
+import org.rdzv.store.TcpStoreServer;
+import org.rdzv.testing.Await;
+import org.rdzv.testing.Peers;
+
+/** Launchers in their own JVMs, killed and signalled, against a rendezvous store the test hosts. */
+@Timeout(180)
+class ResilienceTest {
+  private static final String FAST_CONF =
+      "is_host=false,last_call_timeout=1,keep_alive_interval=1,keep_alive_max_attempt=5,join_timeout=60";
+
+  private final TcpStoreServer rdzvStore = TcpStoreServer.start("127.0.0.1", 0);
+  private final String endpoint = "127.0.0.1:" + rdzvStore.port();
+  private final List<ChildProcess> children = new ArrayList<>();
+
+  @AfterEach
+  void close() {
+    children.forEach(ChildProcess::close);
+    rdzvStore.close();
+  }
+
+  private ChildProcess agent(String runId, String nnodes, int nproc, int maxRestarts, List<String> command) {
+    List<String> args = new ArrayList<>(List.of(endpoint, runId, nnodes, "" + nproc, "" + maxRestarts, FAST_CONF, "--"));
+    args.addAll(command);
+    ChildProcess child = ChildProcess.agent(args);
+    children.add(child);
+    return child;
+  }
+
+  @Test
+  void whenALauncherIsKilledTheSurvivorReRendezvousesAndFinishes() throws Exception {
+    Peers.requireTorch();
+    String runId = "kill-" + UUID.randomUUID();
+    String script = GlooWorkersTest.script("elastic.py").toString();
+    ChildProcess victim = agent(runId, "1:2", 1, 0, List.of(Peers.PYTHON, "-u", script));
+    victim.awaitLine(l -> l.contains("up rank 0 world 1 restart 0"), Duration.ofSeconds(60));
+
+    List<AgentEvent> events = new CopyOnWriteArrayList<>();
+    ByteArrayOutputStream console = new ByteArrayOutputStream();
+    RendezvousParameters p =
+        Launcher.withDefaults(
+            new RendezvousParameters("c10d", endpoint, runId, 1, 2, null,
+                Map.copyOf(org.rdzv.api.RendezvousConfig.parse(FAST_CONF))));
+    LaunchConfig config =
+        LaunchConfig.builder(p, List.of(Peers.PYTHON, "-u", script))
+            .maxRestarts(1)
+            .tee(Std.ALL)
+            .stopTimeout(Duration.ofSeconds(5))
+            .out(new PrintStream(console, true, StandardCharsets.UTF_8))
+            .err(new PrintStream(console, true, StandardCharsets.UTF_8))
+            .build();
+    CompletableFuture<RunResult> survivor = GlooWorkersTest.async(() -> Launcher.launch(config, events::add));
+
+    // The newcomer waits; the running agent sees it and both restart into a round of two.
+    victim.awaitLine(l -> l.contains("world 2 restart 0"), Duration.ofSeconds(60));
+    Await.until("the survivor's worker is in the two-node group", Duration.ofSeconds(60),
+        () -> console.toString(StandardCharsets.UTF_8).contains("world 2 restart 0"));
+
+    victim.killTree();
+
+    RunResult result = survivor.get(120, TimeUnit.SECONDS);
+    String out = console.toString(StandardCharsets.UTF_8);
+    assertThat(result.state()).as(out).isEqualTo(WorkerState.SUCCEEDED);
+    assertThat(result.restarts()).isEqualTo(1);
+    assertThat(out).contains("[rank0]:done rank 0 world 1 restart 1 sum 1");
+    List<AgentEvent.RendezvousCompleted> rounds = new ArrayList<>();
+    events.forEach(e -> {
+      if (e instanceof AgentEvent.RendezvousCompleted r) {
+        rounds.add(r);
+      }
+    });
+    assertThat(rounds.get(0).groupWorldSize()).isEqualTo(2);
+    assertThat(rounds.get(rounds.size() - 1).groupWorldSize()).isEqualTo(1);
+  }
+
+  @Test
+  void sigtermStopsTheWorkersAndWhatTheyStartedThenTheLauncherExits() {
+    assertSignalLeavesNothingBehind("TERM", 143);
+  }
+
+  @Test
+  void sigintStopsTheWorkersAndWhatTheyStartedThenTheLauncherExits() {
+    assertSignalLeavesNothingBehind("INT", 130);
+  }
+
+  private static final Pattern PIDS = Pattern.compile("pids=\\{0=(\\d+), 1=(\\d+)}");
+  private static final Pattern CHILD = Pattern.compile("child (\\d+)");
+
+  private void assertSignalLeavesNothingBehind(String signal, int expectedStatus) {
+    ChildProcess launcher =
+        agent("sig-" + UUID.randomUUID(), "1", 2, 0,
+            List.of("sh", "-c", "sleep 300 & echo \"child $!\"; wait"));
+    String started = launcher.awaitLine(l -> l.startsWith("event WorkersStarted"), Duration.ofSeconds(60));
+    Matcher m = PIDS.matcher(started);
+    assertThat(m.find()).as(started).isTrue();
+    List<Long> pids = new ArrayList<>(List.of(Long.parseLong(m.group(1)), Long.parseLong(m.group(2))));
+    Await.until("both workers started their child", Duration.ofSeconds(30),
+        () -> launcher.lines.stream().filter(l -> CHILD.matcher(l).find()).count() == 2);
+    for (String line : launcher.lines) {
+      Matcher c = CHILD.matcher(line);
+      if (c.find()) {
+        pids.add(Long.parseLong(c.group(1)));
+      }
+    }
+    assertThat(pids).hasSize(4).allMatch(LocalElasticAgentTest::alive);
+
+    kill(signal, launcher.process.pid());
+
+    assertThat(launcher.awaitExit(Duration.ofSeconds(30))).as(launcher.output()).isEqualTo(expectedStatus);
+    assertThat(pids).noneMatch(LocalElasticAgentTest::alive);
+  }
+
+  private static void kill(String signal, long pid) {
+    try {
+      Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(pid)).inheritIO().start();
+      assertThat(kill.waitFor(10, TimeUnit.SECONDS)).isTrue();
+      assertThat(kill.exitValue()).isZero();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
+  }
+}

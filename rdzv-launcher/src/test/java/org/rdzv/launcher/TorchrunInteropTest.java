@@ -1,0 +1,70 @@
+package org.rdzv.launcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.rdzv.api.RendezvousParameters;
+import org.rdzv.store.TcpStoreServer;
+import org.rdzv.testing.Peers;
+
+/** Our agent and a real torchrun 1.13 agent in one job: one c10d rendezvous, one gloo group. */
+@Timeout(180)
+class TorchrunInteropTest {
+
+  @Test
+  void aJavaAgentAndATorchrunAgentRunOneGlooJob() throws Exception {
+    Peers.requireTorch();
+    String runId = "mixed-" + UUID.randomUUID();
+    String script = GlooWorkersTest.EXAMPLES.resolve("allreduce.py").toString();
+    try (TcpStoreServer rdzvStore = TcpStoreServer.start("127.0.0.1", 0)) {
+      String endpoint = "127.0.0.1:" + rdzvStore.port();
+      try (ChildProcess torchrun =
+          ChildProcess.start(
+              List.of(Peers.PYTHON, GlooWorkersTest.script("torchrun113.py").toString(),
+                  "--nnodes=2", "--nproc_per_node=2", "--rdzv_backend=c10d", "--rdzv_endpoint=" + endpoint,
+                  "--rdzv_id=" + runId, "--rdzv_conf=is_host=false,last_call_timeout=1",
+                  "--max_restarts=0", "--monitor_interval=1", "--tee=3", script),
+              Map.of())) {
+        List<AgentEvent> events = new CopyOnWriteArrayList<>();
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        RendezvousParameters p =
+            Launcher.withDefaults(new RendezvousParameters("c10d", endpoint, runId, 2, 2, null,
+                Map.of("is_host", "false", "last_call_timeout", "1")));
+        LaunchConfig config =
+            LaunchConfig.builder(p, List.of(Peers.PYTHON, "-u", script))
+                .nprocPerNode(2)
+                .tee(Std.ALL)
+                .stopTimeout(Duration.ofSeconds(5))
+                .out(new PrintStream(console, true, StandardCharsets.UTF_8))
+                .err(new PrintStream(console, true, StandardCharsets.UTF_8))
+                .build();
+        CompletableFuture<RunResult> ours = GlooWorkersTest.async(() -> Launcher.launch(config, events::add));
+
+        RunResult result = ours.get(150, TimeUnit.SECONDS);
+        String out = console.toString(StandardCharsets.UTF_8);
+        assertThat(result.state()).as(out + "\n--- torchrun:\n" + torchrun.output()).isEqualTo(WorkerState.SUCCEEDED);
+        assertThat(torchrun.awaitExit(Duration.ofSeconds(60))).as(torchrun.output()).isZero();
+
+        AgentEvent.RendezvousCompleted rdzv = (AgentEvent.RendezvousCompleted) events.get(0);
+        // A torchrun agent takes part, so PyTorch 1.13's rule holds: worker rank 0 hosts the store.
+        assertThat(rdzv.useAgentStore()).isFalse();
+        assertThat(rdzv.worldSize()).isEqualTo(4);
+        int base = rdzv.groupRank() * 2;
+        int other = 2 - base;
+        assertThat(out).contains("[rank" + base + "]:rank " + base + "/4 (local 0, node " + rdzv.groupRank() + "): all_reduce sum = 10");
+        assertThat(torchrun.output()).contains("rank " + other + "/4 (local 0, node " + (1 - rdzv.groupRank()) + "): all_reduce sum = 10");
+      }
+    }
+  }
+}
