@@ -278,7 +278,18 @@ final class StoreServer implements TcpStoreServer {
         close(c, Level.WARNING, e.getMessage());
         return;
       }
-      if (c.closed || n < READ_BUFFER || c.readPaused) {
+      if (c.closed) {
+        return;
+      }
+      if (c.dirty) {
+        // Answer now rather than after the whole batch: the client is waiting for it.
+        c.dirty = false;
+        flush(c);
+        if (c.closed) {
+          return;
+        }
+      }
+      if (n < READ_BUFFER || c.readPaused) {
         return;
       }
     }

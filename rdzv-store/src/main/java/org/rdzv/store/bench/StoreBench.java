@@ -63,7 +63,7 @@ public final class StoreBench {
   }
 
   private static final Duration START = Duration.ofSeconds(120);
-  private static final int REPEATS = 2;
+  private static final int REPEATS = 3;
   private static final String PYTORCH_SERVER =
       String.join(
           "\n",
@@ -213,7 +213,7 @@ public final class StoreBench {
           String line =
               String.format(
                   Locale.ROOT,
-                  "P=%d: rdzv/pytorch ops/s = %.2fx (target >= 1)%s",
+                  "P=%d: rdzv/pytorch ops/s = %.3fx (target >= 1)%s",
                   p,
                   rdzvOps / torchOps,
                   rdzvOps >= torchOps ? "" : "  BELOW TARGET");
