@@ -2,13 +2,9 @@ package org.rdzv.dynamic;
 
 import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Base64;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.locks.Condition;
@@ -27,40 +23,43 @@ import org.rdzv.store.WatchEvent;
  * torch.rendezvous.<run_id>}, {@code Y2FuaW1hZGFt} means "no state", and the fencing token is the
  * whole previous value, compared by the store's COMPARE_SET.
  *
- * <p>Change signalling (not in PyTorch, invisible to it): on a 1.13-protocol {@link TcpStore} the
- * backend watches the state key (WATCH_KEY), which reports every write, PyTorch's included. On
- * other stores a Java writer that replaces value {@code T} sets {@code
- * torch.rendezvous.<run_id>.changed/<sha256(T)>}, and a waiter holding {@code T} blocks on that key
- * (WAIT, on a connection of its own); PyTorch writers set no such key, so waiters also give up
- * after the poll interval and read, as PyTorch nodes do.
+ * <p>Change signalling between Java nodes (not in PyTorch, invisible to it): a Java node that
+ * writes a <em>significant</em> change increments the counter {@code
+ * torch.rendezvous.<run_id>.epoch} to {@code n} and sets {@code
+ * torch.rendezvous.<run_id>.changed/<n>}. A waiting node knows the epoch {@code e} it read before
+ * its state and waits for {@code e+1}: on the 1.13 protocol by watching the counter (WATCH_KEY),
+ * otherwise with a blocking WAIT on {@code changed/<e+1>} over a connection of its own. PyTorch
+ * writers do not signal, so waiters give up after at most the poll interval and read, as PyTorch
+ * nodes do.
  */
 final class C10dBackend implements RendezvousBackend, AutoCloseable {
   private static final System.Logger LOG = System.getLogger(C10dBackend.class.getName());
   static final byte[] NULL_SENTINEL = "Y2FuaW1hZGFt".getBytes(StandardCharsets.US_ASCII);
   private static final String CONNECTION_FAILED =
       "The connection to the C10d store has failed. See inner exception for details.";
-  private static final long NOTIFY_KEY_LIFETIME_NANOS = 10_000_000_000L;
+  /** How many {@code changed/<n>} keys stay before the writer of a newer one deletes them. */
+  private static final long NOTIFY_WINDOW = 64;
+
+  /** The fencing token: the raw value read (PyTorch's token) and the epoch known before it. */
+  record Token(byte[] value, long epoch) {}
 
   private final Store store;
   private final String runId;
   private final String key;
+  private final String epochKey;
+  private final boolean signal;
+  private volatile long signalling;
 
-  // Watch mode (1.13 protocol).
+  // Watch mode (1.13 protocol): the highest epoch seen in events.
   private final ReentrantLock watchLock = new ReentrantLock();
   private final Condition watchSignal = watchLock.newCondition();
   private AutoCloseable watch;
-  private long eventSeq;
-  private byte[] lastEventValue;
-  private byte[] lastToken;
-  private long lastTokenSeq;
+  private long watchedEpoch;
 
-  // Notification-key mode.
-  private final boolean notifyKeys;
-  private final ReentrantLock notifyLock = new ReentrantLock();
+  // Wait mode: a connection of its own for blocking waits.
+  private final ReentrantLock waitLock = new ReentrantLock();
   private Store waitStore;
   private boolean ownsWaitStore;
-  private byte[] lastSignalled;
-  private final ArrayDeque<Object[]> setNotifyKeys = new ArrayDeque<>();
 
   C10dBackend(Store store, String runId, boolean signalChanges) {
     if (runId == null || runId.isEmpty()) {
@@ -69,17 +68,24 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
     this.store = store;
     this.runId = runId;
     this.key = C10dRendezvous.stateKey(runId);
+    this.epochKey = key + ".epoch";
+    this.signal = signalChanges;
     call(() -> store.compareSet(key, new byte[0], NULL_SENTINEL));
-    boolean watching = false;
-    if (signalChanges && store instanceof TcpStore tcp && tcp.protocol() == StoreProtocol.V1_13) {
+    if (signalChanges) {
+      // Count this node among those that signal (never decremented: an upper bound).
       try {
-        watch = tcp.watchKey(key, this::onEvent);
-        watching = true;
-      } catch (RuntimeException e) {
-        LOG.log(Level.DEBUG, "rendezvous ''{0}'': cannot watch the state key ({1}); using notification keys", runId, e);
+        signalling = store.add(key + ".signalling", 1);
+      } catch (StoreException e) {
+        signalling = 0;
       }
     }
-    this.notifyKeys = signalChanges && !watching;
+    if (signalChanges && store instanceof TcpStore tcp && tcp.protocol() == StoreProtocol.V1_13) {
+      try {
+        watch = tcp.watchKey(epochKey, this::onEvent);
+      } catch (RuntimeException e) {
+        LOG.log(Level.DEBUG, "rendezvous ''{0}'': cannot watch ({1}); waiting on keys instead", runId, e);
+      }
+    }
   }
 
   @Override
@@ -88,32 +94,54 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
   }
 
   @Override
+  public long signallingNodes() {
+    return signalling;
+  }
+
+  @Override
   public Optional<State> getState() {
-    long seq = currentSeq();
+    long epoch = knownEpoch();
     byte[] value = call(() -> store.get(key));
-    remember(value, seq);
-    return decode(value).map(bytes -> new State(bytes, value));
+    if (signal) {
+      try {
+        signalling = store.add(key + ".signalling", 0);
+      } catch (StoreException e) {
+        signalling = 0;
+      }
+    }
+    return decode(value).map(bytes -> new State(bytes, new Token(value, epoch)));
   }
 
   @Override
   public Optional<SetResult> setState(byte[] state, Object token) {
+    return setState(state, token, true);
+  }
+
+  @Override
+  public Optional<SetResult> setState(byte[] state, Object token, boolean significant) {
     byte[] expected;
+    long epoch;
     if (token == null) {
       expected = NULL_SENTINEL;
-    } else if (token instanceof byte[] b) {
-      expected = b;
+      epoch = knownEpoch();
+    } else if (token instanceof Token t) {
+      expected = t.value();
+      epoch = t.epoch();
     } else {
       return getState().map(s -> new SetResult(s.state(), s.token(), false));
     }
     byte[] desired = Base64.getEncoder().encode(state);
-    long seq = currentSeq();
     byte[] stored = call(() -> store.compareSet(key, expected, desired));
-    remember(stored, seq);
     boolean written = Arrays.equals(stored, desired);
-    if (written && notifyKeys) {
-      signal(expected);
+    if (written && significant && signal) {
+      long n = announce();
+      // Our own announcement is no news to us, unless another one slipped in between.
+      if (n == epoch + 1) {
+        epoch = n;
+      }
     }
-    return decode(stored).map(bytes -> new SetResult(bytes, stored, written));
+    long tokenEpoch = epoch;
+    return decode(stored).map(bytes -> new SetResult(bytes, new Token(stored, tokenEpoch), written));
   }
 
   private Optional<byte[]> decode(byte[] value) {
@@ -137,62 +165,140 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
 
   // ---- change signalling
 
+  /** The epoch to pair with a state about to be read: a lower bound of the current one. */
+  private long knownEpoch() {
+    if (!signal) {
+      return 0;
+    }
+    if (watch != null) {
+      watchLock.lock();
+      try {
+        return watchedEpoch;
+      } finally {
+        watchLock.unlock();
+      }
+    }
+    try {
+      return store.add(epochKey, 0);
+    } catch (StoreException e) {
+      return 0;
+    }
+  }
+
+  private long announce() {
+    try {
+      long n = store.add(epochKey, 1);
+      store.set(changedKey(n), new byte[] {'1'});
+      if (n > NOTIFY_WINDOW) {
+        store.deleteKey(changedKey(n - NOTIFY_WINDOW));
+      }
+      return n;
+    } catch (StoreException e) {
+      // Only a hint for other Java nodes; they fall back to polling.
+      LOG.log(Level.DEBUG, "rendezvous ''{0}'': cannot signal a change: {1}", runId, e);
+      return -1;
+    }
+  }
+
+  @Override
+  public Turn awaitTurn(Duration timeout) throws InterruptedException {
+    if (!signal) {
+      return Turn.NONE;
+    }
+    long ticket;
+    try {
+      ticket = store.add(key + ".turns", 1);
+    } catch (StoreException e) {
+      return Turn.NONE;
+    }
+    if (ticket > 1) {
+      Store waiter;
+      waitLock.lock();
+      try {
+        waiter = waitStore();
+      } finally {
+        waitLock.unlock();
+      }
+      long passedBefore = -1;
+      while (true) {
+        try {
+          waiter.await(List.of(turnKey(ticket)), timeout);
+          break;
+        } catch (StoreTimeoutException e) {
+          // A long queue is fine while it moves; if no turn was passed on for a whole timeout,
+          // the writer before us died or lingers: go ahead, the token still fences our write.
+          long passed = store.add(key + ".passed", 0);
+          if (passed == passedBefore) {
+            break;
+          }
+          passedBefore = passed;
+        } catch (StoreException e) {
+          if (Thread.currentThread().isInterrupted()) {
+            throw new InterruptedException();
+          }
+          break;
+        }
+      }
+    }
+    boolean[] passed = new boolean[1];
+    return () -> {
+      if (passed[0]) {
+        return;
+      }
+      passed[0] = true;
+      try {
+        store.set(turnKey(ticket + 1), new byte[] {'1'});
+        store.add(key + ".passed", 1);
+        if (ticket > NOTIFY_WINDOW) {
+          store.deleteKey(turnKey(ticket - NOTIFY_WINDOW));
+        }
+      } catch (StoreException e) {
+        LOG.log(Level.DEBUG, "rendezvous ''{0}'': cannot pass the turn on: {1}", runId, e);
+      }
+    };
+  }
+
+  private String turnKey(long ticket) {
+    return key + ".turn/" + ticket;
+  }
+
+  String changedKey(long n) {
+    return key + ".changed/" + n;
+  }
+
   @Override
   public boolean awaitChange(Object token, Duration timeout) throws InterruptedException {
-    byte[] value = token instanceof byte[] b ? b : NULL_SENTINEL;
-    if (watch != null) {
-      return awaitEvent(value, timeout);
-    }
-    if (!notifyKeys) {
+    long epoch = token instanceof Token t ? t.epoch() : knownEpoch();
+    if (!signal) {
       Thread.sleep(timeout);
       return false;
     }
-    return awaitNotifyKey(value, timeout);
+    return watch != null ? awaitEvent(epoch, timeout) : awaitKey(epoch, timeout);
   }
 
   private void onEvent(WatchEvent event) {
-    watchLock.lock();
+    long n;
     try {
-      eventSeq++;
-      lastEventValue = event.newValue();
-      watchSignal.signalAll();
-    } finally {
-      watchLock.unlock();
-    }
-  }
-
-  private long currentSeq() {
-    if (watch == null) {
-      return 0;
-    }
-    watchLock.lock();
-    try {
-      return eventSeq;
-    } finally {
-      watchLock.unlock();
-    }
-  }
-
-  private void remember(byte[] value, long seq) {
-    if (watch == null) {
+      n = Long.parseLong(new String(event.newValue(), StandardCharsets.US_ASCII).strip());
+    } catch (NumberFormatException e) {
       return;
     }
     watchLock.lock();
     try {
-      lastToken = value;
-      lastTokenSeq = seq;
+      if (n > watchedEpoch) {
+        watchedEpoch = n;
+        watchSignal.signalAll();
+      }
     } finally {
       watchLock.unlock();
     }
   }
 
-  /** Waits for a watch event, after the read that produced {@code token}, to another value. */
-  private boolean awaitEvent(byte[] token, Duration timeout) throws InterruptedException {
+  private boolean awaitEvent(long epoch, Duration timeout) throws InterruptedException {
     long nanos = timeout.toNanos();
     watchLock.lock();
     try {
-      long since = token == lastToken ? lastTokenSeq : eventSeq;
-      while (!(eventSeq > since && !Arrays.equals(lastEventValue, token))) {
+      while (watchedEpoch <= epoch) {
         if (nanos <= 0) {
           return false;
         }
@@ -204,65 +310,17 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
     }
   }
 
-  static String notifyKey(String runId, byte[] token) {
-    try {
-      byte[] digest = MessageDigest.getInstance("SHA-256").digest(token);
-      return "torch.rendezvous." + runId + ".changed/" + HexFormat.of().formatHex(digest, 0, 16);
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-  }
-
-  private void signal(byte[] replaced) {
-    try {
-      store.set(notifyKey(runId, replaced), new byte[] {'1'});
-      long now = System.nanoTime();
-      List<String> expired = new java.util.ArrayList<>();
-      notifyLock.lock();
-      try {
-        setNotifyKeys.addLast(new Object[] {notifyKey(runId, replaced), now});
-        while (!setNotifyKeys.isEmpty() && now - (long) setNotifyKeys.peekFirst()[1] > NOTIFY_KEY_LIFETIME_NANOS) {
-          expired.add((String) setNotifyKeys.pollFirst()[0]);
-        }
-      } finally {
-        notifyLock.unlock();
-      }
-      for (String k : expired) {
-        store.deleteKey(k);
-      }
-    } catch (StoreException e) {
-      // Only a hint for other Java nodes; they fall back to polling.
-      LOG.log(Level.DEBUG, "rendezvous ''{0}'': cannot set a change notification: {1}", runId, e);
-    }
-  }
-
-  private boolean awaitNotifyKey(byte[] token, Duration timeout) throws InterruptedException {
+  private boolean awaitKey(long epoch, Duration timeout) throws InterruptedException {
     Store waiter;
-    notifyLock.lock();
+    waitLock.lock();
     try {
-      if (Arrays.equals(token, lastSignalled)) {
-        // The state came back to a value seen before (ABA): its key exists, so waiting on it
-        // would return at once forever. Poll for this value instead.
-        waiter = null;
-      } else {
-        waiter = waitStore();
-      }
+      waiter = waitStore();
     } finally {
-      notifyLock.unlock();
-    }
-    if (waiter == null) {
-      Thread.sleep(timeout);
-      return false;
+      waitLock.unlock();
     }
     long start = System.nanoTime();
     try {
-      waiter.await(List.of(notifyKey(runId, token)), timeout);
-      notifyLock.lock();
-      try {
-        lastSignalled = token;
-      } finally {
-        notifyLock.unlock();
-      }
+      waiter.await(List.of(changedKey(epoch + 1)), timeout);
       return true;
     } catch (StoreTimeoutException e) {
       return false;
@@ -304,14 +362,14 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
         LOG.log(Level.DEBUG, "closing the watch failed: {0}", e);
       }
     }
-    notifyLock.lock();
+    waitLock.lock();
     try {
       if (ownsWaitStore && waitStore != null) {
         waitStore.close();
       }
       waitStore = null;
     } finally {
-      notifyLock.unlock();
+      waitLock.unlock();
     }
   }
 }

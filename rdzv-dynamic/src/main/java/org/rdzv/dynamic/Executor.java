@@ -24,7 +24,7 @@ import org.rdzv.api.RendezvousTimeoutException;
 final class Executor {
   private static final System.Logger LOG = System.getLogger(Executor.class.getName());
   private static final long BACKOFF_BASE_NANOS = 500_000; // 0.5 ms
-  private static final int BACKOFF_MAX_SHIFT = 11; // ~1 s
+  private static final int BACKOFF_MAX_SHIFT = 9; // ~0.25 s
 
   private final NodeDescriptor node;
   private final StateHolder holder;
@@ -32,6 +32,11 @@ final class Executor {
   private final Clock clock;
   private final java.util.concurrent.locks.ReentrantLock lock;
   private int conflicts;
+  private RendezvousBackend.Turn turn;
+  private Ops.Action lastAction;
+  private int turnRetries;
+  private static final Duration TURN_TIMEOUT = Duration.ofSeconds(1);
+  private static final int MAX_TURN_RETRIES = 3;
 
   Executor(NodeDescriptor node, StateHolder holder, RendezvousSettings settings, Clock clock) {
     this(node, holder, settings, clock, null);
@@ -65,11 +70,36 @@ final class Executor {
    *     (PyTorch 2.x's join)
    */
   void run(Ops.Op op, long deadlineNanos, boolean resetDeadlineOnUnpark) {
+    conflicts = 0;
     try {
       runInterruptibly(op, deadlineNanos, resetDeadlineOnUnpark);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new RendezvousException("interrupted while running a rendezvous operation", e);
+    } finally {
+      releaseTurn();
+    }
+  }
+
+  private void takeTurn() throws InterruptedException {
+    boolean release = lock != null && lock.isHeldByCurrentThread() && lock.getHoldCount() == 1;
+    if (release) {
+      lock.unlock();
+    }
+    try {
+      turn = holder.awaitTurn(TURN_TIMEOUT);
+    } finally {
+      if (release) {
+        lock.lock();
+      }
+    }
+  }
+
+  private void releaseTurn() {
+    if (turn != null) {
+      turn.close();
+      turn = null;
+      turnRetries = 0;
     }
   }
 
@@ -80,8 +110,22 @@ final class Executor {
       if (hasSet != null) {
         if (hasSet) {
           conflicts = 0;
+          releaseTurn();
         } else {
-          backOff();
+          // Someone wrote first. Retrying at once with the state that won makes every contender
+          // collide again: queue for a turn among Java writers (or, failing that, wait a
+          // jittered, growing pause), then read afresh and re-decide.
+          if (turn == null && conflicts == 0 && lastAction != Ops.Action.KEEP_ALIVE) {
+            conflicts++;
+            takeTurn();
+          } else if (turn != null && turnRetries++ < MAX_TURN_RETRIES) {
+            // A PyTorch node or a heartbeat wrote during our turn: retry within it.
+          } else {
+            releaseTurn();
+            backOff();
+          }
+          holder.invalidate();
+          continue;
         }
       }
       Ops.Context ctx = context();
@@ -96,9 +140,20 @@ final class Executor {
             "The rendezvous '" + settings.runId() + "' operation timed out.");
         case ERROR_GRACEFUL_EXIT -> throw new RendezvousGracefulExitException(
             "The rendezvous '" + settings.runId() + "' is closed, terminating pending rendezvous.");
-        case SYNC -> awaitChange(waitBudget(ctx, deadline));
+        case SYNC -> {
+          releaseTurn();
+          awaitChange(waitBudget(ctx, deadline));
+        }
         default -> {
+          if (turn == null && action != Ops.Action.KEEP_ALIVE) {
+            // Membership writes contend; queue for a turn among Java writers, then re-read and
+            // re-decide with the freshest state. (Heartbeats are spread out and need no turn.)
+            takeTurn();
+            holder.invalidate();
+            continue;
+          }
           apply(action, ctx);
+          lastAction = action;
           if (action == Ops.Action.REMOVE_FROM_REDUNDANCY_LIST && resetDeadlineOnUnpark) {
             deadline = clock.nanoTime() + settings.joinTimeout().toNanos();
           }
@@ -135,7 +190,9 @@ final class Executor {
 
   /** How long a SYNC may wait: until the next time-driven decision, at most the poll interval. */
   private Duration waitBudget(Ops.Context ctx, long deadline) {
-    long budget = settings.pollInterval().toNanos();
+    // PyTorch nodes do not signal their writes, so poll for them every second; when every node
+    // in the state is a Java node that signals, polling is only a safety net.
+    long budget = (holder.everyNodeSignals() ? settings.keepAliveInterval() : settings.pollInterval()).toNanos();
     budget = Math.min(budget, deadline - ctx.nanoNow() + 1_000_000);
     MutableState s = ctx.state();
     if (!s.complete && s.deadline != null && s.participants.containsKey(node)) {

@@ -31,14 +31,56 @@ public interface RendezvousBackend {
   Optional<SetResult> setState(byte[] state, Object token);
 
   /**
+   * {@link #setState(byte[], Object)}, told whether the write matters to nodes that wait (a round
+   * completed, opened or closed, a deadline moved, a participant left, a list changed) rather than
+   * being a heartbeat or one more participant below the minimum. A backend that signals changes
+   * may signal only significant ones, so that a thousand waiting nodes are not woken by every
+   * join. The default ignores the hint.
+   */
+  default Optional<SetResult> setState(byte[] state, Object token, boolean significant) {
+    return setState(state, token);
+  }
+
+  /**
    * Blocks until the stored state may differ from the one that carried {@code token}, or until
-   * {@code timeout} passes; returns {@code true} if a change was signalled. Lets nodes react to
-   * each other at once instead of re-reading every second, as PyTorch does. The default signals
-   * nothing and simply waits out the timeout, which gives PyTorch's polling.
+   * {@code timeout} passes; returns {@code true} if a change was signalled (spurious signals are
+   * allowed; callers re-read). Lets nodes react to each other at once instead of re-reading every
+   * second, as PyTorch does. Callers wait at most about a second, so a backend may signal only
+   * significant changes, and changes written by PyTorch nodes need not be signalled. The default
+   * signals nothing and simply waits out the timeout, which gives PyTorch's polling.
    */
   default boolean awaitChange(Object token, Duration timeout) throws InterruptedException {
     Thread.sleep(timeout);
     return false;
+  }
+
+  /**
+   * Optional help against contention: blocks until this node may write with little risk of
+   * colliding (its turn among Java writers that collided before), or until {@code timeout}; the
+   * caller re-reads, writes, and closes the returned turn. Correctness never depends on turns —
+   * every write stays fenced by its token — so a backend may hand out a turn at once, and a turn
+   * that is never passed on only costs the next writer {@code timeout}. The default returns at
+   * once.
+   */
+  default Turn awaitTurn(Duration timeout) throws InterruptedException {
+    return Turn.NONE;
+  }
+
+  /**
+   * How many nodes of this rendezvous are known to signal their significant changes (see {@link
+   * #awaitChange}), as of the last read; an upper bound is fine. When the state holds no more
+   * nodes than this, waiting nodes poll less often. The default, 0, keeps PyTorch's polling.
+   */
+  default long signallingNodes() {
+    return 0;
+  }
+
+  /** A turn from {@link #awaitTurn}; closing passes it on. Idempotent. */
+  interface Turn extends AutoCloseable {
+    Turn NONE = () -> {};
+
+    @Override
+    void close();
   }
 
   /** A stored state and the token that fences the next write. */

@@ -27,6 +27,8 @@ final class StateHolder {
   private long lastSyncNanos;
   private boolean changeSignalled;
   private List<NodeDescriptor> deadNodes = List.of();
+  /** The state as synced (before local changes), to tell significant writes from the rest. */
+  private MutableState base = new MutableState();
 
   StateHolder(RendezvousBackend backend, RendezvousSettings settings, Clock clock) {
     this.backend = backend;
@@ -65,7 +67,8 @@ final class StateHolder {
       StateDialect dialect = dialect();
       MutableState toWrite = state;
       byte[] encoded = StateCodec.encode(toWrite, dialect);
-      Optional<RendezvousBackend.SetResult> result = backend.setState(encoded, token);
+      Optional<RendezvousBackend.SetResult> result =
+          backend.setState(encoded, token, significant(base, toWrite));
       hasSet = false;
       if (result.isPresent()) {
         bytes = result.get().state();
@@ -96,6 +99,7 @@ final class StateHolder {
 
   private void install(MutableState newState, Object newToken) {
     state = newState;
+    base = newState.copy();
     token = newToken;
     dirty = false;
     synced = true;
@@ -107,6 +111,16 @@ final class StateHolder {
   /** Forces the next {@link #sync()} to read. */
   void invalidate() {
     changeSignalled = true;
+  }
+
+  RendezvousBackend.Turn awaitTurn(Duration timeout) throws InterruptedException {
+    return backend.awaitTurn(timeout);
+  }
+
+  /** Whether every node in the state last synced is known to signal its changes. */
+  boolean everyNodeSignals() {
+    long nodes = state.participants.size() + state.waitList.size() + state.redundancyList.size();
+    return nodes > 0 && backend.signallingNodes() >= nodes;
   }
 
   /** The fencing token of the state last synced. */
@@ -121,6 +135,20 @@ final class StateHolder {
    */
   boolean awaitChange(Object seen, Duration timeout) throws InterruptedException {
     return backend.awaitChange(seen, timeout);
+  }
+
+  /**
+   * Whether a write changes what waiting nodes decide: not a heartbeat, not one more participant
+   * below the minimum.
+   */
+  static boolean significant(MutableState before, MutableState after) {
+    return before.round != after.round
+        || before.complete != after.complete
+        || before.closed != after.closed
+        || !java.util.Objects.equals(before.deadline, after.deadline)
+        || !before.waitList.equals(after.waitList)
+        || !before.redundancyList.equals(after.redundancyList)
+        || !after.participants.keySet().containsAll(before.participants.keySet());
   }
 
   private void sanitize() {
