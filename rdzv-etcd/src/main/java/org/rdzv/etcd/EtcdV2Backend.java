@@ -13,8 +13,9 @@ import org.rdzv.dynamic.RendezvousBackend;
  * <prefix>/<run_id>} with a TTL of 7200 s sent on every write, fenced by etcd's {@code
  * modifiedIndex} ({@code prevIndex} compare-and-set; {@code prevExist=false} for the first write).
  *
- * <p>Unlike PyTorch, {@link #awaitChange} waits with a v2 watch from the next index, so Java nodes
- * see each other's writes at once instead of re-reading every second; and a write fenced by an
+ * <p>Unlike PyTorch, {@link #awaitChange} waits with a v2 watch on a signal key that significant
+ * writes touch, so Java nodes see each other's significant writes at once instead of re-reading
+ * every second (writes by PyTorch nodes are seen at the next poll, within a second); and a write fenced by an
  * index whose key has expired counts as a lost compare-and-set (PyTorch reports a connection
  * error).
  */
@@ -23,6 +24,7 @@ final class EtcdV2Backend implements RendezvousBackend {
 
   private final EtcdV2Client client;
   private final String key;
+  private final String signalKey;
   private final int ttlSeconds;
 
   EtcdV2Backend(EtcdV2Client client, String runId, String keyPrefix, Integer ttlSeconds) {
@@ -31,6 +33,7 @@ final class EtcdV2Backend implements RendezvousBackend {
     }
     this.client = client;
     this.key = keyPrefix == null || keyPrefix.isEmpty() ? runId : keyPrefix + "/" + runId;
+    this.signalKey = (keyPrefix == null ? "" : keyPrefix) + "_signal/" + runId;
     this.ttlSeconds = ttlSeconds != null && ttlSeconds > 0 ? ttlSeconds : DEFAULT_TTL_SECONDS;
   }
 
@@ -59,6 +62,16 @@ final class EtcdV2Backend implements RendezvousBackend {
 
   @Override
   public Optional<SetResult> setState(byte[] state, Object token) {
+    return setState(state, token, true);
+  }
+
+  /**
+   * Writes the state; after a {@code significant} write also touches the signal key {@code
+   * <prefix>_signal/<run_id>} (outside PyTorch's directories, TTL 7200 s), which is what {@link
+   * #awaitChange} watches, so joins below the minimum and heartbeats wake nobody.
+   */
+  @Override
+  public Optional<SetResult> setState(byte[] state, Object token, boolean significant) {
     Long index = null;
     if (token != null) {
       try {
@@ -77,6 +90,9 @@ final class EtcdV2Backend implements RendezvousBackend {
                   "ttl", Integer.toString(ttlSeconds),
                   "prevIndex", index != null && index != 0 ? index.toString() : null,
                   "prevExist", index != null && index != 0 ? null : "false"));
+      if (significant) {
+        signal(result.node().modifiedIndex());
+      }
       return Optional.of(new SetResult(decode(result.node().value()), result.node().modifiedIndex(), true));
     } catch (EtcdV2Exception e) {
       if (e.compareFailed() || e.keyNotFound()) {
@@ -89,6 +105,19 @@ final class EtcdV2Backend implements RendezvousBackend {
         return readAfterLoss();
       }
       throw translate(e);
+    }
+  }
+
+  /** Touches the signal key; its value is the index of the state write it announces. */
+  private void signal(long stateIndex) {
+    try {
+      client.put(
+          signalKey,
+          EtcdV2Client.form("value", Long.toString(stateIndex), "ttl", Integer.toString(ttlSeconds)));
+    } catch (EtcdV2Exception e) {
+      // Waiters fall back to re-reading within their poll interval; the state write stands.
+      System.getLogger(EtcdV2Backend.class.getName())
+          .log(System.Logger.Level.DEBUG, "could not signal a state change: {0}", e.getMessage());
     }
   }
 
@@ -117,7 +146,35 @@ final class EtcdV2Backend implements RendezvousBackend {
           waitIndex = e.etcdIndex() + 1;
         }
       }
-      return client.watch(key, waitIndex, false, timeout).isPresent();
+      if (token == null) {
+        return client.watch(key, waitIndex, false, timeout).isPresent();
+      }
+      // Each signal carries the index of the state write it announces: one for a state newer
+      // than the token is a significant write this node has not seen; older ones are skipped.
+      long token0 = waitIndex - 1;
+      long deadline = System.nanoTime() + timeout.toNanos();
+      long from = waitIndex;
+      while (true) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return false;
+        }
+        Optional<EtcdV2Client.Result> event = client.watch(signalKey, from, false, Duration.ofNanos(left));
+        if (event.isEmpty()) {
+          return false;
+        }
+        EtcdV2Client.Node node = event.get().node();
+        long announced;
+        try {
+          announced = Long.parseLong(node.value() == null ? "" : node.value().strip());
+        } catch (NumberFormatException e) {
+          return true;
+        }
+        if (announced > token0) {
+          return true;
+        }
+        from = node.modifiedIndex() + 1;
+      }
     } catch (NumberFormatException e) {
       return true;
     } catch (EtcdV2Exception e) {

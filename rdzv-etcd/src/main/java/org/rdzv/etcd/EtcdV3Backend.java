@@ -22,12 +22,13 @@ import org.rdzv.dynamic.RendezvousBackend;
  * The dynamic rendezvous state on etcd's v3 API ({@code etcd-v3}, new in rdzv): the same base64
  * value as {@code etcd-v2} under the v3 key {@code <prefix>/<run_id>}, written by transactions
  * fenced by the key's mod revision (create revision 0 for the first write), attached to a lease of
- * 7200 s so an abandoned state disappears like the v2 TTL. {@link #awaitChange} is a v3 watch from
- * the next revision.
+ * 7200 s so an abandoned state disappears like the v2 TTL. {@link #awaitChange} is a v3 watch, from
+ * the revision after the token, of a signal key that significant writes touch.
  */
 final class EtcdV3Backend implements RendezvousBackend {
   private final EtcdV3Session session;
   private final ByteSequence key;
+  private final ByteSequence signal;
   private final String keyText;
 
   EtcdV3Backend(EtcdV3Session session, String runId, String keyPrefix) {
@@ -37,6 +38,8 @@ final class EtcdV3Backend implements RendezvousBackend {
     this.session = session;
     this.keyText = keyPrefix == null || keyPrefix.isEmpty() ? runId : keyPrefix + "/" + runId;
     this.key = ByteSequence.from(keyText, StandardCharsets.UTF_8);
+    String prefix = keyPrefix == null || keyPrefix.isEmpty() ? "" : keyPrefix;
+    this.signal = ByteSequence.from(prefix + "_signal/" + runId, StandardCharsets.UTF_8);
   }
 
   @Override
@@ -56,6 +59,17 @@ final class EtcdV3Backend implements RendezvousBackend {
 
   @Override
   public Optional<SetResult> setState(byte[] state, Object token) {
+    return setState(state, token, true);
+  }
+
+  /**
+   * Writes the state; a {@code significant} write also touches the signal key {@code
+   * <prefix>_signal/<run_id>} in the same transaction, which is what {@link #awaitChange}
+   * watches. Joins below the minimum and heartbeats therefore wake nobody, and a round of a
+   * thousand nodes costs a thousand wake-ups instead of a million.
+   */
+  @Override
+  public Optional<SetResult> setState(byte[] state, Object token, boolean significant) {
     Cmp fence;
     if (token == null) {
       fence = new Cmp(key, Cmp.Op.EQUAL, CmpTarget.createRevision(0));
@@ -72,12 +86,12 @@ final class EtcdV3Backend implements RendezvousBackend {
         ByteSequence.from(Base64.getEncoder().encode(state));
     TxnResponse response = call(() -> {
       try {
-        return commit(fence, value);
+        return commit(fence, value, significant);
       } catch (EtcdV3Session.Unavailable e) {
         // A lease that vanished (revoked by hand, or the clock jumped) is replaced once.
         if (String.valueOf(e.getMessage()).contains("lease not found")) {
           session.resetLease();
-          return commit(fence, value);
+          return commit(fence, value, significant);
         }
         throw e;
       }
@@ -89,12 +103,16 @@ final class EtcdV3Backend implements RendezvousBackend {
     return kvs.stream().findFirst().map(kv -> new SetResult(decode(kv), kv.getModRevision(), false));
   }
 
-  private TxnResponse commit(Cmp fence, ByteSequence value) {
+  private TxnResponse commit(Cmp fence, ByteSequence value, boolean significant) {
     PutOption put = PutOption.builder().withLeaseId(session.lease()).build();
+    Op[] then =
+        significant
+            ? new Op[] {Op.put(key, value, put), Op.put(signal, ByteSequence.EMPTY, put)}
+            : new Op[] {Op.put(key, value, put)};
     return session.await(
         session.client().getKVClient().txn()
             .If(fence)
-            .Then(Op.put(key, value, put))
+            .Then(then)
             .Else(Op.get(key, GetOption.DEFAULT))
             .commit());
   }
@@ -115,7 +133,9 @@ final class EtcdV3Backend implements RendezvousBackend {
         return true;
       }
     }
-    return session.awaitAny(List.of(key), from, timeout);
+    // Significant writes touch the signal key in the same revision as the state, so watching it
+    // from the revision after the token sees exactly the significant writes this node missed.
+    return session.awaitAny(List.of(signal), from, timeout);
   }
 
   private static byte[] decode(KeyValue kv) {

@@ -63,6 +63,10 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
   private final ScheduledFuture<?> runLease;
   private volatile ScheduledFuture<?> rankLease;
   private long deadline;
+  /** A running average of how long one compare-and-set takes, to size the pause after a lost one. */
+  private volatile long casNanos = 2_000_000;
+  /** The state text this node last waited on, to tell a moving state from a still one. */
+  private String lastSeenText;
 
   /** Signals a retry of the whole attempt after PyTorch's one-second pause. */
   private static final class RetryableFailure extends RuntimeException {
@@ -361,6 +365,7 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
             "The joinable etcd rendezvous of run " + runId + " is already full: " + active.text());
       }
       int rank = participants.size();
+      int contenders = maxNodes - rank;
       participants.add(rank);
       Integer ttl = null;
       if (participants.size() == maxNodes) {
@@ -376,7 +381,7 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
         if (!e.compareFailed()) {
           throw e;
         }
-        EtcdV2Store.backOff(attempt);
+        contendedBackOff(contenders);
       }
     }
   }
@@ -387,7 +392,7 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
       if (active.is("frozen", version)) {
         return;
       } else if (active.is("joinable", version)) {
-        active = waitForStateChange(active.etcdIndex() + 1, null);
+        active = awaitProgress(active, maxNodes - participants(active.state()).size());
       } else {
         throw new RetryableFailure("Rendezvous state transition no longer possible. Must re-enter.", false);
       }
@@ -414,6 +419,7 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
       String leaseKey = path("/rdzv/v_" + version + "/rank_" + rank);
       client.put(leaseKey, EtcdV2Client.form("ttl", Integer.toString(WORKER_KEEPALIVE_TTL)));
       ArrayNode keepAlives = active.state().withArrayProperty("keep_alives");
+      int contenders = participants(active.state()).size() - keepAlives.size();
       keepAlives.add(leaseKey);
       boolean finalize = keepAlives.size() == participants(active.state()).size();
       if (finalize) {
@@ -428,7 +434,7 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
         if (!e.compareFailed()) {
           throw e;
         }
-        EtcdV2Store.backOff(attempt);
+        contendedBackOff(contenders);
       }
     }
   }
@@ -439,11 +445,32 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
       if (active.is("final", version)) {
         return active;
       } else if (active.is("frozen", version)) {
-        active = waitForStateChange(active.etcdIndex() + 1, null);
+        active = awaitProgress(
+            active,
+            participants(active.state()).size() - active.state().withArrayProperty("keep_alives").size());
       } else {
         throw new RetryableFailure("Rendezvous state transition no longer possible. Must re-enter.", false);
       }
     }
+  }
+
+  /**
+   * Waits for the state to move on while {@code remaining} more writes by other nodes are needed
+   * before it matters to this node. With one write left, or when the last look showed no progress
+   * (a last call running, nodes still starting), it watches the key, as PyTorch does. While many
+   * writes are still due and the state is moving, it pauses for about the time those writes take
+   * and reads once: with N nodes watching, every join or confirmation would otherwise wake all of
+   * them (N² requests per round), which is what makes PyTorch's handler slow at scale.
+   */
+  private Active awaitProgress(Active active, int remaining) {
+    if (remaining > 1 && active.text().equals(lastSeenText) == false && lastSeenText != null) {
+      lastSeenText = active.text();
+      long pauseNanos = Math.min(casNanos * remaining / 2, TimeUnit.SECONDS.toNanos(1));
+      pause(Duration.ofNanos(Math.max(pauseNanos, 1_000_000)));
+      return getState();
+    }
+    lastSeenText = active.text();
+    return waitForStateChange(active.etcdIndex() + 1, null);
   }
 
   private void handleExistingRendezvous(String version) {
@@ -567,6 +594,31 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
   /** Compare-and-set of {@code active_version} against the exact text read; returns the new state. */
   private Active cas(Active read, ObjectNode state, Integer ttl) {
     String text = PythonJson.dumps(state);
+    long start = System.nanoTime();
+    try {
+      return casTimed(read, text, state, ttl);
+    } finally {
+      long took = System.nanoTime() - start;
+      casNanos = (casNanos * 4 + took) / 5;
+    }
+  }
+
+  /**
+   * After a lost compare-and-set among {@code contenders} nodes that all want to write the same
+   * key: a random pause spread over about one write time per contender, so that roughly one
+   * contender retries per write time instead of all at once (PyTorch pauses 0-100 ms before every
+   * attempt, whatever the number of nodes).
+   */
+  private void contendedBackOff(int contenders) {
+    long window = Math.min(casNanos * Math.max(1, contenders), TimeUnit.SECONDS.toNanos(1));
+    LockSupport.parkNanos(java.util.concurrent.ThreadLocalRandom.current().nextLong(window + 1));
+    if (Thread.currentThread().isInterrupted()) {
+      throw new RendezvousException(
+          "Interrupted while retrying the etcd rendezvous of run " + runId + ".");
+    }
+  }
+
+  private Active casTimed(Active read, String text, ObjectNode state, Integer ttl) {
     EtcdV2Client.Result result =
         client.put(
             path("/rdzv/active_version"),

@@ -135,6 +135,22 @@ class EtcdBackendTest {
 
   @ParameterizedTest
   @ValueSource(strings = {"v2", "v3"})
+  void onlySignificantWritesWakeWaiters(String kind) throws Exception {
+    RendezvousBackend writer = backend(kind, "significant-" + kind);
+    RendezvousBackend waiter = backend(kind, "significant-" + kind);
+    Object token = writer.setState(bytes("a"), null).orElseThrow().token();
+    Object seen = waiter.getState().orElseThrow().token();
+    assertThat(seen).isEqualTo(token);
+    // The waiter may be woken once by the signal of the write it already saw; then it waits.
+    waiter.awaitChange(seen, Duration.ofMillis(200));
+    Object quiet = writer.setState(bytes("b"), token, false).orElseThrow().token();
+    assertThat(waiter.awaitChange(seen, Duration.ofMillis(300))).as("a heartbeat wakes nobody").isFalse();
+    writer.setState(bytes("c"), quiet, true);
+    assertThat(waiter.awaitChange(seen, Duration.ofSeconds(10))).isTrue();
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"v2", "v3"})
   void awaitChangeWithoutStateWakesWhenTheFirstStateIsWritten(String kind) throws Exception {
     RendezvousBackend backend = backend(kind, "first-" + kind);
     CompletableFuture<Boolean> waiter = CompletableFuture.supplyAsync(() -> {

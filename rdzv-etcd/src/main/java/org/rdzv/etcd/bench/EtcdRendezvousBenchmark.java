@@ -1,0 +1,284 @@
+package org.rdzv.etcd.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.rdzv.api.RendezvousHandler;
+import org.rdzv.api.RendezvousParameters;
+import org.rdzv.api.RendezvousRegistry;
+
+/**
+ * {@code rdzv bench rendezvous --backend etcd|etcd-v2|etcd-v3}: times N Java nodes (handlers on
+ * threads of this process) completing one round with {@code min = max = N}, then the same N PyTorch
+ * 1.13 nodes (threads of one Python process) on PyTorch's matching etcd backend ({@code etcd} for
+ * {@code etcd}, {@code etcd-v2} for {@code etcd-v2} and {@code etcd-v3}, which PyTorch lacks), and
+ * prints both and their ratio. Time runs, on both sides, from the start of N threads that each
+ * create a handler and join, until the last node has its rank (as the c10d benchmark counts).
+ */
+public final class EtcdRendezvousBenchmark {
+  /** The backends this benchmark measures. */
+  public static final Set<String> BACKENDS = Set.of("etcd", "etcd-v2", "etcd-v3");
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private EtcdRendezvousBenchmark() {}
+
+  /**
+   * What to run.
+   *
+   * @param backend {@code etcd}, {@code etcd-v2} or {@code etcd-v3}
+   * @param etcdEndpoint etcd to use ({@code h:p[,h:p...]}), or {@code null} to start one for the run
+   * @param nodes how many nodes join, at least 1
+   * @param timeout the longest a run may take (join timeout of every node)
+   * @param pytorch whether to also time PyTorch's nodes
+   * @param python the interpreter with torch 1.13 and python-etcd
+   */
+  public record Options(
+      String backend, String etcdEndpoint, int nodes, Duration timeout, boolean pytorch, String python) {
+    public Options {
+      if (!BACKENDS.contains(backend)) {
+        throw new IllegalArgumentException(
+            "--backend must be etcd, etcd-v2 or etcd-v3 for the etcd benchmark, not '" + backend + "'");
+      }
+      if (nodes < 1) {
+        throw new IllegalArgumentException("--nodes must be at least 1, not " + nodes);
+      }
+      if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+        throw new IllegalArgumentException("the benchmark timeout must be positive");
+      }
+      python = python == null ? System.getenv().getOrDefault("RDZV_PYTHON", "/usr/bin/python3") : python;
+    }
+
+    public Options(String backend, String etcdEndpoint, int nodes) {
+      this(backend, etcdEndpoint, nodes, Duration.ofSeconds(300), true, null);
+    }
+  }
+
+  /** Runs the benchmark, printing to {@code out}; returns 0, or 1 if the Java nodes failed. */
+  public static int run(PrintStream out, Options options) {
+    LocalEtcd local = null;
+    String endpoint = options.etcdEndpoint();
+    try {
+      if (endpoint == null || endpoint.isBlank()) {
+        local = LocalEtcd.start();
+        endpoint = local.endpoint();
+        out.println("etcd " + endpoint + " (started for this run, v2 API enabled)");
+      } else {
+        out.println("etcd " + endpoint);
+      }
+      out.println("backend " + options.backend() + ", " + options.nodes() + " nodes, min = max = " + options.nodes());
+      Double java;
+      try {
+        java = timeJava(options, endpoint);
+      } catch (RuntimeException e) {
+        out.println("java " + options.backend() + " failed: " + e.getMessage());
+        return 1;
+      }
+      out.printf(Locale.ROOT, "nodes=%d seconds=%.3f%n", options.nodes(), java);
+      if (!options.pytorch()) {
+        return 0;
+      }
+      String pyBackend = options.backend().equals("etcd") ? "etcd" : "etcd-v2";
+      String note = options.backend().equals("etcd-v3") ? " (PyTorch has no etcd-v3; its etcd-v2 is the nearest)" : "";
+      Double py = timePyTorch(out, options, endpoint, pyBackend);
+      if (py == null) {
+        return 0;
+      }
+      out.printf(Locale.ROOT, "pytorch %s nodes=%d seconds=%.3f%s%n", pyBackend, options.nodes(), py, note);
+      out.printf(Locale.ROOT, "ratio pytorch/java=%.1f (%s)%n", py / java,
+          py > java ? "Java faster" : "PyTorch faster");
+      return 0;
+    } finally {
+      if (local != null) {
+        local.close();
+      }
+    }
+  }
+
+  private static Map<String, String> config(String backend, Duration timeout) {
+    String seconds = Long.toString(Math.max(1, timeout.toSeconds()));
+    return backend.equals("etcd")
+        ? Map.of("timeout", seconds, "last_call_timeout", "1")
+        : Map.of("join_timeout", seconds, "last_call_timeout", "1");
+  }
+
+  /**
+   * Seconds for N Java nodes to complete a round: from the moment N threads start, each creating
+   * its handler (through the registry, as a separate node would) and joining, until the last one
+   * has its rank.
+   */
+  static double timeJava(Options options, String endpoint) {
+    int n = options.nodes();
+    String runId = "bench-java-" + options.backend() + "-" + System.nanoTime();
+    RendezvousParameters params =
+        new RendezvousParameters(options.backend(), endpoint, runId, n, n, config(options.backend(), options.timeout()));
+    List<RendezvousHandler> handlers = java.util.Collections.synchronizedList(new ArrayList<>(n));
+    try {
+      CountDownLatch done = new CountDownLatch(n);
+      AtomicLong lastEnd = new AtomicLong();
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      List<Thread> threads = new ArrayList<>(n);
+      long start = System.nanoTime();
+      for (int i = 0; i < n; i++) {
+        threads.add(Thread.ofVirtual().start(() -> {
+          try {
+            RendezvousHandler handler = RendezvousRegistry.handler(params);
+            handlers.add(handler);
+            handler.nextRendezvous();
+            lastEnd.accumulateAndGet(System.nanoTime(), Math::max);
+          } catch (Throwable t) {
+            failure.compareAndSet(null, t);
+          } finally {
+            done.countDown();
+          }
+        }));
+      }
+      if (!done.await(options.timeout().toSeconds() + 30, TimeUnit.SECONDS)) {
+        threads.forEach(Thread::interrupt);
+        throw new IllegalStateException("the Java nodes did not finish within " + options.timeout());
+      }
+      if (failure.get() != null) {
+        Throwable t = failure.get();
+        throw new IllegalStateException(t.getClass().getSimpleName() + ": " + t.getMessage(), t);
+      }
+      return (lastEnd.get() - start) / 1e9;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    } finally {
+      synchronized (handlers) {
+        for (RendezvousHandler handler : handlers) {
+          release(handler);
+        }
+      }
+    }
+  }
+
+  private static void release(RendezvousHandler handler) {
+    try {
+      if (handler instanceof AutoCloseable closeable) {
+        closeable.close();
+      } else {
+        handler.shutdown(); // the legacy handler: stops its TTL refreshes (the run id is unique)
+      }
+    } catch (Exception e) {
+      // best effort after the measurement
+    }
+  }
+
+  /** Seconds for N PyTorch nodes, or null (with the reason printed) if they could not be timed. */
+  static Double timePyTorch(PrintStream out, Options options, String endpoint, String backend) {
+    if (!Files.isExecutable(Path.of(options.python()))) {
+      out.println("pytorch skipped: " + options.python() + " not found");
+      return null;
+    }
+    Path script = null;
+    Process process = null;
+    try (InputStream in = EtcdRendezvousBenchmark.class.getResourceAsStream("pytorch_etcd_bench.py")) {
+      script = Files.createTempFile("rdzv-etcd-bench-", ".py");
+      Files.write(script, in.readAllBytes());
+      String runId = "bench-pytorch-" + backend + "-" + System.nanoTime();
+      process =
+          new ProcessBuilder(
+                  options.python(), script.toString(), backend, endpoint, runId,
+                  Integer.toString(options.nodes()), Long.toString(options.timeout().toSeconds()))
+              .redirectErrorStream(true)
+              .start();
+      List<String> lines = new ArrayList<>();
+      Process p = process;
+      Thread reader = Thread.ofVirtual().start(() -> {
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+          String line;
+          while ((line = r.readLine()) != null) {
+            synchronized (lines) {
+              lines.add(line);
+            }
+          }
+        } catch (IOException e) {
+          // process ended
+        }
+      });
+      if (!process.waitFor(options.timeout().toSeconds() + 120, TimeUnit.SECONDS)) {
+        out.println("pytorch " + backend + " did not finish within " + options.timeout().toSeconds() + " s");
+        return null;
+      }
+      reader.join(Duration.ofSeconds(5));
+      synchronized (lines) {
+        for (String line : lines) {
+          if (line.startsWith("{\"nodes\"")) {
+            JsonNode result = JSON.readTree(line);
+            if (result.path("seconds").isNumber() && result.path("ok").asInt() == options.nodes()) {
+              return result.path("seconds").asDouble();
+            }
+            out.println("pytorch " + backend + " failed: " + result.path("ok").asInt() + " of "
+                + options.nodes() + " nodes joined; " + result.path("errors"));
+            return null;
+          }
+        }
+        out.println("pytorch " + backend + " failed: "
+            + (lines.isEmpty() ? "no output" : lines.get(lines.size() - 1)));
+      }
+      return null;
+    } catch (IOException e) {
+      out.println("pytorch skipped: " + e.getMessage());
+      return null;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return null;
+    } finally {
+      if (process != null) {
+        process.destroyForcibly();
+      }
+      if (script != null) {
+        try {
+          Files.deleteIfExists(script);
+        } catch (IOException e) {
+          // temporary file
+        }
+      }
+    }
+  }
+
+  /**
+   * Runs from the command line: {@code --backend B [--etcd-endpoint E] [--nodes N] [--no-pytorch]
+   * [--timeout S]}.
+   */
+  public static void main(String[] args) {
+    String backend = "etcd-v3";
+    String endpoint = null;
+    int nodes = 16;
+    boolean pytorch = true;
+    long timeout = 300;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--backend" -> backend = args[++i];
+        case "--etcd-endpoint" -> endpoint = args[++i];
+        case "--nodes" -> nodes = Integer.parseInt(args[++i]);
+        case "--timeout" -> timeout = Long.parseLong(args[++i]);
+        case "--no-pytorch" -> pytorch = false;
+        default -> {
+          System.err.println("unknown option " + args[i]);
+          System.exit(2);
+        }
+      }
+    }
+    System.exit(run(System.out, new Options(backend, endpoint, nodes, Duration.ofSeconds(timeout), pytorch, null)));
+  }
+}
