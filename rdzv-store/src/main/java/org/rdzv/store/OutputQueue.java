@@ -105,16 +105,4 @@ final class OutputQueue {
     }
     return true;
   }
-
-  /** Everything queued, as one array (for tests and the in-memory sessions). */
-  byte[] drain() {
-    seal();
-    ByteBuffer all = ByteBuffer.allocate((int) pendingBytes);
-    for (ByteBuffer b : sealed) {
-      all.put(b);
-    }
-    sealed.clear();
-    pendingBytes = 0;
-    return all.array();
-  }
 }

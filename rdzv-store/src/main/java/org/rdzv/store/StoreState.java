@@ -308,12 +308,6 @@ final class StoreState {
     }
   }
 
-  /** Number of sessions with a pending wait on {@code key} (for tests). */
-  int waitersOn(String key) {
-    List<Session.Waiter> list = waiting.get(key);
-    return list == null ? 0 : list.size();
-  }
-
   static String printable(String rawKey) {
     byte[] bytes = Request.keyBytes(rawKey);
     String s = new String(bytes, StandardCharsets.UTF_8);

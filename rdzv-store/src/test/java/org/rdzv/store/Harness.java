@@ -73,8 +73,46 @@ final class Harness {
     feed(bytes, Split.WHOLE);
   }
 
-  /** Output queued since the last call. */
+  /** Output queued since the last call, written through a channel as the server would. */
   byte[] output() {
-    return session.out.drain();
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    java.nio.channels.WritableByteChannel sink = java.nio.channels.Channels.newChannel(bytes);
+    java.nio.channels.GatheringByteChannel channel =
+        new java.nio.channels.GatheringByteChannel() {
+          @Override
+          public long write(ByteBuffer[] srcs, int offset, int length) throws java.io.IOException {
+            long n = 0;
+            for (int i = offset; i < offset + length; i++) {
+              n += sink.write(srcs[i]);
+            }
+            return n;
+          }
+
+          @Override
+          public long write(ByteBuffer[] srcs) throws java.io.IOException {
+            return write(srcs, 0, srcs.length);
+          }
+
+          @Override
+          public int write(ByteBuffer src) throws java.io.IOException {
+            return sink.write(src);
+          }
+
+          @Override
+          public boolean isOpen() {
+            return true;
+          }
+
+          @Override
+          public void close() {}
+        };
+    try {
+      if (!session.out.writeTo(channel)) {
+        throw new AssertionError("a blocking channel took only part of the output");
+      }
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    return bytes.toByteArray();
   }
 }
