@@ -19,6 +19,11 @@ import org.rdzv.api.Store;
  * call holds the connection until it returns. Create more clients for independent blocking calls;
  * a client is cheap (one socket, no thread until {@link #watchKey} is used).
  *
+ * <p>Dialects: the 1.13 protocol lacks APPEND, MULTI_GET, MULTI_SET, queues and LIST. On it,
+ * {@link #multiGet} is a WAIT followed by pipelined GETs and {@link #multiSet} pipelined SETs (not
+ * atomic), while {@link #append}, the queue operations and {@link #listKeys} throw {@link
+ * UnsupportedOperationException}. The 2.x protocol lacks WATCH_KEY ({@link #watchKey} throws).
+ *
  * <p>Errors: the protocol has no error replies; a server reports every error by closing the
  * connection, which surfaces as {@link org.rdzv.api.StoreException}. The client then reconnects on
  * its next call. Connecting retries with exponential backoff and jitter until {@link #timeout()}.
