@@ -4,6 +4,7 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.System.Logger.Level;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
@@ -33,7 +34,8 @@ final class TcpStoreClient implements TcpStore {
   private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
 
   private final TcpStoreOptions options;
-  private final InetSocketAddress address;
+  /** The address that answered last; tried first on reconnects. */
+  private volatile InetSocketAddress address;
   private final ReentrantLock lock = new ReentrantLock();
   private final Frame frame = new Frame();
   private volatile Duration timeout;
@@ -51,7 +53,7 @@ final class TcpStoreClient implements TcpStore {
 
   private TcpStoreClient(TcpStoreOptions options) {
     this.options = options;
-    this.address = new InetSocketAddress(options.host(), options.port());
+    this.address = InetSocketAddress.createUnresolved(options.host(), options.port());
     this.timeout = options.timeout();
     this.family =
         switch (options.protocol()) {
@@ -130,10 +132,10 @@ final class TcpStoreClient implements TcpStore {
   private Link attempt(long deadline) throws IOException {
     Family known = family;
     if (known == Family.V1) {
-      return Link.open(address, millisLeft(deadline));
+      return openAny(deadline);
     }
     if (known == Family.V2) {
-      Link l = Link.open(address, millisLeft(deadline));
+      Link l = openAny(deadline);
       try {
         handshake(l, pingSupported, deadline);
         return l;
@@ -143,7 +145,7 @@ final class TcpStoreClient implements TcpStore {
       }
     }
     // Unknown: probe 2.5+ (VALIDATE + PING), then 2.4 (VALIDATE only), then 1.13.
-    Link l = Link.open(address, millisLeft(deadline));
+    Link l = openAny(deadline);
     try {
       handshake(l, true, deadline);
       pingSupported = true;
@@ -156,7 +158,7 @@ final class TcpStoreClient implements TcpStore {
       l.close();
       throw e;
     }
-    l = Link.open(address, millisLeft(deadline));
+    l = openAny(deadline);
     try {
       handshake(l, false, deadline);
       // Four GETNUMKEYS confirm a 2.4 server; to a 1.13 server these bytes are a SET whose key
@@ -184,7 +186,41 @@ final class TcpStoreClient implements TcpStore {
       throw new IOException("the server at " + describeAddress() + " does not speak the 2.x protocol");
     }
     family = Family.V1;
-    return Link.open(address, millisLeft(deadline));
+    return openAny(deadline);
+  }
+
+  /**
+   * Connects to the first of the host's addresses that accepts (like PyTorch, which tries every
+   * address the name resolves to), starting with the one that worked last.
+   */
+  private Link openAny(long deadline) throws IOException {
+    InetSocketAddress last = address;
+    IOException failure = null;
+    if (!last.isUnresolved()) {
+      try {
+        return Link.open(last, millisLeft(deadline));
+      } catch (IOException e) {
+        failure = e;
+      }
+    }
+    for (InetAddress candidate : InetAddress.getAllByName(options.host())) {
+      InetSocketAddress target = new InetSocketAddress(candidate, options.port());
+      if (target.equals(last)) {
+        continue;
+      }
+      try {
+        Link l = Link.open(target, millisLeft(deadline));
+        address = target;
+        return l;
+      } catch (IOException e) {
+        if (failure == null) {
+          failure = e;
+        } else {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    throw failure != null ? failure : new java.net.ConnectException("Connection refused");
   }
 
   /** Sends VALIDATE (+ PING) and checks the echo. Nothing ever answers VALIDATE itself. */
@@ -648,7 +684,7 @@ final class TcpStoreClient implements TcpStore {
     private final Frame out = new Frame();
 
     WatchLink() throws IOException {
-      link = Link.open(address, millisLeft(System.nanoTime() + timeout.toNanos()));
+      link = openAny(System.nanoTime() + timeout.toNanos());
       link.socket.setSoTimeout(0);
       reader =
           Thread.ofPlatform()
