@@ -1,15 +1,110 @@
 package org.rdzv.cli;
 
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import org.rdzv.api.RendezvousConfig;
+import org.rdzv.dynamic.bench.RendezvousBenchmark;
+import org.rdzv.dynamic.bench.RendezvousBenchmark.Result;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-/** {@code rdzv rendezvous}: Time N nodes rendezvousing, against PyTorch. */
-@Command(name = "rendezvous", mixinStandardHelpOptions = true, description = "Time N nodes rendezvousing, against PyTorch.")
+/**
+ * {@code rdzv bench rendezvous}: N Java nodes in this JVM join one round ({@code min = max = N})
+ * against an embedded store; with {@code --vs-torch}, N PyTorch 1.13 nodes (threads of one Python
+ * process) do the same against the same kind of store, and the ratio is printed. The last line is
+ * {@code nodes=N seconds=S} for rdzv.
+ */
+@Command(
+    name = "rendezvous",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Time N nodes joining one rendezvous round, optionally against PyTorch 1.13.",
+      "Java nodes run in this JVM against an embedded TCP store (c10d) or the backend at",
+      "--etcd-endpoint; PyTorch nodes run as threads of one Python process against an embedded",
+      "store of the same kind. Ends with 'nodes=N seconds=S'."
+    })
 public final class BenchRendezvousCommand implements Callable<Integer> {
+
+  @Spec CommandSpec spec;
+
+  @Option(names = "--nodes", paramLabel = "N", defaultValue = "16",
+      description = "Nodes in the rendezvous (default: ${DEFAULT-VALUE}).")
+  int nodes;
+
+  @Option(names = "--vs-torch", description = "Also run N PyTorch 1.13 nodes and print the ratio.")
+  boolean vsTorch;
+
+  @Option(names = "--backend", paramLabel = "NAME", defaultValue = "c10d",
+      description = "Backend of the Java nodes: c10d (embedded store) or one that takes --etcd-endpoint (default: ${DEFAULT-VALUE}).")
+  String backend;
+
+  @Option(names = "--etcd-endpoint", paramLabel = "HOST:PORT",
+      description = "Endpoint for backends other than c10d (e.g. etcd-v2, etcd-v3).")
+  String etcdEndpoint;
+
+  @Option(names = {"--rdzv-conf", "--rdzv_conf"}, paramLabel = "K=V,...", defaultValue = "",
+      description = "Extra rendezvous options for the Java nodes, e.g. store_protocol=1.13.")
+  String conf;
+
+  @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "600",
+      description = "Give up on a side after this long (default: ${DEFAULT-VALUE}).")
+  int timeout;
+
+  @Option(names = "--python", paramLabel = "PATH", defaultValue = "/usr/bin/python3",
+      description = "Interpreter that imports PyTorch 1.13 (default: ${DEFAULT-VALUE}).")
+  String python;
 
   @Override
   public Integer call() {
-    throw new UnsupportedOperationException("rdzv rendezvous is not implemented yet (issue 4).");
+    if (nodes < 1) {
+      throw new IllegalArgumentException("--nodes must be at least 1, got " + nodes + ".");
+    }
+    if (timeout < 1) {
+      throw new IllegalArgumentException("--timeout must be at least 1 second, got " + timeout + ".");
+    }
+    Map<String, Object> config = Map.copyOf(RendezvousOptions.flag("--rdzv-conf", () -> RendezvousConfig.parse(conf)));
+    if (!backend.equals("c10d") && (etcdEndpoint == null || etcdEndpoint.isBlank())) {
+      throw new IllegalArgumentException("--backend " + backend + " needs --etcd-endpoint HOST:PORT.");
+    }
+    // One line per node at INFO would drown the figures.
+    java.util.logging.Logger quiet = java.util.logging.Logger.getLogger("org.rdzv");
+    quiet.setLevel(java.util.logging.Level.WARNING);
+    PrintWriter out = spec.commandLine().getOut();
+    Duration limit = Duration.ofSeconds(timeout);
+    Result torch = null;
+    if (vsTorch) {
+      torch = RendezvousBenchmark.runTorch(nodes, limit, python);
+      out.println(line(torch));
+      out.flush();
+    }
+    Result java = backend.equals("c10d")
+        ? RendezvousBenchmark.runJava(nodes, limit, config)
+        : RendezvousBenchmark.runJava(backend, etcdEndpoint, nodes, limit, config);
+    out.println(line(java));
+    if (torch != null) {
+      if (torch.ok() && java.ok()) {
+        out.println(String.format(Locale.ROOT, "ratio torch/rdzv=%.1f (rdzv is %.1fx faster)",
+            torch.seconds() / java.seconds(), torch.seconds() / java.seconds()));
+      } else if (!torch.ok() && java.ok()) {
+        out.println(String.format(Locale.ROOT, "ratio torch/rdzv>%.1f (torch: %s)",
+            torch.seconds() / java.seconds(), torch.detail()));
+      }
+    }
+    out.println(String.format(Locale.ROOT, "nodes=%d seconds=%.3f", nodes, java.seconds()));
+    out.flush();
+    if (!java.ok()) {
+      throw new IllegalStateException("the rdzv run failed: " + java.detail());
+    }
+    return ExitCode.OK.code();
+  }
+
+  private static String line(Result r) {
+    return String.format(Locale.ROOT, "%s nodes=%d seconds=%.3f%s", r.implementation(), r.nodes(),
+        r.seconds(), r.ok() ? "" : " FAILED: " + r.detail());
   }
 }

@@ -108,6 +108,45 @@ public final class C10dRendezvous {
     return Optional.of(StateSnapshot.decode(pickle));
   }
 
+  /**
+   * Reads the state of the rendezvous {@code params} names without joining, hosting or writing:
+   * connects to the TCP store as a client (or opens an existing FileStore) and reads. Empty when
+   * there is no state.
+   *
+   * @throws RendezvousConnectionException if the store cannot be reached
+   * @throws RendezvousStateException if the stored value cannot be decoded
+   */
+  public static Optional<StateSnapshot> readState(RendezvousParameters params) {
+    String storeType =
+        String.valueOf(params.get("store_type", "tcp")).strip().toLowerCase(Locale.ROOT);
+    int readTimeout = readTimeout(params);
+    if (storeType.equals("file")) {
+      Path path = Path.of(params.endpoint());
+      if (!Files.exists(path)) {
+        return Optional.empty();
+      }
+      try (Store store = FileStore.open(path, Duration.ofSeconds(readTimeout))) {
+        return readState(store, params.runId());
+      } catch (StoreException e) {
+        throw new RendezvousConnectionException(CONNECTION_FAILED, e);
+      }
+    }
+    if (!storeType.equals("tcp")) {
+      throw new IllegalArgumentException("Invalid store type given. Currently only supports file and tcp.");
+    }
+    Endpoint endpoint = Endpoint.parse(params.endpoint(), Endpoint.C10D_DEFAULT_PORT);
+    StoreProtocol protocol = StoreProtocol.parse(params.getString("store_protocol").orElse("auto"));
+    try (TcpStore store =
+        TcpStore.connect(TcpStoreOptions.builder(endpoint.host(), endpoint.port())
+            .timeout(Duration.ofSeconds(readTimeout))
+            .protocol(protocol)
+            .build())) {
+      return readState(store, params.runId());
+    } catch (StoreException | IllegalArgumentException e) {
+      throw new RendezvousConnectionException(CONNECTION_FAILED, e);
+    }
+  }
+
   /** A store and whatever must be closed with it. */
   record OwnedStore(Store store, TcpStoreServer server) implements AutoCloseable {
     @Override

@@ -1,0 +1,111 @@
+package org.rdzv.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.rdzv.store.TcpStore;
+import org.rdzv.store.TcpStoreServer;
+import org.rdzv.testing.Peers;
+import org.rdzv.testing.PythonProcess;
+
+/** {@code rdzv join}, {@code rdzv status} and {@code rdzv bench rendezvous}, in-process, over a real store. */
+class RendezvousCommandsTest {
+  TcpStoreServer server;
+  final String runId = "cli-" + UUID.randomUUID();
+
+  @BeforeEach
+  void start() {
+    server = TcpStoreServer.start("", 0);
+  }
+
+  @AfterEach
+  void stop() {
+    server.close();
+  }
+
+  String endpoint() {
+    return "127.0.0.1:" + server.port();
+  }
+
+  CliTest.Result join(String nnodes, String... extra) {
+    List<String> args = new java.util.ArrayList<>(List.of("join", "--rdzv-backend", "c10d",
+        "--rdzv-endpoint", endpoint(), "--rdzv-id", runId, "--nnodes", nnodes,
+        "--rdzv-conf", "is_host=false,last_call_timeout=1,join_timeout=30"));
+    args.addAll(List.of(extra));
+    return CliTest.rdzv(args.toArray(String[]::new));
+  }
+
+  @Test
+  void twoNodesJoinPrintTheirRanksAndLeaveWithoutClosing() throws Exception {
+    // Two threads of their own: the common pool may run one task at a time on a small machine.
+    var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
+    var a = CompletableFuture.supplyAsync(() -> join("2"), pool);
+    var b = CompletableFuture.supplyAsync(() -> join("2", "--json"), pool);
+    CliTest.Result ra = a.get(60, TimeUnit.SECONDS);
+    CliTest.Result rb = b.get(60, TimeUnit.SECONDS);
+    assertThat(ra.exit()).as(ra.err()).isZero();
+    assertThat(rb.exit()).as(rb.err()).isZero();
+    assertThat(ra.out().lines().toList()).hasSize(1);
+    assertThat(ra.out()).containsPattern("^rank=[01] world_size=2 round=0 node=\\S+ run_id=" + runId);
+    assertThat(rb.out()).containsPattern("^\\{\"rank\": [01], \"world_size\": 2, \"round\": 0, \"node\": ");
+    assertThat(ra.out().contains("rank=0") ^ rb.out().contains("\"rank\": 0")).isTrue();
+    // both left: the round emptied and the next one opened; nobody closed it
+    CliTest.Result status = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
+    assertThat(status.exit()).as(status.err()).isZero();
+    assertThat(status.out()).contains("round=1 complete=false closed=false").contains("participants=0");
+  }
+
+  @Test
+  void statusShowsParticipantsRanksAndHeartbeatAgesOfAPyTorchRendezvousWithoutWriting() throws Exception {
+    Peers.requireTorch();
+    String script = PythonProcess.resource(RendezvousCommandsTest.class, "/py/two_nodes.py");
+    try (PythonProcess py = PythonProcess.start(script, List.of(endpoint(), runId));
+        TcpStore raw = TcpStore.connect("127.0.0.1", server.port())) {
+      py.awaitLine("joined"::equals, Duration.ofSeconds(60));
+      CliTest.Result text = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
+      assertThat(text.exit()).as(text.err()).isZero();
+      assertThat(text.out()).contains("round=0 complete=true closed=false dialect=1.13")
+          .contains("participants=2 waiting=0");
+      assertThat(text.out()).containsPattern("participant rank=0 node=\\S+_\\d+_0 heartbeat_age=\\d+\\.\\ds");
+      assertThat(text.out()).containsPattern("participant rank=1 node=\\S+_\\d+_1 heartbeat_age=");
+      CliTest.Result json = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId, "--json");
+      assertThat(json.out()).startsWith("{\"run_id\": \"" + runId + "\", \"round\": 0, \"complete\": true");
+      // a run that does not exist: reported, and not created
+      String missing = runId + "-missing";
+      CliTest.Result none = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", missing);
+      assertThat(none.out().strip()).isEqualTo("run_id=" + missing + " state=none");
+      assertThat(raw.check(List.of("torch.rendezvous." + missing))).isFalse();
+    }
+  }
+
+  @Test
+  void joinAgainstNothingFailsWithOneLine() {
+    CliTest.Result r = CliTest.rdzv("join", "--rdzv-endpoint", "127.0.0.1:1", "--rdzv-id", runId,
+        "--rdzv-conf", "is_host=false,read_timeout=1");
+    assertThat(r.exit()).isEqualTo(1);
+    assertThat(r.errLines()).hasSize(1);
+    assertThat(r.errLines().get(0)).startsWith("rdzv join: The connection to the C10d store has failed");
+  }
+
+  @Test
+  void statusOfAnotherBackendIsAUsageError() {
+    CliTest.Result r = CliTest.rdzv("status", "--rdzv-backend", "static", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
+    assertThat(r.exit()).isEqualTo(2);
+    assertThat(r.errLines()).hasSize(1);
+  }
+
+  @Test
+  void benchRendezvousEndsWithNodesAndSeconds() {
+    CliTest.Result r = CliTest.rdzv("bench", "rendezvous", "--nodes", "8", "--timeout", "60");
+    assertThat(r.exit()).as(r.err()).isZero();
+    List<String> lines = r.out().lines().toList();
+    assertThat(lines.get(lines.size() - 1)).matches("nodes=8 seconds=\\d+\\.\\d{3}");
+  }
+}
