@@ -7,6 +7,7 @@ import io.etcd.jetcd.kv.TxnResponse;
 import io.etcd.jetcd.op.Cmp;
 import io.etcd.jetcd.op.CmpTarget;
 import io.etcd.jetcd.op.Op;
+import io.etcd.jetcd.options.DeleteOption;
 import io.etcd.jetcd.options.GetOption;
 import io.etcd.jetcd.options.PutOption;
 import java.nio.charset.StandardCharsets;
@@ -29,7 +30,10 @@ final class EtcdV3Backend implements RendezvousBackend {
   private final EtcdV3Session session;
   private final ByteSequence key;
   private final ByteSequence signal;
+  private final String turnPrefix;
   private final String keyText;
+  /** The turn key this node holds, deleted by its next successful state write (passing the turn). */
+  private volatile ByteSequence heldTurn;
 
   EtcdV3Backend(EtcdV3Session session, String runId, String keyPrefix) {
     if (runId == null || runId.isEmpty()) {
@@ -40,6 +44,7 @@ final class EtcdV3Backend implements RendezvousBackend {
     this.key = ByteSequence.from(keyText, StandardCharsets.UTF_8);
     String prefix = keyPrefix == null || keyPrefix.isEmpty() ? "" : keyPrefix;
     this.signal = ByteSequence.from(prefix + "_signal/" + runId, StandardCharsets.UTF_8);
+    this.turnPrefix = prefix + "_turns/" + runId + "/";
   }
 
   @Override
@@ -84,31 +89,41 @@ final class EtcdV3Backend implements RendezvousBackend {
     }
     ByteSequence value =
         ByteSequence.from(Base64.getEncoder().encode(state));
+    ByteSequence passing = heldTurn;
     TxnResponse response = call(() -> {
       try {
-        return commit(fence, value, significant);
+        return commit(fence, value, significant, passing);
       } catch (EtcdV3Session.Unavailable e) {
         // A lease that vanished (revoked by hand, or the clock jumped) is replaced once.
         if (String.valueOf(e.getMessage()).contains("lease not found")) {
           session.resetLease();
-          return commit(fence, value, significant);
+          return commit(fence, value, significant, passing);
         }
         throw e;
       }
     });
     if (response.isSucceeded()) {
+      if (passing != null && heldTurn == passing) {
+        heldTurn = null;
+      }
       return Optional.of(new SetResult(state, response.getHeader().getRevision(), true));
     }
     List<KeyValue> kvs = response.getGetResponses().get(0).getKvs();
     return kvs.stream().findFirst().map(kv -> new SetResult(decode(kv), kv.getModRevision(), false));
   }
 
-  private TxnResponse commit(Cmp fence, ByteSequence value, boolean significant) {
+  private TxnResponse commit(Cmp fence, ByteSequence value, boolean significant, ByteSequence turn) {
     PutOption put = PutOption.builder().withLeaseId(session.lease()).build();
-    Op[] then =
-        significant
-            ? new Op[] {Op.put(key, value, put), Op.put(signal, ByteSequence.EMPTY, put)}
-            : new Op[] {Op.put(key, value, put)};
+    List<Op> ops = new java.util.ArrayList<>(3);
+    ops.add(Op.put(key, value, put));
+    if (significant) {
+      ops.add(Op.put(signal, ByteSequence.EMPTY, put));
+    }
+    if (turn != null) {
+      // Passing the turn in the same revision wakes the next writer as the state lands.
+      ops.add(Op.delete(turn, DeleteOption.DEFAULT));
+    }
+    Op[] then = ops.toArray(Op[]::new);
     return session.await(
         session.client().getKVClient().txn()
             .If(fence)
@@ -136,6 +151,67 @@ final class EtcdV3Backend implements RendezvousBackend {
     // Significant writes touch the signal key in the same revision as the state, so watching it
     // from the revision after the token sees exactly the significant writes this node missed.
     return session.awaitAny(List.of(signal), from, timeout);
+  }
+
+  /**
+   * A turn among Java writers, etcd's lock recipe: this node puts a key under {@code
+   * <prefix>_turns/<run_id>/} (its create revision is its place in the queue) and waits for the
+   * key just before it to be deleted. The turn passes with this node's next successful state write
+   * (same transaction) or when it is closed. If the queue does not move for {@code timeout}, the
+   * node goes ahead: its write is still fenced by its token.
+   */
+  @Override
+  public Turn awaitTurn(Duration timeout) throws InterruptedException {
+    ByteSequence mine =
+        ByteSequence.from(turnPrefix + java.util.UUID.randomUUID(), StandardCharsets.UTF_8);
+    ByteSequence prefix = ByteSequence.from(turnPrefix, StandardCharsets.UTF_8);
+    try {
+      long myRevision =
+          session.await(
+                  session.client().getKVClient().put(
+                      mine, ByteSequence.EMPTY, PutOption.builder().withLeaseId(session.lease()).build()))
+              .getHeader()
+              .getRevision();
+      long before = -1;
+      while (true) {
+        GetResponse queue =
+            session.await(
+                session.client().getKVClient().get(
+                    prefix,
+                    GetOption.builder()
+                        .isPrefix(true)
+                        .withKeysOnly(true)
+                        .withMaxCreateRevision(myRevision - 1)
+                        .withSortField(GetOption.SortTarget.CREATE)
+                        .withSortOrder(GetOption.SortOrder.DESCEND)
+                        .build()));
+        long ahead = queue.getKvs().size();
+        if (ahead == 0 || (before >= 0 && ahead >= before)) {
+          break; // our turn, or the queue stood still for a whole timeout
+        }
+        before = ahead;
+        ByteSequence predecessor = queue.getKvs().get(0).getKey();
+        if (session.awaitDeleted(predecessor, queue.getHeader().getRevision() + 1, timeout)) {
+          before = -1;
+        }
+      }
+    } catch (EtcdV3Session.Unavailable e) {
+      // Turns are an optimization: without one, the write is still fenced.
+      return Turn.NONE;
+    }
+    heldTurn = mine;
+    boolean[] closed = new boolean[1];
+    return () -> {
+      if (closed[0]) {
+        return;
+      }
+      closed[0] = true;
+      if (heldTurn == mine) {
+        heldTurn = null;
+      }
+      // Deleting twice is harmless; do not wait for it.
+      session.client().getKVClient().delete(mine);
+    };
   }
 
   private static byte[] decode(KeyValue kv) {

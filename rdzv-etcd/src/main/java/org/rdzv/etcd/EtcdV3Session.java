@@ -172,6 +172,35 @@ final class EtcdV3Session {
   }
 
   /**
+   * Waits until {@code key} is deleted at or after {@code fromRevision}, or {@code timeout}
+   * passes; returns whether it was deleted (or the history was compacted).
+   */
+  boolean awaitDeleted(ByteSequence key, long fromRevision, Duration timeout)
+      throws InterruptedException {
+    CompletableFuture<Boolean> deleted = new CompletableFuture<>();
+    Watch.Watcher watcher =
+        client.getWatchClient().watch(
+            key,
+            WatchOption.builder().withRevision(fromRevision).withNoPut(true).build(),
+            Watch.listener(
+                (WatchResponse response) -> {
+                  if (!response.getEvents().isEmpty()) {
+                    deleted.complete(true);
+                  }
+                },
+                (Throwable error) -> deleted.complete(true)));
+    try {
+      return deleted.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (TimeoutException e) {
+      return false;
+    } catch (ExecutionException e) {
+      return true;
+    } finally {
+      watcher.close();
+    }
+  }
+
+  /**
    * Waits until any of {@code keys} changes at or after {@code fromRevision}, or {@code timeout}
    * passes; returns whether a change (or a compaction of that history) was seen.
    */

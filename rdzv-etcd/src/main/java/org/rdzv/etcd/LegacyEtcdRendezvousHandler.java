@@ -113,21 +113,28 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
     this.timeout = Duration.ofSeconds(params.getAsInt("timeout", DEFAULT_TIMEOUT_SECONDS));
     this.lastCallTimeout =
         Duration.ofSeconds(params.getAsInt("last_call_timeout", DEFAULT_LAST_CALL_TIMEOUT_SECONDS));
-    try {
-      if (!prefix.equals("/")) {
-        createDirIfMissing(prefix, null);
-      }
-      createDirIfMissing(path(""), RUN_ID_SUBROOT_TTL);
-      createDirIfMissing(path("/rdzv"), null);
+    // Every step creates only if missing, so repeating one after a timeout (a cluster member
+    // that just lost its leader) is harmless.
+    for (int attempt = 1; ; attempt++) {
       try {
-        client.put(path("/rdzv/version_counter"), EtcdV2Client.form("value", "0", "prevExist", "false"));
+        if (!prefix.equals("/")) {
+          createDirIfMissing(prefix, null);
+        }
+        createDirIfMissing(path(""), RUN_ID_SUBROOT_TTL);
+        createDirIfMissing(path("/rdzv"), null);
+        try {
+          client.put(path("/rdzv/version_counter"), EtcdV2Client.form("value", "0", "prevExist", "false"));
+        } catch (EtcdV2Exception e) {
+          if (!e.is(EtcdV2Exception.NODE_EXIST)) {
+            throw e;
+          }
+        }
+        break;
       } catch (EtcdV2Exception e) {
-        if (!e.is(EtcdV2Exception.NODE_EXIST)) {
-          throw e;
+        if (e.kind() != EtcdV2Exception.Kind.UNAVAILABLE || attempt >= 3) {
+          throw translate(e);
         }
       }
-    } catch (EtcdV2Exception e) {
-      throw translate(e);
     }
     this.runLease = renewLease(path(""), RUN_ID_SUBROOT_TTL);
   }

@@ -83,9 +83,14 @@ public final class EtcdRendezvousBenchmark {
       } else {
         out.println("etcd " + endpoint);
       }
-      out.println("backend " + options.backend() + ", " + options.nodes() + " nodes, min = max = " + options.nodes());
+      out.println("backend " + options.backend() + ", " + options.nodes() + " nodes, min = max = "
+          + options.nodes() + " (Java after an untimed 4-node warm-up round)");
       Double java;
       try {
+        // An untimed round of a few nodes first: class loading, JIT and the first connection
+        // (jetcd's gRPC channel) are paid once per process, like PyTorch's imports before its clock.
+        timeJava(new Options(options.backend(), endpoint, Math.min(4, options.nodes()),
+            options.timeout(), false, options.python()), endpoint);
         java = timeJava(options, endpoint);
       } catch (RuntimeException e) {
         out.println("java " + options.backend() + " failed: " + e.getMessage());
