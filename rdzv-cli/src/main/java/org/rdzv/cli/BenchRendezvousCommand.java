@@ -68,6 +68,15 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--timeout must be at least 1 second, got " + timeout + ".");
     }
     Map<String, Object> config = Map.copyOf(RendezvousOptions.flag("--rdzv-conf", () -> RendezvousConfig.parse(conf)));
+    if (org.rdzv.etcd.bench.EtcdRendezvousBenchmark.BACKENDS.contains(backend)) {
+      // etcd, etcd-v2, etcd-v3: rdzv-etcd's benchmark (starts its own etcd without
+      // --etcd-endpoint; with --vs-torch, PyTorch's matching etcd backend on the same etcd).
+      java.util.logging.Logger.getLogger("org.rdzv").setLevel(java.util.logging.Level.WARNING);
+      int rc = org.rdzv.etcd.bench.EtcdRendezvousBenchmark.run(spec.commandLine().getOut(),
+          new org.rdzv.etcd.bench.EtcdRendezvousBenchmark.Options(
+              backend, etcdEndpoint, nodes, Duration.ofSeconds(timeout), vsTorch, python));
+      return rc == 0 ? ExitCode.OK.code() : ExitCode.FAILURE.code();
+    }
     if (!backend.equals("c10d") && (etcdEndpoint == null || etcdEndpoint.isBlank())) {
       throw new IllegalArgumentException("--backend " + backend + " needs --etcd-endpoint HOST:PORT.");
     }

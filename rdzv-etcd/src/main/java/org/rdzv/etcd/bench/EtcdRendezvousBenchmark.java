@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -71,8 +72,23 @@ public final class EtcdRendezvousBenchmark {
     }
   }
 
-  /** Runs the benchmark, printing to {@code out}; returns 0, or 1 if the Java nodes failed. */
+  /** {@link #run(PrintWriter, Options)} to a stream. */
   public static int run(PrintStream out, Options options) {
+    PrintWriter writer = new PrintWriter(out, true);
+    try {
+      return run(writer, options);
+    } finally {
+      writer.flush();
+    }
+  }
+
+  /**
+   * Runs the benchmark, printing to {@code out}: the etcd used, a line per side ({@code pytorch
+   * <backend> nodes=N seconds=S}, {@code rdzv <backend> nodes=N seconds=S}), the ratio, and last
+   * {@code nodes=N seconds=S} for rdzv, as the c10d benchmark does. Returns 0, or 1 if the Java
+   * nodes failed.
+   */
+  public static int run(PrintWriter out, Options options) {
     LocalEtcd local = null;
     String endpoint = options.etcdEndpoint();
     try {
@@ -84,8 +100,9 @@ public final class EtcdRendezvousBenchmark {
         out.println("etcd " + endpoint);
       }
       out.println("backend " + options.backend() + ", " + options.nodes() + " nodes, min = max = "
-          + options.nodes() + " (Java after an untimed 4-node warm-up round)");
-      Double java;
+          + options.nodes() + " (rdzv after an untimed 4-node warm-up round)");
+      out.flush();
+      double java;
       try {
         // An untimed round of a few nodes first: class loading, JIT and the first connection
         // (jetcd's gRPC channel) are paid once per process, like PyTorch's imports before its clock.
@@ -93,22 +110,26 @@ public final class EtcdRendezvousBenchmark {
             options.timeout(), false, options.python()), endpoint);
         java = timeJava(options, endpoint);
       } catch (RuntimeException e) {
-        out.println("java " + options.backend() + " failed: " + e.getMessage());
+        out.println("rdzv " + options.backend() + " nodes=" + options.nodes() + " FAILED: " + e.getMessage());
+        out.flush();
         return 1;
       }
-      out.printf(Locale.ROOT, "nodes=%d seconds=%.3f%n", options.nodes(), java);
-      if (!options.pytorch()) {
-        return 0;
-      }
+      Double py = null;
       String pyBackend = options.backend().equals("etcd") ? "etcd" : "etcd-v2";
-      String note = options.backend().equals("etcd-v3") ? " (PyTorch has no etcd-v3; its etcd-v2 is the nearest)" : "";
-      Double py = timePyTorch(out, options, endpoint, pyBackend);
-      if (py == null) {
-        return 0;
+      if (options.pytorch()) {
+        py = timePyTorch(out, options, endpoint, pyBackend);
+        if (py != null) {
+          out.printf(Locale.ROOT, "pytorch %s nodes=%d seconds=%.3f%s%n", pyBackend, options.nodes(), py,
+              options.backend().equals("etcd-v3") ? " (PyTorch has no etcd-v3; its etcd-v2 is the nearest)" : "");
+        }
       }
-      out.printf(Locale.ROOT, "pytorch %s nodes=%d seconds=%.3f%s%n", pyBackend, options.nodes(), py, note);
-      out.printf(Locale.ROOT, "ratio pytorch/java=%.1f (%s)%n", py / java,
-          py > java ? "Java faster" : "PyTorch faster");
+      out.printf(Locale.ROOT, "rdzv %s nodes=%d seconds=%.3f%n", options.backend(), options.nodes(), java);
+      if (py != null) {
+        out.printf(Locale.ROOT, "ratio torch/rdzv=%.1f (%s)%n", py / java,
+            py > java ? String.format(Locale.ROOT, "rdzv is %.1fx faster", py / java) : "PyTorch is faster");
+      }
+      out.printf(Locale.ROOT, "nodes=%d seconds=%.3f%n", options.nodes(), java);
+      out.flush();
       return 0;
     } finally {
       if (local != null) {
@@ -189,7 +210,7 @@ public final class EtcdRendezvousBenchmark {
   }
 
   /** Seconds for N PyTorch nodes, or null (with the reason printed) if they could not be timed. */
-  static Double timePyTorch(PrintStream out, Options options, String endpoint, String backend) {
+  static Double timePyTorch(PrintWriter out, Options options, String endpoint, String backend) {
     if (!Files.isExecutable(Path.of(options.python()))) {
       out.println("pytorch skipped: " + options.python() + " not found");
       return null;
