@@ -1,18 +1,317 @@
 package org.rdzv.cli;
 
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.ZoneId;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.Callable;
+import org.rdzv.api.RendezvousParameters;
+import org.rdzv.api.RendezvousStoreInfo;
+import org.rdzv.launcher.FailureSummary;
+import org.rdzv.launcher.LaunchConfig;
+import org.rdzv.launcher.Launcher;
+import org.rdzv.launcher.RunResult;
+import org.rdzv.launcher.Std;
+import org.rdzv.launcher.WorkerState;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
-/** {@code rdzv run}: Launch workers under an elastic agent (torchrun-compatible). */
-@Command(name = "run", mixinStandardHelpOptions = true, description = "Launch workers under an elastic agent (torchrun-compatible).")
+/**
+ * {@code rdzv run}: torchrun. Joins the rendezvous, starts {@code --nproc-per-node} workers with
+ * PyTorch's environment contract, restarts them on failure or when nodes join, and prints
+ * torchrun's failure summary. Flags take both spellings ({@code --nproc-per-node}, {@code
+ * --nproc_per_node}) and {@code PET_*} environment forms. Everything after the program belongs to
+ * the program.
+ */
+@Command(
+    name = "run",
+    mixinStandardHelpOptions = true,
+    modelTransformer = RunCommand.ProgramArguments.class,
+    description = {
+      "Launch workers under an elastic agent (torchrun-compatible).",
+      "A .py program runs under Python (--python), a .java program under this JVM with rdzv's",
+      "worker API on the class path; --no-python runs the program as given."
+    })
 public final class RunCommand implements Callable<Integer> {
 
   @Mixin RendezvousOptions rendezvous;
 
+  @Spec CommandSpec spec;
+
+  @Option(
+      names = {"--nproc-per-node", "--nproc_per_node"},
+      paramLabel = "N",
+      defaultValue = "${env:PET_NPROC_PER_NODE:-1}",
+      description = "Workers per node: a number, or auto/cpu (one per CPU) (default: ${DEFAULT-VALUE}).")
+  String nprocPerNode;
+
+  @Option(
+      names = {"--node-rank", "--node_rank"},
+      paramLabel = "RANK",
+      defaultValue = "${env:PET_NODE_RANK:-0}",
+      description = "This node's rank, for the static backend (default: ${DEFAULT-VALUE}).")
+  int nodeRank;
+
+  @Option(
+      names = {"--standalone"},
+      defaultValue = "${env:PET_STANDALONE:-false}",
+      description = "One node: c10d rendezvous on a store this launcher hosts on a free port, fresh run id.")
+  boolean standalone;
+
+  @Option(
+      names = {"--max-restarts", "--max_restarts"},
+      paramLabel = "N",
+      defaultValue = "${env:PET_MAX_RESTARTS:-0}",
+      description = "Worker group restarts allowed after failures (default: ${DEFAULT-VALUE}).")
+  int maxRestarts;
+
+  @Option(
+      names = {"--monitor-interval", "--monitor_interval"},
+      paramLabel = "SECONDS",
+      defaultValue = "${env:PET_MONITOR_INTERVAL:-0.1}",
+      description = "How often to ask whether nodes wait to join; worker exits are seen at once (default: ${DEFAULT-VALUE}).")
+  double monitorInterval;
+
+  @Option(
+      names = {"--role"},
+      paramLabel = "ROLE",
+      defaultValue = "${env:PET_ROLE:-default}",
+      description = "Worker role name (default: ${DEFAULT-VALUE}).")
+  String role;
+
+  @Option(
+      names = {"--master-addr", "--master_addr"},
+      paramLabel = "ADDR",
+      defaultValue = "${env:PET_MASTER_ADDR:-127.0.0.1}",
+      description = "Static backend: address of node 0 (default: ${DEFAULT-VALUE}).")
+  String masterAddr;
+
+  @Option(
+      names = {"--master-port", "--master_port"},
+      paramLabel = "PORT",
+      defaultValue = "${env:PET_MASTER_PORT:-29500}",
+      description = "Static backend: port of node 0's store (default: ${DEFAULT-VALUE}).")
+  int masterPort;
+
+  @Option(
+      names = {"-r", "--redirects"},
+      paramLabel = "STD",
+      defaultValue = "${env:PET_REDIRECTS:-0}",
+      description = "Send worker streams to log files only: 0 none, 1 out, 2 err, 3 both, or per local rank 0:3,1:0.")
+  String redirects;
+
+  @Option(
+      names = {"-t", "--tee"},
+      paramLabel = "STD",
+      defaultValue = "${env:PET_TEE:-0}",
+      description = "Copy worker streams to log files and the console, lines prefixed [rankN]: (codes as --redirects).")
+  String tee;
+
+  @Option(
+      names = {"--log-dir", "--log_dir"},
+      paramLabel = "DIR",
+      defaultValue = "${env:PET_LOG_DIR}",
+      description = "Keep per-attempt, per-rank logs and error files under DIR/<run id>_<random>/attempt_<n>/<local rank>/.")
+  Path logDir;
+
+  @Option(
+      names = {"--log-line-prefix-template", "--log_line_prefix_template"},
+      paramLabel = "TEMPLATE",
+      defaultValue = "${env:TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE:-[rank$${rank}]:}",
+      description = "Prefix of tee'd lines; $${rank}, $${local_rank}, $${role_name} are replaced (default: [rank$${rank}]:).")
+  String logLinePrefixTemplate;
+
+  @Option(
+      names = {"--no-python", "--no_python"},
+      defaultValue = "${env:PET_NO_PYTHON:-false}",
+      description = "Run the program as given, not under Python.")
+  boolean noPython;
+
+  @Option(
+      names = {"-m", "--module"},
+      defaultValue = "${env:PET_MODULE:-false}",
+      description = "The program is a Python module name (python -m).")
+  boolean module;
+
+  @Option(
+      names = {"--python"},
+      paramLabel = "PATH",
+      defaultValue = "${env:PYTHON}",
+      description = "Python interpreter for .py programs (default: /usr/bin/python3 if present, else python3 on PATH).")
+  String python;
+
+  @Option(
+      names = {"--start-method", "--start_method"},
+      paramLabel = "METHOD",
+      defaultValue = "spawn",
+      description = "Accepted for torchrun compatibility; workers are always separate processes.")
+  String startMethod;
+
+  @Option(
+      names = {"--stop-timeout"},
+      paramLabel = "SECONDS",
+      defaultValue = "30",
+      description = "Grace between SIGTERM and SIGKILL when workers are stopped (default: ${DEFAULT-VALUE}).")
+  double stopTimeout;
+
+  @Option(
+      names = {"--no-agent-store"},
+      description = "Do not host the workers' store in the agent; worker rank 0 hosts it (PyTorch 1.13's way).")
+  boolean noAgentStore;
+
+  @Parameters(
+      index = "0",
+      paramLabel = "PROGRAM",
+      description = "The worker program (a .py script, a .java source file, or with --no-python any executable).")
+  String program;
+
+  @Parameters(index = "1..*", paramLabel = "ARG", description = "The program's arguments.")
+  List<String> programArgs = new ArrayList<>();
+
+  /** Stops option parsing at the program, so its own flags reach it untouched. */
+  static final class ProgramArguments implements CommandLine.IModelTransformer {
+    @Override
+    public CommandSpec transform(CommandSpec commandSpec) {
+      commandSpec.parser().stopAtPositional(true);
+      return commandSpec;
+    }
+  }
+
   @Override
   public Integer call() {
-    rendezvous.toParameters("static", "none");
-    throw new UnsupportedOperationException("rdzv run is not implemented yet (issue 6).");
+    LaunchConfig config = config();
+    RunResult result = Launcher.launch(config, null);
+    PrintWriter err = spec.commandLine().getErr();
+    if (result.isSuccess()) {
+      return ExitCode.OK.code();
+    }
+    if (result.state() == WorkerState.STOPPED) {
+      return ExitCode.INTERRUPTED.code();
+    }
+    err.println(
+        FailureSummary.format(
+            config.entrypointName(), result.failures(), RendezvousStoreInfo.fqdn(), ZoneId.systemDefault()));
+    err.flush();
+    return ExitCode.FAILURE.code();
+  }
+
+  /** The launch configuration this command line asks for (validated). */
+  LaunchConfig config() {
+    if (noPython && module) {
+      throw new IllegalArgumentException(
+          "Don't use both the '--no-python' flag and the '--module' flag at the same time.");
+    }
+    int nproc = nproc(nprocPerNode);
+    if (standalone) {
+      // PyTorch 2.x: a c10d store on a free port of this host, and a fresh run id.
+      rendezvous.backend = "c10d";
+      rendezvous.endpoint = "localhost:0";
+      rendezvous.runId = UUID.randomUUID().toString();
+    }
+    String backend = rendezvous.backendOr("static");
+    Map<String, Object> extra = new LinkedHashMap<>();
+    extra.put("timeout", Integer.toString(Launcher.DEFAULT_RDZV_TIMEOUT_SECONDS));
+    if ("static".equals(backend)) {
+      extra.put("rank", nodeRank);
+      if (rendezvous.endpoint == null || rendezvous.endpoint.isBlank()) {
+        rendezvous.endpoint = masterAddr + ":" + masterPort;
+      }
+    }
+    RendezvousParameters parameters = Launcher.withDefaults(rendezvous.toParameters("static", "none", extra));
+    List<String> command = new ArrayList<>();
+    String entrypointName;
+    if (noPython) {
+      command.add(program);
+      entrypointName = program;
+    } else if (!module && program.endsWith(".java")) {
+      command.add(ProcessHandle.current().info().command().orElse("java"));
+      command.add("-cp");
+      command.add(System.getProperty("java.class.path"));
+      command.add(program);
+      entrypointName = program;
+    } else {
+      command.add(pythonInterpreter());
+      command.add("-u");
+      if (module) {
+        command.add("-m");
+      }
+      command.add(program);
+      entrypointName = program;
+    }
+    command.addAll(programArgs);
+    if (monitorInterval <= 0) {
+      throw new IllegalArgumentException("--monitor-interval must be positive, not " + monitorInterval + ".");
+    }
+    if (stopTimeout < 0) {
+      throw new IllegalArgumentException("--stop-timeout must not be negative, not " + stopTimeout + ".");
+    }
+    return LaunchConfig.builder(parameters, command)
+        .nprocPerNode(nproc)
+        .role(role)
+        .entrypointName(entrypointName)
+        .maxRestarts(maxRestarts)
+        .monitorInterval(seconds(monitorInterval))
+        .stopTimeout(seconds(stopTimeout))
+        .redirects(std("--redirects", redirects, nproc))
+        .tee(std("--tee", tee, nproc))
+        .logDir(logDir)
+        .logLinePrefixTemplate(logLinePrefixTemplate)
+        .agentStore(!noAgentStore)
+        .build();
+  }
+
+  private String pythonInterpreter() {
+    if (python != null && !python.isBlank()) {
+      return python.strip();
+    }
+    // The system interpreter is where distribution packages (python3-torch) live; a python3 that
+    // comes first on PATH (pyenv, a venv) often does not see them.
+    return Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
+  }
+
+  private static int nproc(String text) {
+    String value = text == null ? "1" : text.strip();
+    switch (value) {
+      case "auto", "cpu" -> {
+        return Runtime.getRuntime().availableProcessors();
+      }
+      case "gpu" -> throw new IllegalArgumentException(
+          "--nproc-per-node gpu: rdzv does not count GPUs; give a number.");
+      default -> {
+        try {
+          int n = Integer.parseInt(value);
+          if (n >= 1) {
+            return n;
+          }
+        } catch (NumberFormatException e) {
+          // below
+        }
+        throw new IllegalArgumentException(
+            "--nproc-per-node '" + value + "' must be a positive number, auto or cpu.");
+      }
+    }
+  }
+
+  private static Map<Integer, Std> std(String flag, String value, int nproc) {
+    try {
+      return Std.parse(value, nproc);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(flag + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static Duration seconds(double s) {
+    return Duration.ofNanos(Math.round(s * 1e9));
   }
 }

@@ -1,0 +1,162 @@
+package org.rdzv.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.rdzv.launcher.LaunchConfig;
+import org.rdzv.launcher.Std;
+import org.rdzv.testing.Peers;
+import picocli.CommandLine;
+
+/** {@code rdzv run}: flags as torchrun spells them, the worker command, and whole runs. */
+@Timeout(120)
+class RunCommandTest {
+  private static final Path ROOT = Path.of(System.getProperty("user.dir")).getParent();
+
+  record Result(int exit, String out, String err) {}
+
+  static Result rdzv(String... args) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int exit =
+        Cli.run(
+            new PrintStream(out, true, StandardCharsets.UTF_8),
+            new PrintStream(err, true, StandardCharsets.UTF_8),
+            args);
+    return new Result(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  }
+
+  static LaunchConfig config(String... args) {
+    RunCommand run = new RunCommand();
+    new CommandLine(run).parseArgs(args);
+    return run.config();
+  }
+
+  @Test
+  void bothSpellingsGiveTheSameLaunch() {
+    LaunchConfig dashes = config("--nproc-per-node", "2", "--max-restarts", "3", "--monitor-interval", "0.5",
+        "--node-rank", "1", "--master-addr", "10.0.0.1", "--master-port", "1234", "--log-dir", "/tmp/l",
+        "--no-python", "--role", "trainer", "--redirects", "1", "--tee", "0:2", "prog", "a");
+    LaunchConfig underscores = config("--nproc_per_node=2", "--max_restarts=3", "--monitor_interval=0.5",
+        "--node_rank=1", "--master_addr=10.0.0.1", "--master_port=1234", "--log_dir=/tmp/l",
+        "--no_python", "--role=trainer", "-r", "1", "-t", "0:2", "prog", "a");
+    assertThat(underscores.toString()).isEqualTo(dashes.toString());
+    assertThat(dashes.nprocPerNode()).isEqualTo(2);
+    assertThat(dashes.maxRestarts()).isEqualTo(3);
+    assertThat(dashes.monitorInterval()).hasMillis(500);
+    assertThat(dashes.role()).isEqualTo("trainer");
+    assertThat(dashes.redirects()).containsEntry(0, Std.OUT).containsEntry(1, Std.OUT);
+    assertThat(dashes.tee()).containsEntry(0, Std.ERR).containsEntry(1, Std.NONE);
+    assertThat(dashes.command()).containsExactly("prog", "a");
+    // static (torchrun's default backend): the endpoint is master_addr:master_port, rank = node rank
+    assertThat(dashes.rendezvous().backend()).isEqualTo("static");
+    assertThat(dashes.rendezvous().endpoint()).isEqualTo("10.0.0.1:1234");
+    assertThat(dashes.rendezvous().config()).containsEntry("rank", 1).containsEntry("timeout", "900");
+    assertThat(dashes.rendezvous().runId()).isEqualTo("none");
+  }
+
+  @Test
+  void everythingAfterTheProgramBelongsToIt() {
+    LaunchConfig c = config("--no-python", "echo", "--nnodes", "3", "--max-restarts=x", "-v");
+    assertThat(c.command()).containsExactly("echo", "--nnodes", "3", "--max-restarts=x", "-v");
+    assertThat(c.rendezvous().minNodes()).isEqualTo(1);
+  }
+
+  @Test
+  void pythonProgramsRunUnderPythonUnbuffered() {
+    assertThat(config("--python", "/opt/py", "train.py", "--lr", "1").command())
+        .containsExactly("/opt/py", "-u", "train.py", "--lr", "1");
+    assertThat(config("--python", "/opt/py", "-m", "pkg.train").command())
+        .containsExactly("/opt/py", "-u", "-m", "pkg.train");
+    assertThat(config("--python", "/opt/py", "train.py").entrypointName()).isEqualTo("train.py");
+  }
+
+  @Test
+  void javaSourceProgramsRunOnThisJvmWithRdzvOnTheClassPath() {
+    List<String> command = config("Worker.java", "x").command();
+    assertThat(command.get(0)).isEqualTo(ProcessHandle.current().info().command().orElseThrow());
+    assertThat(command.subList(1, command.size()))
+        .containsExactly("-cp", System.getProperty("java.class.path"), "Worker.java", "x");
+  }
+
+  @Test
+  void standaloneIsC10dOnAFreePortWithAFreshRunId() {
+    LaunchConfig a = config("--standalone", "--no-python", "true");
+    LaunchConfig b = config("--standalone", "--no-python", "true");
+    assertThat(a.rendezvous().backend()).isEqualTo("c10d");
+    assertThat(a.rendezvous().endpoint()).isEqualTo("localhost:0");
+    assertThat(a.rendezvous().runId()).isNotEqualTo(b.rendezvous().runId());
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "--nproc-per-node 0 --no-python true|--nproc-per-node '0' must be a positive number, auto or cpu.",
+        "--nproc-per-node gpu --no-python true|--nproc-per-node gpu: rdzv does not count GPUs",
+        "--redirects 5 --no-python true|--redirects: 5 does not match",
+        "--no-python -m x|Don't use both the '--no-python' flag and the '--module' flag at the same time.",
+        "--monitor-interval 0 --no-python true|--monitor-interval must be positive",
+        "--nnodes 2:1 --no-python true|--nnodes '2:1'",
+        "--standalone|Missing required parameter: 'PROGRAM'",
+      })
+  void badInputIsOneLineNamingTheProblem(String args, String expected) {
+    Result r = rdzv(("run " + args).split(" "));
+    assertThat(r.exit).as(r.err).isEqualTo(ExitCode.USAGE.code());
+    assertThat(r.err.lines().findFirst().orElseThrow()).startsWith("rdzv run: ").contains(expected);
+    assertThat(r.err).doesNotContain("\tat ");
+  }
+
+  @Test
+  void aStandaloneRunOfTrueSucceeds() {
+    Result r = rdzv("run", "--standalone", "--nproc-per-node", "2", "--no-python", "true");
+    assertThat(r.exit).as(r.err).isZero();
+  }
+
+  @Test
+  void aFailingWorkerGivesExitOneAndTorchrunsSummary() {
+    Result r = rdzv("run", "--standalone", "--nproc-per-node", "2", "--no-python", "sh", "-c", "exit $((LOCAL_RANK + 3))");
+    assertThat(r.exit).isEqualTo(ExitCode.FAILURE.code());
+    assertThat(r.err)
+        .contains("sh FAILED")
+        .contains("Root Cause (first observed failure):")
+        .containsPattern("exitcode  : [34] \\(pid: \\d+\\)")
+        .contains("To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html");
+  }
+
+  /** The README's command, as a user runs it: a separate JVM, PyTorch workers, gloo all-reduce. */
+  @Test
+  void theReadmeCommandRunsTheAllReduceExample() throws IOException, InterruptedException {
+    Peers.requireTorch();
+    List<String> command = new ArrayList<>(List.of(
+        ProcessHandle.current().info().command().orElseThrow(), "-cp", System.getProperty("java.class.path"),
+        Main.class.getName(), "run", "--standalone", "--nproc-per-node", "2", "--python", Peers.PYTHON,
+        "examples/allreduce.py"));
+    Process p = new ProcessBuilder(command).directory(ROOT.toFile()).redirectErrorStream(true).start();
+    List<String> lines = new ArrayList<>();
+    try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+      for (String line; (line = in.readLine()) != null; ) {
+        lines.add(line);
+      }
+    }
+    assertThat(p.waitFor(100, TimeUnit.SECONDS)).isTrue();
+    String output = String.join("\n", lines);
+    assertThat(p.exitValue()).as(output).isZero();
+    assertThat(output)
+        .contains("rank 0/2 (local 0, node 0): all_reduce sum = 3, expected 3")
+        .contains("rank 1/2 (local 1, node 0): all_reduce sum = 3, expected 3");
+  }
+}
