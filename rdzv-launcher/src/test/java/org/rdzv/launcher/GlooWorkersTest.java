@@ -100,6 +100,31 @@ class GlooWorkersTest {
   }
 
   @Test
+  void twoLaunchersOnTheStaticBackendShareNodeZerosStore() throws Exception {
+    Peers.requireTorch();
+    int port = org.rdzv.testing.FreePort.next();
+    List<CompletableFuture<RunResult>> runs = new ArrayList<>();
+    for (int node = 0; node < 2; node++) {
+      RendezvousParameters p =
+          Launcher.withDefaults(
+              new RendezvousParameters("static", "127.0.0.1:" + port, "static-" + port, 2, 2,
+                  Map.of("rank", node)));
+      LaunchConfig config = python(p, 2, EXAMPLES.resolve("allreduce.py")).build();
+      runs.add(async(() -> Launcher.launch(config, events::add)));
+    }
+    for (CompletableFuture<RunResult> run : runs) {
+      assertThat(run.get(150, TimeUnit.SECONDS).state()).as(output()).isEqualTo(WorkerState.SUCCEEDED);
+    }
+    for (int rank = 0; rank < 4; rank++) {
+      assertThat(output()).contains("[rank" + rank + "]:rank " + rank + "/4 (local " + rank % 2 + ", node " + rank / 2 + "): all_reduce sum = 10");
+    }
+    // PyTorch 1.13's static rule: workers are clients of the rendezvous endpoint's store.
+    assertThat(events).filteredOn(e -> e instanceof AgentEvent.RendezvousCompleted)
+        .allMatch(e -> ((AgentEvent.RendezvousCompleted) e).useAgentStore()
+            && ((AgentEvent.RendezvousCompleted) e).masterPort() == port);
+  }
+
+  @Test
   void aWorkerFailingOnceIsRestartedAndTheJobSucceeds() {
     Peers.requireTorch();
     RunResult result =
