@@ -2,6 +2,7 @@ package org.rdzv.etcd;
 
 import java.time.Duration;
 import java.util.Base64;
+import java.util.Map;
 import java.util.Optional;
 import org.rdzv.api.RendezvousConnectionException;
 import org.rdzv.api.RendezvousException;
@@ -25,6 +26,7 @@ final class EtcdV2Backend implements RendezvousBackend {
   private final EtcdV2Client client;
   private final String key;
   private final String signalKey;
+  private final String turnDir;
   private final int ttlSeconds;
 
   EtcdV2Backend(EtcdV2Client client, String runId, String keyPrefix, Integer ttlSeconds) {
@@ -34,6 +36,7 @@ final class EtcdV2Backend implements RendezvousBackend {
     this.client = client;
     this.key = keyPrefix == null || keyPrefix.isEmpty() ? runId : keyPrefix + "/" + runId;
     this.signalKey = (keyPrefix == null ? "" : keyPrefix) + "_signal/" + runId;
+    this.turnDir = (keyPrefix == null ? "" : keyPrefix) + "_turns/" + runId;
     this.ttlSeconds = ttlSeconds != null && ttlSeconds > 0 ? ttlSeconds : DEFAULT_TTL_SECONDS;
   }
 
@@ -186,6 +189,93 @@ final class EtcdV2Backend implements RendezvousBackend {
         throw new InterruptedException("interrupted while watching " + key);
       }
       throw translate(e);
+    }
+  }
+
+  /**
+   * A turn among Java writers: an in-order key under {@code <prefix>_turns/<run_id>} (TTL 60 s, so
+   * a dead holder's turn lapses) whose place in the sorted listing is this node's place in the
+   * queue; the node waits for the key just before it to be deleted. Closing the turn deletes the
+   * key. If the queue does not move for {@code timeout}, the node goes ahead: its write is still
+   * fenced by its token.
+   */
+  @Override
+  public Turn awaitTurn(Duration timeout) throws InterruptedException {
+    String mine;
+    try {
+      mine = client.post(turnDir, EtcdV2Client.form("value", "", "ttl", "60")).node().key();
+      long before = -1;
+      while (true) {
+        EtcdV2Client.Result listing;
+        try {
+          listing = client.listSorted(turnDir);
+        } catch (EtcdV2Exception e) {
+          if (e.keyNotFound()) {
+            break;
+          }
+          throw e;
+        }
+        String predecessor = null;
+        long ahead = 0;
+        for (EtcdV2Client.Node child : listing.node().nodes()) {
+          if (child.key().compareTo(mine) < 0) {
+            predecessor = child.key();
+            ahead++;
+          }
+        }
+        if (predecessor == null || (before >= 0 && ahead >= before)) {
+          break; // our turn, or the queue stood still for a whole timeout
+        }
+        before = ahead;
+        if (awaitDeleted(predecessor, listing.etcdIndex() + 1, timeout)) {
+          before = -1;
+        }
+      }
+    } catch (EtcdV2Exception e) {
+      if (e.kind() == EtcdV2Exception.Kind.INTERRUPTED) {
+        Thread.interrupted();
+        throw new InterruptedException("interrupted while waiting for a write turn");
+      }
+      return Turn.NONE; // turns are an optimization; the write is still fenced
+    }
+    boolean[] closed = new boolean[1];
+    return () -> {
+      if (closed[0]) {
+        return;
+      }
+      closed[0] = true;
+      try {
+        client.delete(mine, Map.of());
+      } catch (EtcdV2Exception e) {
+        // already gone (expired), or etcd unreachable: the TTL cleans up
+      }
+    };
+  }
+
+  private boolean awaitDeleted(String key, long fromIndex, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    long from = fromIndex;
+    while (true) {
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        return false;
+      }
+      try {
+        Optional<EtcdV2Client.Result> event = client.watch(key, from, false, Duration.ofNanos(left));
+        if (event.isEmpty()) {
+          return false;
+        }
+        String action = event.get().action();
+        if (action.equals("delete") || action.equals("expire") || action.equals("compareAndDelete")) {
+          return true;
+        }
+        from = event.get().node().modifiedIndex() + 1;
+      } catch (EtcdV2Exception e) {
+        if (e.is(EtcdV2Exception.EVENT_INDEX_CLEARED)) {
+          return true;
+        }
+        throw e;
+      }
     }
   }
 

@@ -106,6 +106,18 @@ final class EtcdV2Client {
     return execute("PUT", key, Map.of(), form, connection.readTimeout(), unconditional).orElseThrow();
   }
 
+  /** Creates an in-order key under the directory {@code dir} (v2's {@code POST}); not repeated. */
+  Result post(String dir, Map<String, String> form) {
+    return execute("POST", dir, Map.of(), form, connection.readTimeout(), false).orElseThrow();
+  }
+
+  /** Lists a directory's children sorted by key (in-order keys sort by creation). */
+  Result listSorted(String dir) {
+    Map<String, String> query = new LinkedHashMap<>();
+    query.put("sorted", "true");
+    return execute("GET", dir, query, null, connection.readTimeout(), true).orElseThrow();
+  }
+
   /** Deletes, with conditions ({@code prevValue}, {@code prevIndex}, {@code dir}, ...). */
   Result delete(String key, Map<String, String> query) {
     return execute("DELETE", key, query, null, connection.readTimeout(), false).orElseThrow();

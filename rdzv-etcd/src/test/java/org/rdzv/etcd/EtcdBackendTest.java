@@ -164,6 +164,37 @@ class EtcdBackendTest {
     assertThat(waiter.get(20, TimeUnit.SECONDS)).isTrue();
   }
 
+  @ParameterizedTest
+  @ValueSource(strings = {"v2", "v3"})
+  void writeTurnsAreHandedOutInQueueOrder(String kind) throws Exception {
+    RendezvousBackend first = backend(kind, "turns-" + kind);
+    RendezvousBackend second = backend(kind, "turns-" + kind);
+    RendezvousBackend.Turn turn = first.awaitTurn(Duration.ofSeconds(10));
+    CompletableFuture<RendezvousBackend.Turn> next = CompletableFuture.supplyAsync(() -> {
+      try {
+        return second.awaitTurn(Duration.ofSeconds(10));
+      } catch (InterruptedException e) {
+        throw new IllegalStateException(e);
+      }
+    });
+    // The second waits while the first holds its turn...
+    assertThatThrownBy(() -> next.get(500, TimeUnit.MILLISECONDS))
+        .isInstanceOf(java.util.concurrent.TimeoutException.class);
+    // ...and gets it once the first passes it on.
+    long passed = System.nanoTime();
+    turn.close();
+    RendezvousBackend.Turn secondTurn = next.get(5, TimeUnit.SECONDS);
+    assertThat(System.nanoTime() - passed).isLessThan(TimeUnit.SECONDS.toNanos(3));
+    secondTurn.close();
+    // A queue that does not move for the timeout lets the waiter go ahead.
+    RendezvousBackend.Turn held = first.awaitTurn(Duration.ofSeconds(10));
+    long start = System.nanoTime();
+    RendezvousBackend.Turn anyway = second.awaitTurn(Duration.ofMillis(300));
+    assertThat(System.nanoTime() - start).isBetween(TimeUnit.MILLISECONDS.toNanos(250), TimeUnit.SECONDS.toNanos(5));
+    anyway.close();
+    held.close();
+  }
+
   @Test
   void v3StoreOperations() throws Exception {
     try (Store store = EtcdRendezvous.v3Store(EtcdConnection.of(etcd.endpoint()), "/t/v3store", Duration.ofSeconds(20))) {
