@@ -137,6 +137,17 @@ class RunCommandTest {
         .contains("To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html");
   }
 
+  @Test
+  void anUnreachableRendezvousIsOneLineAndExitOne() {
+    int port = org.rdzv.testing.FreePort.next();
+    Result r = rdzv("run", "--rdzv-backend", "c10d", "--rdzv-endpoint", "127.0.0.1:" + port,
+        "--rdzv-conf", "is_host=false,read_timeout=1", "--no-python", "true");
+    assertThat(r.exit).as(r.err).isEqualTo(ExitCode.FAILURE.code());
+    assertThat(r.err.strip().lines().filter(l -> l.startsWith("rdzv run: ")).findFirst().orElseThrow())
+        .contains("The connection to the C10d store has failed");
+    assertThat(r.err).doesNotContain("\tat ");
+  }
+
   /** The README's command, as a user runs it: a separate JVM, PyTorch workers, gloo all-reduce. */
   @Test
   void theReadmeCommandRunsTheAllReduceExample() throws IOException, InterruptedException {

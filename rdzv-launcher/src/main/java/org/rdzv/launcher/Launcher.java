@@ -6,7 +6,6 @@ import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
@@ -54,8 +53,12 @@ public final class Launcher {
     RendezvousParameters p = parameters;
     if (p.runId().isEmpty()) {
       UUID uuid = UUID.randomUUID();
-      String decimal =
-          new BigInteger(1, ByteBuffers.of(uuid.getMostSignificantBits(), uuid.getLeastSignificantBits())).toString();
+      byte[] bytes =
+          java.nio.ByteBuffer.allocate(16)
+              .putLong(uuid.getMostSignificantBits())
+              .putLong(uuid.getLeastSignificantBits())
+              .array();
+      String decimal = new BigInteger(1, bytes).toString(); // Python's str(uuid.uuid4().int)
       p = new RendezvousParameters(p.backend(), p.endpoint(), decimal, p.minNodes(), p.maxNodes(), p.localAddr(), p.config());
     }
     if (!p.config().containsKey("timeout")) {
@@ -93,6 +96,10 @@ public final class Launcher {
     RunResult result;
     try {
       result = agent.run();
+    } catch (RuntimeException e) {
+      // As torchrun: close the rendezvous after an agent error too (not after a signal).
+      shutdownQuietly(handler, e);
+      throw e;
     } finally {
       finished.countDown();
       try {
@@ -108,6 +115,14 @@ public final class Launcher {
       propagateRootCause(result.rootCause(), System.getenv("TORCHELASTIC_ERROR_FILE"));
     }
     return result;
+  }
+
+  private static void shutdownQuietly(RendezvousHandler handler, RuntimeException cause) {
+    try {
+      handler.shutdown();
+    } catch (RuntimeException e) {
+      cause.addSuppressed(e);
+    }
   }
 
   /**
@@ -132,19 +147,6 @@ public final class Launcher {
       Files.writeString(path, Json.write(data), StandardCharsets.UTF_8);
     } catch (IOException | IllegalArgumentException e) {
       LOG.log(Level.WARNING, "cannot write the error file {0}: {1}", target, e.toString());
-    }
-  }
-
-  /** A stopped agent's grace period plus slack: how long a signal may take to end the launcher. */
-  static Duration signalBudget(LaunchConfig config) {
-    return config.stopTimeout().plusSeconds(10);
-  }
-
-  private static final class ByteBuffers {
-    private ByteBuffers() {}
-
-    static byte[] of(long high, long low) {
-      return java.nio.ByteBuffer.allocate(16).putLong(high).putLong(low).array();
     }
   }
 }
