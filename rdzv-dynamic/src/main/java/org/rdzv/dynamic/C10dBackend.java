@@ -49,6 +49,7 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
   private final String epochKey;
   private final boolean signal;
   private volatile long signalling;
+  private volatile long signallingReadAt = System.nanoTime();
 
   // Watch mode (1.13 protocol): the highest epoch seen in events.
   private final ReentrantLock watchLock = new ReentrantLock();
@@ -95,20 +96,34 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
 
   @Override
   public long signallingNodes() {
-    return signalling;
-  }
-
-  @Override
-  public Optional<State> getState() {
-    long epoch = knownEpoch();
-    byte[] value = call(() -> store.get(key));
-    if (signal) {
+    long now = System.nanoTime();
+    if (signal && now - signallingReadAt > 1_000_000_000L) {
+      signallingReadAt = now;
       try {
         signalling = store.add(key + ".signalling", 0);
       } catch (StoreException e) {
         signalling = 0;
       }
     }
+    return signalling;
+  }
+
+  /**
+   * Reads the state value. PyTorch's {@code get} is a WAIT and a GET; on a TCP store a
+   * COMPARE_SET from the sentinel to the sentinel returns the current value in one round trip and
+   * changes nothing (the key always exists: the constructor created it).
+   */
+  private byte[] read() {
+    if (store instanceof TcpStore) {
+      return store.compareSet(key, NULL_SENTINEL, NULL_SENTINEL);
+    }
+    return store.get(key);
+  }
+
+  @Override
+  public Optional<State> getState() {
+    long epoch = knownEpoch();
+    byte[] value = call(() -> read());
     return decode(value).map(bytes -> new State(bytes, new Token(value, epoch)));
   }
 

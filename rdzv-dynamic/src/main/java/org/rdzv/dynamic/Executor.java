@@ -33,7 +33,6 @@ final class Executor {
   private final java.util.concurrent.locks.ReentrantLock lock;
   private int conflicts;
   private RendezvousBackend.Turn turn;
-  private Ops.Action lastAction;
   private int turnRetries;
   private static final Duration TURN_TIMEOUT = Duration.ofSeconds(1);
   private static final int MAX_TURN_RETRIES = 3;
@@ -115,7 +114,7 @@ final class Executor {
           // Someone wrote first. Retrying at once with the state that won makes every contender
           // collide again: queue for a turn among Java writers (or, failing that, wait a
           // jittered, growing pause), then read afresh and re-decide.
-          if (turn == null && conflicts == 0 && lastAction != Ops.Action.KEEP_ALIVE) {
+          if (turn == null && conflicts == 0) {
             conflicts++;
             takeTurn();
           } else if (turn != null && turnRetries++ < MAX_TURN_RETRIES) {
@@ -145,15 +144,15 @@ final class Executor {
           awaitChange(waitBudget(ctx, deadline));
         }
         default -> {
-          if (turn == null && action != Ops.Action.KEEP_ALIVE) {
-            // Membership writes contend; queue for a turn among Java writers, then re-read and
-            // re-decide with the freshest state. (Heartbeats are spread out and need no turn.)
+          if (turn == null && op != Ops.KEEP_ALIVE) {
+            // Writes during a join contend; queue for a turn among Java writers, then re-read
+            // and re-decide with the freshest state. (The periodic heartbeat takes a turn only
+            // after a collision.)
             takeTurn();
             holder.invalidate();
             continue;
           }
           apply(action, ctx);
-          lastAction = action;
           if (action == Ops.Action.REMOVE_FROM_REDUNDANCY_LIST && resetDeadlineOnUnpark) {
             deadline = clock.nanoTime() + settings.joinTimeout().toNanos();
           }

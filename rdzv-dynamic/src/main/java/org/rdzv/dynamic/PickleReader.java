@@ -50,7 +50,9 @@ final class PickleReader {
   private int pos;
   private final ArrayList<Object> stack = new ArrayList<>();
   private final ArrayList<Integer> marks = new ArrayList<>();
-  private final Map<Long, Object> memo = new HashMap<>();
+  private Object[] memo = new Object[64];
+  private int memoSize;
+  private Map<Long, Object> sparseMemo;
 
   private PickleReader(byte[] in) {
     this.in = in;
@@ -173,7 +175,7 @@ final class PickleReader {
         case 'B' -> push(bytes(length(i32())));
         case 'C' -> push(bytes(u8()));
         case 0x8e -> push(bytes(length(i64())));
-        case 0x94 -> memoPut(memo.size(), peek());
+        case 0x94 -> memoPut(memoSize, peek());
         case 'p' -> memoPut(parseIndex(line(), offset), peek());
         case 'q' -> memoPut(u8(), peek());
         case 'r' -> memoPut(i32() & 0xffffffffL, peek());
@@ -376,17 +378,39 @@ final class PickleReader {
   }
 
   private void memoPut(long index, Object v) {
-    if (memo.size() >= MAX_ITEMS) {
-      throw new PickleException("memo too large");
+    if (index < 0 || index >= MAX_ITEMS) {
+      if (sparseMemo == null) {
+        sparseMemo = new HashMap<>();
+      }
+      if (sparseMemo.size() >= MAX_ITEMS) {
+        throw new PickleException("memo too large");
+      }
+      sparseMemo.put(index, v);
+      return;
     }
-    memo.put(index, v);
+    int i = (int) index;
+    if (i >= memo.length) {
+      memo = java.util.Arrays.copyOf(memo, Math.max(memo.length * 2, i + 1));
+    }
+    if (memo[i] == null) {
+      memoSize = Math.max(memoSize, i + 1);
+    }
+    memo[i] = v == null ? NONE : v;
   }
 
+  private static final Object NONE = new Object();
+
   private Object memoGet(long index, int offset) {
-    if (!memo.containsKey(index)) {
+    Object v = null;
+    if (index >= 0 && index < memo.length) {
+      v = memo[(int) index];
+    } else if (sparseMemo != null) {
+      v = sparseMemo.get(index);
+    }
+    if (v == null) {
       throw new PickleException("memo index " + index + " not defined at offset " + offset);
     }
-    return memo.get(index);
+    return v == NONE ? null : v;
   }
 
   // ---- raw input
@@ -439,7 +463,10 @@ final class PickleReader {
   }
 
   private String utf8(int n) {
-    return new String(bytes(n), StandardCharsets.UTF_8);
+    need(n);
+    String s = new String(in, pos, n, StandardCharsets.UTF_8);
+    pos += n;
+    return s;
   }
 
   private String line() {

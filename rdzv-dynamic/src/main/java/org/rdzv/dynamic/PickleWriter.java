@@ -1,6 +1,5 @@
 package org.rdzv.dynamic;
 
-import java.io.ByteArrayOutputStream;
 import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
 import java.time.LocalDateTime;
@@ -20,14 +19,45 @@ import java.util.Set;
  */
 final class PickleWriter {
   private static final int BATCH = 1000;
+  private static final Py.Global DATETIME = new Py.Global("datetime", "datetime");
+  private static final Py.Global TIMEZONE = new Py.Global("datetime", "timezone");
+  private static final Py.Global TIMEDELTA = new Py.Global("datetime", "timedelta");
   private static final int MAX_DEPTH = 200;
 
-  private final ByteArrayOutputStream out = new ByteArrayOutputStream(1024);
+  private final Buffer out = new Buffer();
   private final Map<String, Integer> strings = new HashMap<>();
   private final Map<Object, Integer> objects = new IdentityHashMap<>();
+  private final Map<Py.Global, Integer> globals = new HashMap<>();
+  private final Map<String, Integer> modules = new HashMap<>();
+  private final Map<Py.TimeZone, Integer> zones = new HashMap<>();
   private int nextMemo;
 
   private PickleWriter() {}
+
+  /** An unsynchronized growable byte buffer (ByteArrayOutputStream locks on every byte). */
+  private static final class Buffer {
+    private byte[] bytes = new byte[4096];
+    private int size;
+
+    void write(int b) {
+      if (size == bytes.length) {
+        bytes = java.util.Arrays.copyOf(bytes, size * 2);
+      }
+      bytes[size++] = (byte) b;
+    }
+
+    void writeBytes(byte[] b) {
+      if (size + b.length > bytes.length) {
+        bytes = java.util.Arrays.copyOf(bytes, Math.max(size * 2, size + b.length));
+      }
+      System.arraycopy(b, 0, bytes, size, b.length);
+      size += b.length;
+    }
+
+    byte[] toByteArray() {
+      return java.util.Arrays.copyOf(bytes, size);
+    }
+  }
 
   static byte[] write(Object value) {
     PickleWriter w = new PickleWriter();
@@ -148,24 +178,24 @@ final class PickleWriter {
   }
 
   private void global(Py.Global g) {
-    Integer memo = strings.get("\0global\0" + g.qualified());
+    Integer memo = globals.get(g);
     if (memo != null) {
       get(memo);
       return;
     }
     // CPython memoizes by identity: a module's name string is one object, shared by all of its
     // classes; class names and user strings are separate objects even when equal.
-    Integer module = strings.get("\0module\0" + g.module());
+    Integer module = modules.get(g.module());
     if (module != null) {
       get(module);
     } else {
       rawString(g.module());
-      strings.put("\0module\0" + g.module(), memoize());
+      modules.put(g.module(), memoize());
     }
     rawString(g.name());
     memoize();
     out.write(0x93);
-    strings.put("\0global\0" + g.qualified(), memoize());
+    globals.put(g, memoize());
   }
 
   private void object(Py.Obj o, int depth) {
@@ -183,7 +213,7 @@ final class PickleWriter {
   }
 
   private void dateTime(Py.DateTime d, int depth) {
-    global(new Py.Global("datetime", "datetime"));
+    global(DATETIME);
     LocalDateTime t = d.value();
     int micros = t.getNano() / 1000;
     bytes(
@@ -205,12 +235,12 @@ final class PickleWriter {
 
   private void timeZone(Py.TimeZone z, int depth) {
     // CPython memoizes the timezone.utc singleton and refers back to it; an equal value will do.
-    Integer memo = strings.get("\0tz\0" + z);
+    Integer memo = zones.get(z);
     if (memo != null) {
       get(memo);
       return;
     }
-    global(new Py.Global("datetime", "timezone"));
+    global(TIMEZONE);
     timeDelta(z.offset());
     if (z.name() == null) {
       out.write(0x85);
@@ -220,11 +250,11 @@ final class PickleWriter {
     }
     memoize();
     out.write('R');
-    strings.put("\0tz\0" + z, memoize());
+    zones.put(z, memoize());
   }
 
   private void timeDelta(Py.TimeDelta d) {
-    global(new Py.Global("datetime", "timedelta"));
+    global(TIMEDELTA);
     integer(d.days());
     integer(d.seconds());
     integer(d.microseconds());

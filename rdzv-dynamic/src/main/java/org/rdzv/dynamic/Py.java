@@ -34,7 +34,7 @@ final class Py {
   /** A Python tuple; may hold {@code null} (None). */
   record Tuple(List<Object> items) {
     Tuple {
-      items = java.util.Collections.unmodifiableList(new java.util.ArrayList<>(items));
+      items = java.util.Collections.unmodifiableList(items);
     }
 
     Object get(int i) {

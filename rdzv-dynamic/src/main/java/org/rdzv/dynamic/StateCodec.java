@@ -130,6 +130,7 @@ final class StateCodec {
   }
 
   private static final class Hints {
+    final java.util.IdentityHashMap<Object, NodeDescriptor> nodes = new java.util.IdentityHashMap<>();
     String nodeField;
     boolean aware;
     boolean naive;
@@ -147,6 +148,16 @@ final class StateCodec {
   }
 
   private static NodeDescriptor node(Object value, Hints hints) {
+    NodeDescriptor seen = hints.nodes.get(value);
+    if (seen != null) {
+      return seen;
+    }
+    NodeDescriptor n = newNode(value, hints);
+    hints.nodes.put(value, n);
+    return n;
+  }
+
+  private static NodeDescriptor newNode(Object value, Hints hints) {
     if (!(value instanceof Py.Obj o) || !o.type.equals(NODE)) {
       throw new IllegalArgumentException("expected a _NodeDesc, found " + describe(value));
     }
