@@ -136,8 +136,10 @@ public final class BenchLaunchCommand implements Callable<Integer> {
       Path log = Files.createTempFile("rdzv-bench-launch-", ".log");
       try {
         ProcessBuilder b = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
-        // Never let bin/rdzv rebuild inside a timed run.
+        // Never let bin/rdzv rebuild inside a timed run, and let it find a JDK at once (this one,
+        // unless the user chose one), as for a user with JAVA_HOME set.
         b.environment().put("RDZV_REBUILD", "0");
+        b.environment().putIfAbsent("JAVA_HOME", System.getProperty("java.home"));
         long start = System.nanoTime();
         Process p = b.start();
         if (!p.waitFor(300, TimeUnit.SECONDS)) {

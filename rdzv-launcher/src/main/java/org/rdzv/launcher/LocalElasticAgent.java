@@ -22,6 +22,7 @@ import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.rdzv.api.Endpoint;
+import org.rdzv.api.RendezvousGracefulExitException;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousStoreInfo;
@@ -99,6 +100,11 @@ final class LocalElasticAgent implements ElasticAgent {
       RunResult result = invokeRun();
       success = result.isSuccess();
       return result;
+    } catch (RendezvousGracefulExitException e) {
+      // PyTorch 2.x: a spare node (beyond max_nodes) found the job closed; not a failure.
+      LOG.log(Level.INFO, "Rendezvous gracefully exited: {0}", String.valueOf(e.getMessage()));
+      success = true;
+      return new RunResult(WorkerState.SUCCEEDED, Map.of(), restartCount(), rounds);
     } catch (RuntimeException e) {
       if (stopping) {
         return new RunResult(WorkerState.STOPPED, Map.of(), restartCount(), rounds);

@@ -247,6 +247,21 @@ class LocalElasticAgentTest {
   }
 
   @Test
+  void aGracefulExitFromTheRendezvousIsASuccess() {
+    handler.failNext = new org.rdzv.api.RendezvousGracefulExitException("the rendezvous is closed");
+    RunResult result = run(config(1, "exit 1").build());
+    assertThat(result.state()).isEqualTo(WorkerState.SUCCEEDED);
+    assertThat(events(AgentEvent.WorkersStarted.class)).isEmpty();
+  }
+
+  @Test
+  void aRendezvousErrorPropagates() {
+    handler.failNext = new org.rdzv.api.RendezvousTimeoutException("no quorum");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> run(config(1, "true").build()))
+        .isInstanceOf(org.rdzv.api.RendezvousTimeoutException.class);
+  }
+
+  @Test
   void aProgramThatCannotStartIsAClearError() {
     LaunchConfig config =
         LaunchConfig.builder(new RendezvousParameters("test", "", "agenttest", 1, 1), List.of(dir.resolve("nope").toString()))

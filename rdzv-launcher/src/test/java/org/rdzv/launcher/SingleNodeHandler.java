@@ -19,6 +19,8 @@ final class SingleNodeHandler implements RendezvousHandler, AutoCloseable {
   final AtomicInteger waiting = new AtomicInteger();
   final String runId;
   volatile boolean shutDown;
+  /** Thrown by the next {@link #nextRendezvous()} when set. */
+  volatile RuntimeException failNext;
 
   SingleNodeHandler(String runId) {
     this.runId = runId;
@@ -31,6 +33,11 @@ final class SingleNodeHandler implements RendezvousHandler, AutoCloseable {
 
   @Override
   public RendezvousInfo nextRendezvous() {
+    RuntimeException failure = failNext;
+    if (failure != null) {
+      failNext = null;
+      throw failure;
+    }
     int round = rounds.getAndIncrement();
     waiting.set(0);
     return new RendezvousInfo(new PrefixStore("test.rdzv." + round, client), 0, 1, null, round);
