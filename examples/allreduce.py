@@ -7,6 +7,7 @@ Each worker reads its rank and the store address from the environment the agent 
 Runs with PyTorch 1.13 or 2.x on CPU.
 """
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -20,11 +21,12 @@ def main() -> None:
     value = torch.tensor([rank + 1.0])
     dist.all_reduce(value)
     expected = world * (world + 1) / 2
-    print(
+    # One write per line, so that lines of workers sharing a terminal do not interleave.
+    sys.stdout.write(
         f"rank {rank}/{world} (local {os.environ['LOCAL_RANK']}, node {os.environ['GROUP_RANK']}):"
-        f" all_reduce sum = {value.item():g}, expected {expected:g}",
-        flush=True,
+        f" all_reduce sum = {value.item():g}, expected {expected:g}\n"
     )
+    sys.stdout.flush()
     if value.item() != expected:
         raise RuntimeError(f"all_reduce gave {value.item()}, expected {expected}")
     dist.destroy_process_group()
