@@ -127,6 +127,12 @@ class RunCommandTest {
   }
 
   @Test
+  void theJavaWorkerExampleRunsAsASourceProgram() {
+    Result r = rdzv("run", "--standalone", "--nproc-per-node", "2", ROOT.resolve("examples/StoreSum.java").toString());
+    assertThat(r.exit).as(r.err).isZero();
+  }
+
+  @Test
   void aFailingWorkerGivesExitOneAndTorchrunsSummary() {
     Result r = rdzv("run", "--standalone", "--nproc-per-node", "2", "--no-python", "sh", "-c", "exit $((LOCAL_RANK + 3))");
     assertThat(r.exit).isEqualTo(ExitCode.FAILURE.code());
