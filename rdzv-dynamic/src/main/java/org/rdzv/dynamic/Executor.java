@@ -33,9 +33,8 @@ final class Executor {
   private final java.util.concurrent.locks.ReentrantLock lock;
   private int conflicts;
   private RendezvousBackend.Turn turn;
-  private int turnRetries;
+  private boolean turnsSupported = true;
   private static final Duration TURN_TIMEOUT = Duration.ofSeconds(1);
-  private static final int MAX_TURN_RETRIES = 3;
 
   Executor(NodeDescriptor node, StateHolder holder, RendezvousSettings settings, Clock clock) {
     this(node, holder, settings, clock, null);
@@ -87,6 +86,11 @@ final class Executor {
     }
     try {
       turn = holder.awaitTurn(TURN_TIMEOUT);
+      if (turn == RendezvousBackend.Turn.NONE) {
+        // The backend has no turns: write optimistically, as PyTorch does.
+        turn = null;
+        turnsSupported = false;
+      }
     } finally {
       if (release) {
         lock.lock();
@@ -98,7 +102,6 @@ final class Executor {
     if (turn != null) {
       turn.close();
       turn = null;
-      turnRetries = 0;
     }
   }
 
@@ -112,15 +115,12 @@ final class Executor {
           releaseTurn();
         } else {
           // Someone wrote first. Retrying at once with the state that won makes every contender
-          // collide again: queue for a turn among Java writers (or, failing that, wait a
-          // jittered, growing pause), then read afresh and re-decide.
-          if (turn == null && conflicts == 0) {
-            conflicts++;
-            takeTurn();
-          } else if (turn != null && turnRetries++ < MAX_TURN_RETRIES) {
-            // A PyTorch node or a heartbeat wrote during our turn: retry within it.
+          // collide again. In our turn (a PyTorch node or a heartbeat wrote meanwhile) keep the
+          // turn and retry after a short pause; otherwise wait a jittered, growing pause. Then
+          // read afresh and re-decide.
+          if (turn != null) {
+            clock.sleep(Duration.ofNanos(ThreadLocalRandom.current().nextLong(1_000_001L)));
           } else {
-            releaseTurn();
             backOff();
           }
           holder.invalidate();
@@ -144,13 +144,15 @@ final class Executor {
           awaitChange(waitBudget(ctx, deadline));
         }
         default -> {
-          if (turn == null && op != Ops.KEEP_ALIVE) {
-            // Writes during a join contend; queue for a turn among Java writers, then re-read
-            // and re-decide with the freshest state. (The periodic heartbeat takes a turn only
-            // after a collision.)
+          if (turn == null && action != Ops.Action.KEEP_ALIVE && turnsSupported) {
+            // Membership writes contend; queue for a turn among Java writers, then re-read and
+            // re-decide with the freshest state. Heartbeats never queue: a long queue must not
+            // delay them past the expiry; they back off on a collision instead.
             takeTurn();
-            holder.invalidate();
-            continue;
+            if (turn != null) {
+              holder.invalidate();
+              continue;
+            }
           }
           apply(action, ctx);
           if (action == Ops.Action.REMOVE_FROM_REDUNDANCY_LIST && resetDeadlineOnUnpark) {

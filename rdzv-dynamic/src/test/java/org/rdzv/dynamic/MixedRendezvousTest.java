@@ -51,7 +51,7 @@ class MixedRendezvousTest {
   PythonProcess python(String endpoint, int nodes, int min, int max, boolean host, String... extra) {
     List<String> args = new ArrayList<>(List.of("--endpoint", endpoint, "--run-id", runId,
         "--nodes", Integer.toString(nodes), "--min", Integer.toString(min), "--max", Integer.toString(max),
-        "--is-host", Boolean.toString(host), "--hold", "3"));
+        "--is-host", Boolean.toString(host), "--hold", "30"));
     args.addAll(List.of(extra));
     return PythonProcess.start(NODES, args);
   }
