@@ -42,7 +42,18 @@ public final class Launcher {
   public static RunResult launch(LaunchConfig config, Consumer<AgentEvent> listener) {
     RendezvousParameters parameters = withDefaults(config.rendezvous());
     RendezvousHandler handler = RendezvousRegistry.handler(parameters);
-    return launch(config.toBuilder().rendezvous(parameters).build(), handler, listener);
+    try {
+      return launch(config.toBuilder().rendezvous(parameters).build(), handler, listener);
+    } finally {
+      if (handler instanceof AutoCloseable closeable) {
+        // Our handler: release what it owns (a hosted rendezvous store, heartbeats).
+        try {
+          closeable.close();
+        } catch (Exception e) {
+          LOG.log(Level.DEBUG, "closing the rendezvous handler failed: {0}", e.toString());
+        }
+      }
+    }
   }
 
   /**

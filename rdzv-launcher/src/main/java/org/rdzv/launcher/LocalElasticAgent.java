@@ -18,6 +18,7 @@ import java.util.UUID;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
@@ -27,6 +28,7 @@ import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.Store;
+import org.rdzv.dynamic.DynamicRendezvousHandler;
 
 /**
  * PyTorch's {@code LocalElasticAgent} with its 1.13 store conventions (reference §9), so that it
@@ -34,7 +36,9 @@ import org.rdzv.api.Store;
  * {@code MASTER_ADDR}/{@code MASTER_PORT} written by agent 0, and the exit barrier under {@code
  * torchelastic/agent/terminal_state<r>}.
  *
- * <p>Unlike PyTorch it does not poll its workers: each worker's exit wakes the agent at once. The monitor interval only paces the question "do nodes wait to join?".
+ * <p>Unlike PyTorch it does not poll its workers: each worker's exit wakes the agent at once. On a
+ * {@link DynamicRendezvousHandler}, a participant of the current round that stops heartbeating
+ * makes the agent re-rendezvous (without using a restart), where PyTorch would carry on. The monitor interval only paces the question "do nodes wait to join?".
  */
 final class LocalElasticAgent implements ElasticAgent {
   private static final System.Logger LOG = System.getLogger(LocalElasticAgent.class.getName());
@@ -52,6 +56,9 @@ final class LocalElasticAgent implements ElasticAgent {
   private final LinkedBlockingQueue<Integer> exits = new LinkedBlockingQueue<>();
   private final ReentrantLock lock = new ReentrantLock();
   private final AtomicBoolean ran = new AtomicBoolean();
+  /** The backend round in which participants were lost (-1: none), set by the handler's thread. */
+  private final AtomicLong lostRound = new AtomicLong(-1);
+  private static final int WAKE = Integer.MIN_VALUE;
   private volatile boolean stopping;
   private volatile Thread runThread;
 
@@ -66,6 +73,7 @@ final class LocalElasticAgent implements ElasticAgent {
   private Store store;
   private int groupRank;
   private int groupWorldSize;
+  private long backendRound = -1;
   private Path runLogDir;
   private boolean temporaryLogDir;
 
@@ -96,6 +104,13 @@ final class LocalElasticAgent implements ElasticAgent {
     }
     runThread = Thread.currentThread();
     boolean success = false;
+    DynamicRendezvousHandler.Listener lossListener = (round, lost) -> {
+      lostRound.set(round);
+      exits.offer(WAKE);
+    };
+    if (handler instanceof DynamicRendezvousHandler dynamic) {
+      dynamic.addListener(lossListener);
+    }
     try {
       RunResult result = invokeRun();
       success = result.isSuccess();
@@ -111,6 +126,9 @@ final class LocalElasticAgent implements ElasticAgent {
       }
       throw e;
     } finally {
+      if (handler instanceof DynamicRendezvousHandler dynamic) {
+        dynamic.removeListener(lossListener);
+      }
       runThread = null;
       Thread.interrupted(); // a stop() may have interrupted us; do not leak it to the caller
       stopWorkers();
@@ -142,6 +160,16 @@ final class LocalElasticAgent implements ElasticAgent {
         return new RunResult(WorkerState.STOPPED, Map.of(), restartCount(), rounds);
       }
       if (exited == null || exited != currentGeneration()) {
+        long lost = lostRound.getAndSet(-1);
+        if (lost >= 0 && lost == backendRound && !handler.isClosed()) {
+          // PyTorch leaves survivors running when a node of a completed round dies (issue
+          // #111646); their next collective would hang or fail. We re-rendezvous at once.
+          LOG.log(Level.INFO, "[{0}] Participants of round {1} are gone; will restart worker group",
+              role(), String.valueOf(lost));
+          listener.accept(new AgentEvent.WorkersExited(WorkerState.HEALTHY, Map.of()));
+          restartWorkers();
+          continue;
+        }
         if (System.nanoTime() - nextPoll >= 0) {
           nextPoll = System.nanoTime() + intervalNanos;
           int waiting = handler.numNodesWaiting();
@@ -249,6 +277,7 @@ final class LocalElasticAgent implements ElasticAgent {
     LOG.log(Level.INFO, "[{0}] Rendezvous''ing worker group", role());
     RendezvousInfo info = handler.nextRendezvous();
     int round = rounds++;
+    backendRound = info.round();
     store = info.store();
     groupRank = info.rank();
     groupWorldSize = info.worldSize();

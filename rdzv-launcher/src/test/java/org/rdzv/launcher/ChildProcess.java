@@ -45,14 +45,14 @@ final class ChildProcess implements AutoCloseable {
   }
 
   /** {@code java -cp <this test class path> AgentMain args...}. */
-  static ChildProcess agent(List<String> args) {
+  static ChildProcess agent(List<String> args, Map<String, String> env) {
     List<String> command = new ArrayList<>();
     command.add(ProcessHandle.current().info().command().orElse("java"));
     command.add("-cp");
     command.add(System.getProperty("java.class.path"));
     command.add(AgentMain.class.getName());
     command.addAll(args);
-    return start(command, Map.of());
+    return start(command, env);
   }
 
   String awaitLine(Predicate<String> match, Duration timeout) {

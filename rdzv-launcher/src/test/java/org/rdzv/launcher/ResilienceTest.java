@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -19,6 +21,7 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.store.TcpStoreServer;
 import org.rdzv.testing.Await;
@@ -40,10 +43,12 @@ class ResilienceTest {
     rdzvStore.close();
   }
 
+  @TempDir Path dir;
+
   private ChildProcess agent(String runId, String nnodes, int nproc, int maxRestarts, List<String> command) {
     List<String> args = new ArrayList<>(List.of(endpoint, runId, nnodes, "" + nproc, "" + maxRestarts, FAST_CONF, "--"));
     args.addAll(command);
-    ChildProcess child = ChildProcess.agent(args);
+    ChildProcess child = ChildProcess.agent(args, Map.of("ELASTIC_DONE", dir.resolve("done").toString()));
     children.add(child);
     return child;
   }
@@ -51,10 +56,57 @@ class ResilienceTest {
   @Test
   void whenALauncherIsKilledTheSurvivorReRendezvousesAndFinishes() throws Exception {
     Peers.requireTorch();
-    String runId = "kill-" + UUID.randomUUID();
     String script = GlooWorkersTest.script("elastic.py").toString();
-    ChildProcess victim = agent(runId, "1:2", 1, 0, List.of(Peers.PYTHON, "-u", script));
-    victim.awaitLine(l -> l.contains("up rank 0 world 1 restart 0"), Duration.ofSeconds(60));
+    Survivor survivor = killOneOfTwo(List.of(Peers.PYTHON, "-u", script), "up rank 0 world 1", "world 2");
+
+    RunResult result = survivor.run.get(120, TimeUnit.SECONDS);
+    String out = survivor.output();
+    assertThat(result.state()).as(out).isEqualTo(WorkerState.SUCCEEDED);
+    assertThat(out).contains("[rank0]:done rank 0 world 1 sum 1");
+    assertThat(survivor.rounds().get(0).groupWorldSize()).isEqualTo(2);
+    assertThat(survivor.rounds().getLast().groupWorldSize()).isEqualTo(1);
+  }
+
+  /**
+   * Workers that never talk to each other do not notice a lost node, so PyTorch's agent would run
+   * on (issue #111646); ours learns it from the rendezvous heartbeats and re-rendezvouses.
+   */
+  @Test
+  void aLostNodeMakesTheSurvivorReRendezvousEvenIfItsWorkersDoNotNotice() throws Exception {
+    String script =
+        "echo \"up world $WORLD_SIZE\"; if [ \"$WORLD_SIZE\" = 1 ] && [ -f \"$ELASTIC_DONE\" ]; then exit 0; fi; exec sleep 300";
+    Survivor survivor = killOneOfTwo(List.of("sh", "-c", script), "up world 1", "up world 2");
+
+    RunResult result = survivor.run.get(60, TimeUnit.SECONDS);
+    assertThat(result.state()).as(survivor.output()).isEqualTo(WorkerState.SUCCEEDED);
+    assertThat(result.restarts()).isZero(); // a membership change, not a failure
+    assertThat(survivor.rounds().getLast().groupWorldSize()).isEqualTo(1);
+  }
+
+  record Survivor(CompletableFuture<RunResult> run, List<AgentEvent> events, ByteArrayOutputStream console) {
+    String output() {
+      return console.toString(StandardCharsets.UTF_8);
+    }
+
+    List<AgentEvent.RendezvousCompleted> rounds() {
+      List<AgentEvent.RendezvousCompleted> rounds = new ArrayList<>();
+      events.forEach(e -> {
+        if (e instanceof AgentEvent.RendezvousCompleted r) {
+          rounds.add(r);
+        }
+      });
+      return rounds;
+    }
+  }
+
+  /**
+   * Starts a victim launcher (own JVM) alone, then a survivor launcher (in-process) that joins it
+   * in a round of two; then kills the victim's whole process tree, as a lost node.
+   */
+  private Survivor killOneOfTwo(List<String> command, String victimAlone, String together) throws Exception {
+    String runId = "kill-" + UUID.randomUUID();
+    ChildProcess victim = agent(runId, "1:2", 1, 0, command);
+    victim.awaitLine(l -> l.contains(victimAlone), Duration.ofSeconds(60));
 
     List<AgentEvent> events = new CopyOnWriteArrayList<>();
     ByteArrayOutputStream console = new ByteArrayOutputStream();
@@ -63,35 +115,24 @@ class ResilienceTest {
             new RendezvousParameters("c10d", endpoint, runId, 1, 2, null,
                 Map.copyOf(org.rdzv.api.RendezvousConfig.parse(FAST_CONF))));
     LaunchConfig config =
-        LaunchConfig.builder(p, List.of(Peers.PYTHON, "-u", script))
+        LaunchConfig.builder(p, command)
             .maxRestarts(1)
             .tee(Std.ALL)
             .stopTimeout(Duration.ofSeconds(5))
+            .putEnvironment("ELASTIC_DONE", dir.resolve("done").toString())
             .out(new PrintStream(console, true, StandardCharsets.UTF_8))
             .err(new PrintStream(console, true, StandardCharsets.UTF_8))
             .build();
-    CompletableFuture<RunResult> survivor = GlooWorkersTest.async(() -> Launcher.launch(config, events::add));
+    CompletableFuture<RunResult> run = GlooWorkersTest.async(() -> Launcher.launch(config, events::add));
 
     // The newcomer waits; the running agent sees it and both restart into a round of two.
-    victim.awaitLine(l -> l.contains("world 2 restart 0"), Duration.ofSeconds(60));
+    victim.awaitLine(l -> l.contains(together), Duration.ofSeconds(60));
     Await.until("the survivor's worker is in the two-node group", Duration.ofSeconds(60),
-        () -> console.toString(StandardCharsets.UTF_8).contains("world 2 restart 0"));
+        () -> console.toString(StandardCharsets.UTF_8).contains(together));
 
+    Files.createFile(dir.resolve("done"));
     victim.killTree();
-
-    RunResult result = survivor.get(120, TimeUnit.SECONDS);
-    String out = console.toString(StandardCharsets.UTF_8);
-    assertThat(result.state()).as(out).isEqualTo(WorkerState.SUCCEEDED);
-    assertThat(result.restarts()).isEqualTo(1);
-    assertThat(out).contains("[rank0]:done rank 0 world 1 restart 1 sum 1");
-    List<AgentEvent.RendezvousCompleted> rounds = new ArrayList<>();
-    events.forEach(e -> {
-      if (e instanceof AgentEvent.RendezvousCompleted r) {
-        rounds.add(r);
-      }
-    });
-    assertThat(rounds.get(0).groupWorldSize()).isEqualTo(2);
-    assertThat(rounds.get(rounds.size() - 1).groupWorldSize()).isEqualTo(1);
+    return new Survivor(run, events, console);
   }
 
   @Test
