@@ -71,7 +71,6 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
     if (org.rdzv.etcd.bench.EtcdRendezvousBenchmark.BACKENDS.contains(backend)) {
       // etcd, etcd-v2, etcd-v3: rdzv-etcd's benchmark (starts its own etcd without
       // --etcd-endpoint; with --vs-torch, PyTorch's matching etcd backend on the same etcd).
-      java.util.logging.Logger.getLogger("org.rdzv").setLevel(java.util.logging.Level.WARNING);
       int rc = org.rdzv.etcd.bench.EtcdRendezvousBenchmark.run(spec.commandLine().getOut(),
           new org.rdzv.etcd.bench.EtcdRendezvousBenchmark.Options(
               backend, etcdEndpoint, nodes, Duration.ofSeconds(timeout), vsTorch, python));

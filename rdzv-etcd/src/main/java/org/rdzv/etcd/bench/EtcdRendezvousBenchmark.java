@@ -39,6 +39,9 @@ public final class EtcdRendezvousBenchmark {
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
+  /** Held strongly: java.util.logging forgets the level of a logger nobody references. */
+  private static final java.util.logging.Logger RDZV_LOGS = java.util.logging.Logger.getLogger("org.rdzv");
+
   private EtcdRendezvousBenchmark() {}
 
   /**
@@ -89,6 +92,9 @@ public final class EtcdRendezvousBenchmark {
    * nodes failed.
    */
   public static int run(PrintWriter out, Options options) {
+    // A line per node at INFO would drown the figures.
+    java.util.logging.Level previousLevel = RDZV_LOGS.getLevel();
+    RDZV_LOGS.setLevel(java.util.logging.Level.WARNING);
     LocalEtcd local = null;
     String endpoint = options.etcdEndpoint();
     try {
@@ -132,6 +138,7 @@ public final class EtcdRendezvousBenchmark {
       out.flush();
       return 0;
     } finally {
+      RDZV_LOGS.setLevel(previousLevel);
       if (local != null) {
         local.close();
       }

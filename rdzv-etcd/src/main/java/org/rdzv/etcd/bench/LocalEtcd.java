@@ -70,6 +70,8 @@ final class LocalEtcd implements AutoCloseable {
               .redirectOutput(dir.resolve("etcd.log").toFile())
               .start();
       LocalEtcd local = new LocalEtcd(process, dir, client);
+      // A benchmark stopped by a signal must not leave an etcd (and its tmpfs data) behind.
+      Runtime.getRuntime().addShutdownHook(new Thread(local::close, "rdzv-bench-etcd-stop"));
       local.awaitHealthy(Duration.ofSeconds(30));
       return local;
     } catch (IOException e) {
