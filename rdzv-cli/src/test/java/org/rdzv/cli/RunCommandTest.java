@@ -133,6 +133,13 @@ class RunCommandTest {
   }
 
   @Test
+  void theDefaultStaticBackendRunsOneNodeOnMasterPort() {
+    int port = org.rdzv.testing.FreePort.next();
+    Result r = rdzv("run", "--master-port", "" + port, "--nproc_per_node", "2", "--no_python", "true");
+    assertThat(r.exit).as(r.err).isZero();
+  }
+
+  @Test
   void aFailingWorkerGivesExitOneAndTorchrunsSummary() {
     Result r = rdzv("run", "--standalone", "--nproc-per-node", "2", "--no-python", "sh", "-c", "exit $((LOCAL_RANK + 3))");
     assertThat(r.exit).isEqualTo(ExitCode.FAILURE.code());
