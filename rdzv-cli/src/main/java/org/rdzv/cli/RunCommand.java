@@ -40,8 +40,8 @@ import picocli.CommandLine.Spec;
     modelTransformer = RunCommand.ProgramArguments.class,
     description = {
       "Launch workers under an elastic agent (torchrun-compatible).",
-      "A .py program runs under Python (--python), a .java program under this JVM with rdzv's",
-      "worker API on the class path; --no-python runs the program as given."
+      "A .py program runs under Python (--python); a .java program runs on this JVM",
+      "with rdzv's worker API on the class path; --no-python runs it as given."
     })
 public final class RunCommand implements Callable<Integer> {
 
