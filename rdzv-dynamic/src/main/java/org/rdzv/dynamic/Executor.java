@@ -25,6 +25,8 @@ final class Executor {
   private static final System.Logger LOG = System.getLogger(Executor.class.getName());
   private static final long BACKOFF_BASE_NANOS = 500_000; // 0.5 ms
   private static final int BACKOFF_MAX_SHIFT = 9; // ~0.25 s
+  private static final long HEARTBEAT_BACKOFF_BASE_NANOS = 10_000_000; // 10 ms
+  private static final long MAX_BACKOFF_NANOS = 1_000_000_000; // 1 s
 
   private final NodeDescriptor node;
   private final StateHolder holder;
@@ -34,6 +36,7 @@ final class Executor {
   private int conflicts;
   private RendezvousBackend.Turn turn;
   private boolean turnsSupported = true;
+  private Ops.Action lastWrite;
   private static final Duration TURN_TIMEOUT = Duration.ofSeconds(1);
 
   Executor(NodeDescriptor node, StateHolder holder, RendezvousSettings settings, Clock clock) {
@@ -121,7 +124,7 @@ final class Executor {
           if (turn != null) {
             clock.sleep(Duration.ofNanos(ThreadLocalRandom.current().nextLong(1_000_001L)));
           } else {
-            backOff();
+            backOff(lastWrite == Ops.Action.KEEP_ALIVE);
           }
           holder.invalidate();
           continue;
@@ -155,6 +158,7 @@ final class Executor {
             }
           }
           apply(action, ctx);
+          lastWrite = action;
           if (action == Ops.Action.REMOVE_FROM_REDUNDANCY_LIST && resetDeadlineOnUnpark) {
             deadline = clock.nanoTime() + settings.joinTimeout().toNanos();
           }
@@ -183,9 +187,15 @@ final class Executor {
     }
   }
 
-  private void backOff() throws InterruptedException {
+  /**
+   * A heartbeat has {@code keep_alive_interval × (keep_alive_max_attempt − 1)} of slack before
+   * others drop this node, so a colliding heartbeat backs off from a larger base and leaves the
+   * store to the membership writes that others wait for.
+   */
+  private void backOff(boolean heartbeat) throws InterruptedException {
     int shift = Math.min(conflicts++, BACKOFF_MAX_SHIFT);
-    long bound = BACKOFF_BASE_NANOS << shift;
+    long base = heartbeat ? HEARTBEAT_BACKOFF_BASE_NANOS : BACKOFF_BASE_NANOS;
+    long bound = Math.min(base << shift, MAX_BACKOFF_NANOS);
     clock.sleep(Duration.ofNanos(ThreadLocalRandom.current().nextLong(bound + 1)));
   }
 
