@@ -125,6 +125,18 @@ class GlooWorkersTest {
   }
 
   @Test
+  void underAPytorch2StateDialectTheHandlersBootstrapInformationIsUsed() {
+    Peers.requireTorch();
+    RendezvousParameters p = standalone().with("state_dialect", "2.6+");
+    RunResult result = Launcher.launch(python(p, 2, EXAMPLES.resolve("allreduce.py")).build(), events::add);
+
+    assertThat(result.state()).as(output()).isEqualTo(WorkerState.SUCCEEDED);
+    assertThat(output()).contains("[rank1]:rank 1/2 (local 1, node 0): all_reduce sum = 3, expected 3");
+    AgentEvent.RendezvousCompleted rdzv = (AgentEvent.RendezvousCompleted) events.get(0);
+    assertThat(rdzv.useAgentStore()).isFalse(); // the handler's useAgentStore(): worker rank 0 hosts
+  }
+
+  @Test
   void aWorkerFailingOnceIsRestartedAndTheJobSucceeds() {
     Peers.requireTorch();
     RunResult result =
