@@ -24,9 +24,41 @@ class TorchrunInteropTest {
 
   @Test
   void aJavaAgentAndATorchrunAgentRunOneGlooJob() throws Exception {
+    Job job = run(GlooWorkersTest.EXAMPLES.resolve("allreduce.py").toString(), 0);
+    AgentEvent.RendezvousCompleted rdzv = job.rounds().get(0);
+    // A torchrun agent takes part, so PyTorch 1.13's rule holds: worker rank 0 hosts the store.
+    assertThat(rdzv.useAgentStore()).isFalse();
+    assertThat(rdzv.worldSize()).isEqualTo(4);
+    int base = rdzv.groupRank() * 2;
+    int other = 2 - base;
+    assertThat(job.ours).contains("[rank" + base + "]:rank " + base + "/4 (local 0, node " + rdzv.groupRank() + "): all_reduce sum = 10");
+    assertThat(job.theirs).contains("rank " + other + "/4 (local 0, node " + (1 - rdzv.groupRank()) + "): all_reduce sum = 10");
+  }
+
+  /** Global rank 1 fails once: whichever agent hosts it restarts, and the other follows. */
+  @Test
+  void aFailureOnEitherSideRestartsBothAgentsIntoANewRound() throws Exception {
+    Job job = run(GlooWorkersTest.script("flaky.py").toString(), 1);
+    assertThat(job.rounds()).hasSize(2);
+    String all = job.ours + "\n" + job.theirs;
+    for (int rank = 0; rank < 4; rank++) {
+      assertThat(all).containsPattern("rank " + rank + " restart [01] sum 10");
+    }
+  }
+
+  record Job(RunResult result, List<AgentEvent> events, String ours, String theirs) {
+    List<AgentEvent.RendezvousCompleted> rounds() {
+      return events.stream()
+          .filter(e -> e instanceof AgentEvent.RendezvousCompleted)
+          .map(e -> (AgentEvent.RendezvousCompleted) e)
+          .toList();
+    }
+  }
+
+  /** One torchrun 1.13 agent and one of ours, two workers each, c10d on a store the test hosts. */
+  private static Job run(String script, int maxRestarts) throws Exception {
     Peers.requireTorch();
     String runId = "mixed-" + UUID.randomUUID();
-    String script = GlooWorkersTest.EXAMPLES.resolve("allreduce.py").toString();
     try (TcpStoreServer rdzvStore = TcpStoreServer.start("127.0.0.1", 0)) {
       String endpoint = "127.0.0.1:" + rdzvStore.port();
       try (ChildProcess torchrun =
@@ -34,7 +66,7 @@ class TorchrunInteropTest {
               List.of(Peers.PYTHON, GlooWorkersTest.script("torchrun113.py").toString(),
                   "--nnodes=2", "--nproc_per_node=2", "--rdzv_backend=c10d", "--rdzv_endpoint=" + endpoint,
                   "--rdzv_id=" + runId, "--rdzv_conf=is_host=false,last_call_timeout=1",
-                  "--max_restarts=0", "--monitor_interval=1", "--tee=3", script),
+                  "--max_restarts=" + maxRestarts, "--monitor_interval=1", "--tee=3", script),
               Map.of())) {
         List<AgentEvent> events = new CopyOnWriteArrayList<>();
         ByteArrayOutputStream console = new ByteArrayOutputStream();
@@ -44,6 +76,7 @@ class TorchrunInteropTest {
         LaunchConfig config =
             LaunchConfig.builder(p, List.of(Peers.PYTHON, "-u", script))
                 .nprocPerNode(2)
+                .maxRestarts(maxRestarts)
                 .tee(Std.ALL)
                 .stopTimeout(Duration.ofSeconds(5))
                 .out(new PrintStream(console, true, StandardCharsets.UTF_8))
@@ -55,15 +88,7 @@ class TorchrunInteropTest {
         String out = console.toString(StandardCharsets.UTF_8);
         assertThat(result.state()).as(out + "\n--- torchrun:\n" + torchrun.output()).isEqualTo(WorkerState.SUCCEEDED);
         assertThat(torchrun.awaitExit(Duration.ofSeconds(60))).as(torchrun.output()).isZero();
-
-        AgentEvent.RendezvousCompleted rdzv = (AgentEvent.RendezvousCompleted) events.get(0);
-        // A torchrun agent takes part, so PyTorch 1.13's rule holds: worker rank 0 hosts the store.
-        assertThat(rdzv.useAgentStore()).isFalse();
-        assertThat(rdzv.worldSize()).isEqualTo(4);
-        int base = rdzv.groupRank() * 2;
-        int other = 2 - base;
-        assertThat(out).contains("[rank" + base + "]:rank " + base + "/4 (local 0, node " + rdzv.groupRank() + "): all_reduce sum = 10");
-        assertThat(torchrun.output()).contains("rank " + other + "/4 (local 0, node " + (1 - rdzv.groupRank()) + "): all_reduce sum = 10");
+        return new Job(result, events, out, torchrun.output());
       }
     }
   }
