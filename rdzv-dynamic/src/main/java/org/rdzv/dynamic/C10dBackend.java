@@ -216,13 +216,16 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
   }
 
   @Override
-  public Turn awaitTurn(Duration timeout) throws InterruptedException {
+  public Turn awaitTurn(Duration timeout, NodeDescriptor joining) throws InterruptedException {
     if (!signal) {
       return Turn.NONE;
     }
     long ticket;
     try {
       ticket = store.add(key + ".turns", 1);
+      if (joining != null) {
+        store.set(queueKey(ticket), joining.toString().getBytes(StandardCharsets.UTF_8));
+      }
     } catch (StoreException e) {
       return Turn.NONE;
     }
@@ -255,22 +258,99 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
         }
       }
     }
-    boolean[] passed = new boolean[1];
-    return () -> {
-      if (passed[0]) {
+    return new TicketTurn(ticket);
+  }
+
+  /** Joiners a turn holder may add with its own write, at most. */
+  private static final int MAX_BATCH = 256;
+
+  private final class TicketTurn implements Turn {
+    private final long ticket;
+    private List<NodeDescriptor> joiners;
+    private int admitted;
+    private boolean passed;
+
+    TicketTurn(long ticket) {
+      this.ticket = ticket;
+    }
+
+    @Override
+    public List<NodeDescriptor> waitingJoiners() {
+      if (joiners != null) {
+        return joiners;
+      }
+      joiners = new java.util.ArrayList<>();
+      try {
+        long last = Math.min(store.add(key + ".turns", 0), ticket + MAX_BATCH);
+        // The contiguous run of queued joiners right behind us (a ticket without a queue entry
+        // wants something else, or has not registered yet: stop there).
+        List<String> keys = new java.util.ArrayList<>();
+        for (long t = ticket + 1; t <= last; t++) {
+          if (!store.check(List.of(queueKey(t)))) {
+            break;
+          }
+          keys.add(queueKey(t));
+        }
+        if (!keys.isEmpty()) {
+          for (byte[] value : store.multiGet(keys)) {
+            NodeDescriptor n = parse(new String(value, StandardCharsets.UTF_8));
+            if (n == null) {
+              break;
+            }
+            joiners.add(n);
+          }
+        }
+      } catch (StoreException e) {
+        LOG.log(Level.DEBUG, "rendezvous ''{0}'': cannot read the join queue: {1}", runId, e);
+      }
+      return joiners;
+    }
+
+    @Override
+    public void admitted(int count) {
+      admitted = Math.max(0, Math.min(count, joiners == null ? 0 : joiners.size()));
+    }
+
+    @Override
+    public void close() {
+      if (passed) {
         return;
       }
-      passed[0] = true;
+      passed = true;
       try {
-        store.set(turnKey(ticket + 1), new byte[] {'1'});
-        store.add(key + ".passed", 1);
+        // Joiners this write admitted need no turn of their own: wake them all (they re-read and
+        // find themselves in), and pass the turn to the first ticket after them.
+        for (long t = ticket + 1; t <= ticket + admitted + 1; t++) {
+          store.set(turnKey(t), new byte[] {'1'});
+        }
+        store.add(key + ".passed", 1 + admitted);
         if (ticket > NOTIFY_WINDOW) {
           store.deleteKey(turnKey(ticket - NOTIFY_WINDOW));
+          store.deleteKey(queueKey(ticket - NOTIFY_WINDOW));
         }
       } catch (StoreException e) {
         LOG.log(Level.DEBUG, "rendezvous ''{0}'': cannot pass the turn on: {1}", runId, e);
       }
-    };
+    }
+  }
+
+  /** Parses {@code host_pid_localId} (the host may contain underscores). */
+  static NodeDescriptor parse(String text) {
+    int l = text.lastIndexOf('_');
+    int p = l > 0 ? text.lastIndexOf('_', l - 1) : -1;
+    if (p <= 0) {
+      return null;
+    }
+    try {
+      return new NodeDescriptor(text.substring(0, p), Long.parseLong(text.substring(p + 1, l)),
+          Long.parseLong(text.substring(l + 1)));
+    } catch (NumberFormatException e) {
+      return null;
+    }
+  }
+
+  private String queueKey(long ticket) {
+    return key + ".queue/" + ticket;
   }
 
   private String turnKey(long ticket) {

@@ -35,6 +35,8 @@ final class Executor {
   private final java.util.concurrent.locks.ReentrantLock lock;
   private int conflicts;
   private RendezvousBackend.Turn turn;
+  /** Queued joiners the pending write adds besides this node. */
+  private int admitted;
   private boolean turnsSupported = true;
   private Ops.Action lastWrite;
   private static final Duration TURN_TIMEOUT = Duration.ofSeconds(1);
@@ -82,13 +84,13 @@ final class Executor {
     }
   }
 
-  private void takeTurn() throws InterruptedException {
+  private void takeTurn(NodeDescriptor joining) throws InterruptedException {
     boolean release = lock != null && lock.isHeldByCurrentThread() && lock.getHoldCount() == 1;
     if (release) {
       lock.unlock();
     }
     try {
-      turn = holder.awaitTurn(TURN_TIMEOUT);
+      turn = holder.awaitTurn(TURN_TIMEOUT, joining);
       if (turn == RendezvousBackend.Turn.NONE) {
         // The backend has no turns: write optimistically, as PyTorch does.
         turn = null;
@@ -102,6 +104,7 @@ final class Executor {
   }
 
   private void releaseTurn() {
+    admitted = 0;
     if (turn != null) {
       turn.close();
       turn = null;
@@ -115,6 +118,9 @@ final class Executor {
       if (hasSet != null) {
         if (hasSet) {
           conflicts = 0;
+          if (turn != null && admitted > 0) {
+            turn.admitted(admitted);
+          }
           releaseTurn();
         } else {
           // Someone wrote first. Retrying at once with the state that won makes every contender
@@ -151,7 +157,7 @@ final class Executor {
             // Membership writes contend; queue for a turn among Java writers, then re-read and
             // re-decide with the freshest state. Heartbeats never queue: a long queue must not
             // delay them past the expiry; they back off on a collision instead.
-            takeTurn();
+            takeTurn(action == Ops.Action.ADD_TO_PARTICIPANTS ? node : null);
             if (turn != null) {
               holder.invalidate();
               continue;
@@ -222,14 +228,18 @@ final class Executor {
     switch (action) {
       case KEEP_ALIVE -> s.lastHeartbeats.put(node, ctx.wallNow());
       case ADD_TO_PARTICIPANTS -> {
-        s.waitList.remove(node);
-        s.participants.put(node, 0);
-        s.lastHeartbeats.put(node, ctx.wallNow());
-        if (s.participants.size() == settings.minNodes()) {
-          s.deadline = ctx.wallNow().plus(settings.lastCallTimeout());
-        }
-        if (s.participants.size() == settings.maxNodes()) {
-          markComplete(s);
+        addParticipant(s, node, ctx);
+        // Java nodes queued right behind us to do the same: add them in this write, each as if
+        // it had added itself (they asked a moment ago and wait for their turn, so they live).
+        admitted = 0;
+        if (turn != null) {
+          for (NodeDescriptor joiner : turn.waitingJoiners()) {
+            if (s.complete || s.participants.containsKey(joiner)) {
+              break;
+            }
+            addParticipant(s, joiner, ctx);
+            admitted++;
+          }
         }
       }
       case ADD_TO_WAIT_LIST -> {
@@ -260,6 +270,18 @@ final class Executor {
     }
     LOG.log(Level.DEBUG, "rendezvous ''{0}'' round {1}: node {2} applied {3}",
         settings.runId(), s.round, node, action);
+  }
+
+  private void addParticipant(MutableState s, NodeDescriptor n, Ops.Context ctx) {
+    s.waitList.remove(n);
+    s.participants.put(n, 0);
+    s.lastHeartbeats.put(n, ctx.wallNow());
+    if (s.participants.size() == settings.minNodes()) {
+      s.deadline = ctx.wallNow().plus(settings.lastCallTimeout());
+    }
+    if (s.participants.size() == settings.maxNodes()) {
+      markComplete(s);
+    }
   }
 
   private void markComplete(MutableState s) {

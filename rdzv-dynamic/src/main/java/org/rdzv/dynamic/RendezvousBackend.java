@@ -56,14 +56,36 @@ public interface RendezvousBackend {
 
   /**
    * Optional help against contention: blocks until this node may write with little risk of
-   * colliding (its turn among Java writers that collided before), or until {@code timeout}; the
-   * caller re-reads, writes, and closes the returned turn. Correctness never depends on turns —
-   * every write stays fenced by its token — so a backend may hand out a turn at once, and a turn
-   * that is never passed on only costs the next writer {@code timeout}. The default returns at
-   * once.
+   * colliding (its turn among Java writers), or until the queue has not moved for {@code
+   * timeout}; the caller re-reads, writes, and closes the returned turn. {@code joining} is this
+   * node when it queues to add itself to the participants, else {@code null}: the backend may then
+   * let the writer before it add it too ({@link Turn#waitingJoiners()}). Correctness never depends
+   * on turns — every write stays fenced by its token. The default returns {@link Turn#NONE}: no
+   * turns, write optimistically.
    */
-  default Turn awaitTurn(Duration timeout) throws InterruptedException {
+  default Turn awaitTurn(Duration timeout, NodeDescriptor joining) throws InterruptedException {
     return Turn.NONE;
+  }
+
+  /** A turn from {@link #awaitTurn}; closing passes it on. Idempotent. */
+  interface Turn extends AutoCloseable {
+    Turn NONE = () -> {};
+
+    /**
+     * Nodes queued right behind this one that asked to join (alive a moment ago). A writer that
+     * adds itself to the participants may add them in the same write, as if each had added
+     * itself, and then reports how many with {@link #admitted(int)}. May read the backend; called
+     * at most once per write.
+     */
+    default java.util.List<NodeDescriptor> waitingJoiners() {
+      return java.util.List.of();
+    }
+
+    /** The first {@code count} of {@link #waitingJoiners()} are in the state this turn wrote. */
+    default void admitted(int count) {}
+
+    @Override
+    void close();
   }
 
   /**
@@ -73,14 +95,6 @@ public interface RendezvousBackend {
    */
   default long signallingNodes() {
     return 0;
-  }
-
-  /** A turn from {@link #awaitTurn}; closing passes it on. Idempotent. */
-  interface Turn extends AutoCloseable {
-    Turn NONE = () -> {};
-
-    @Override
-    void close();
   }
 
   /** A stored state and the token that fences the next write. */

@@ -113,8 +113,9 @@ final class StateHolder {
     changeSignalled = true;
   }
 
-  RendezvousBackend.Turn awaitTurn(Duration timeout) throws InterruptedException {
-    return backend.awaitTurn(timeout);
+  RendezvousBackend.Turn awaitTurn(Duration timeout, NodeDescriptor joining)
+      throws InterruptedException {
+    return backend.awaitTurn(timeout, joining);
   }
 
   /** Whether every node in the state last synced is known to signal its changes. */

@@ -88,6 +88,26 @@ class C10dRendezvousTest {
   }
 
   @Test
+  void manyNodesJoinThroughTheTurnQueueAndBatchedAdmissions() throws Exception {
+    int n = 32;
+    List<DynamicRendezvousHandler> hs = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      hs.add(handler(n, n, Map.of()));
+    }
+    List<CompletableFuture<RendezvousInfo>> futures = hs.stream().map(this::join).toList();
+    boolean[] seen = new boolean[n];
+    for (var f : futures) {
+      RendezvousInfo info = f.get(60, TimeUnit.SECONDS);
+      assertThat(info.worldSize()).isEqualTo(n);
+      assertThat(seen[info.rank()]).as("rank %d twice", info.rank()).isFalse();
+      seen[info.rank()] = true;
+    }
+    StateSnapshot s = hs.get(0).state();
+    assertThat(s.participants().keySet()).containsExactlyInAnyOrderElementsOf(hs.stream().map(DynamicRendezvousHandler::node).toList());
+    assertThat(s.lastHeartbeats().keySet()).containsAll(s.participants().keySet());
+  }
+
+  @Test
   void lastCallCompletesARoundBetweenMinAndMax() throws Exception {
     var a = join(handler(2, 4, Map.of()));
     var b = join(handler(2, 4, Map.of()));
