@@ -86,6 +86,35 @@ class RendezvousCommandsTest {
   }
 
   @Test
+  void holdStaysUntilSigtermThenLeaves() throws Exception {
+    // A real process: --hold waits for a signal. SIGTERM is what Process.destroy() sends.
+    String java = ProcessHandle.current().info().command().orElse("java");
+    Process p = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), "org.rdzv.cli.Main",
+            "join", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId, "--nnodes", "1",
+            "--rdzv-conf", "is_host=false,last_call_timeout=1", "--hold")
+        .redirectError(ProcessBuilder.Redirect.DISCARD)
+        .start();
+    try (var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()))) {
+      String line = CompletableFuture.supplyAsync(() -> {
+        try {
+          return out.readLine();
+        } catch (java.io.IOException e) {
+          return null;
+        }
+      }).get(60, TimeUnit.SECONDS);
+      assertThat(line).startsWith("rank=0 world_size=1 round=0");
+      CliTest.Result during = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
+      assertThat(during.out()).contains("participants=1");
+      p.destroy();
+      assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+      CliTest.Result after = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
+      assertThat(after.out()).contains("round=1 complete=false closed=false").contains("participants=0");
+    } finally {
+      p.destroyForcibly();
+    }
+  }
+
+  @Test
   void joinAgainstNothingFailsWithOneLine() {
     CliTest.Result r = CliTest.rdzv("join", "--rdzv-endpoint", "127.0.0.1:1", "--rdzv-id", runId,
         "--rdzv-conf", "is_host=false,read_timeout=1");

@@ -115,6 +115,11 @@ class MixedRendezvousTest {
       ranks.put(j.node().toString(), info.rank());
       assertRanksAreTheSortedDescriptors(ranks, 3);
       assertThat(j.state().dialect()).isEqualTo(StateDialect.V1_13);
+      // read-only status against PyTorch's own 1.13 server
+      StateSnapshot status = C10dRendezvous.readState(new RendezvousParameters("c10d", endpoint, runId, 1, 1,
+          null, Map.of("store_protocol", "1.13"))).orElseThrow();
+      assertThat(status.complete()).isTrue();
+      assertThat(status.participants()).hasSize(3).containsEntry(j.node(), info.rank());
     }
   }
 
