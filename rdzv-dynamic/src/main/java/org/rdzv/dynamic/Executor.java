@@ -234,8 +234,9 @@ final class Executor {
         admitted = 0;
         if (turn != null) {
           for (NodeDescriptor joiner : turn.waitingJoiners()) {
-            if (s.complete || s.participants.containsKey(joiner)) {
-              break;
+            if (s.complete || s.participants.containsKey(joiner) || s.redundancyList.contains(joiner)
+                || s.closed) {
+              break; // a stale registration, or no seat left: the rest take their own turns
             }
             addParticipant(s, joiner, ctx);
             admitted++;
