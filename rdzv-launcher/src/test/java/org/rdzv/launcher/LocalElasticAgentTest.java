@@ -284,7 +284,19 @@ class LocalElasticAgentTest {
     return result;
   }
 
+  /**
+   * Whether {@code pid} runs. A zombie does not: a killed orphan stays one until an init process
+   * that reaps reaps it, which some containers lack.
+   */
   static boolean alive(long pid) {
-    return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+    if (!ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+      return false;
+    }
+    try {
+      String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+      return stat.charAt(stat.lastIndexOf(')') + 2) != 'Z';
+    } catch (IOException | RuntimeException e) {
+      return true; // not Linux, or gone meanwhile: trust ProcessHandle
+    }
   }
 }
