@@ -293,4 +293,39 @@ class ExecutorTest {
     assertThat(backend.read().dialect).isEqualTo(StateDialect.V2_0);
     assertThat(List.copyOf(backend.read().participants.keySet())).contains(n.desc());
   }
+
+  @Test
+  void aTurnHolderAdmitsQueuedJoinersAsIfEachAddedItself() {
+    NodeDescriptor j1 = new NodeDescriptor("j1", 2, 0);
+    NodeDescriptor j2 = new NodeDescriptor("j2", 3, 0);
+    NodeDescriptor j3 = new NodeDescriptor("j3", 4, 0);
+    int[] admitted = {-1};
+    boolean[] closed = {false};
+    RendezvousBackend withTurns = new RendezvousBackend() {
+      @Override public String name() { return backend.name(); }
+      @Override public java.util.Optional<State> getState() { return backend.getState(); }
+      @Override public java.util.Optional<SetResult> setState(byte[] st, Object token) { return backend.setState(st, token); }
+      @Override public boolean awaitChange(Object token, Duration timeout) { return backend.awaitChange(token, timeout); }
+      @Override public Turn awaitTurn(Duration timeout, NodeDescriptor joining) {
+        assertThat(joining).isNotNull();
+        return new Turn() {
+          @Override public List<NodeDescriptor> waitingJoiners() { return List.of(j1, j2, j3); }
+          @Override public void admitted(int count) { admitted[0] = count; }
+          @Override public void close() { closed[0] = true; }
+        };
+      }
+    };
+    RendezvousSettings st = settings(2, 3, StateDialect.V1_13);
+    NodeDescriptor me = new NodeDescriptor("me", 1, 0);
+    StateHolder h = new StateHolder(withTurns, st, clock);
+    new Executor(me, h, st, clock).run(Ops.JOIN, deadline(Duration.ofSeconds(60)), true);
+    MutableState s = backend.read();
+    // me + j1 reach min (the last call starts), j2 reaches max (complete at once); j3 has no seat
+    assertThat(s.participants).containsOnlyKeys(me, j1, j2);
+    assertThat(s.complete).isTrue();
+    assertThat(s.lastHeartbeats).containsOnlyKeys(me, j1, j2);
+    assertThat(admitted[0]).isEqualTo(2);
+    assertThat(closed[0]).isTrue();
+    assertThat(backend.writes).isEqualTo(1);
+  }
 }
