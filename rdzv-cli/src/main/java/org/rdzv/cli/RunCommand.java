@@ -128,8 +128,7 @@ public final class RunCommand implements Callable<Integer> {
   @Option(
       names = {"--log-line-prefix-template", "--log_line_prefix_template"},
       paramLabel = "TEMPLATE",
-      defaultValue = "${env:TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE:-[rank$${rank}]:}",
-      description = "Prefix of tee'd lines; $${rank}, $${local_rank}, $${role_name} are replaced (default: [rank$${rank}]:).")
+      description = "Prefix of tee'd lines; $${rank}, $${local_rank}, $${role_name} are replaced (default: $$TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE, else [rank$${rank}]:).")
   String logLinePrefixTemplate;
 
   @Option(
@@ -266,9 +265,19 @@ public final class RunCommand implements Callable<Integer> {
         .redirects(std("--redirects", redirects, nproc))
         .tee(std("--tee", tee, nproc))
         .logDir(logDir)
-        .logLinePrefixTemplate(logLinePrefixTemplate)
+        .logLinePrefixTemplate(prefixTemplate())
         .agentStore(!noAgentStore)
         .build();
+  }
+
+  /** The flag, else PyTorch 2.x's environment variable, else rdzv's default. Read here, not by
+   * picocli, which would expand the template's own {@code ${...}}. */
+  private String prefixTemplate() {
+    if (logLinePrefixTemplate != null) {
+      return logLinePrefixTemplate;
+    }
+    String env = System.getenv("TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE");
+    return env != null && !env.isEmpty() ? env : LaunchConfig.DEFAULT_LOG_LINE_PREFIX;
   }
 
   private String pythonInterpreter() {

@@ -69,6 +69,15 @@ class RunCommandTest {
   }
 
   @Test
+  void teedLinesArePrefixedWithTheRankUnlessAnotherTemplateIsGiven() {
+    if (System.getenv("TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE") == null) {
+      assertThat(config("--no-python", "true").logLinePrefixTemplate()).isEqualTo("[rank${rank}]:");
+    }
+    assertThat(config("--log-line-prefix-template", "${role_name}-${local_rank}|", "--no-python", "true")
+        .logLinePrefixTemplate()).isEqualTo("${role_name}-${local_rank}|");
+  }
+
+  @Test
   void everythingAfterTheProgramBelongsToIt() {
     LaunchConfig c = config("--no-python", "echo", "--nnodes", "3", "--max-restarts=x", "-v");
     assertThat(c.command()).containsExactly("echo", "--nnodes", "3", "--max-restarts=x", "-v");
