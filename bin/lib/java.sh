@@ -2,8 +2,19 @@
 
 # The feature version of a java binary (17, 21, 25...), or 0.
 rdzv_java_version() {
-  local v
-  v="$("$1" -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2; exit}')" || true
+  local v="" home release line
+  # Fast path: the JDK's release file (JAVA_VERSION="25.0.3"), read without starting a JVM.
+  home="$(dirname "$(dirname "$(readlink -f "$1")")")"
+  release="$home/release"
+  [[ -f "$release" ]] || release="$(dirname "$home")/release"   # a JRE inside an old JDK
+  if [[ -f "$release" ]]; then
+    while IFS= read -r line; do
+      if [[ "$line" =~ ^JAVA_VERSION=\"(1\.)?([0-9]+) ]]; then v="${BASH_REMATCH[2]}"; break; fi
+    done <"$release"
+  fi
+  if [[ -z "$v" ]]; then
+    v="$("$1" -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2; exit}')" || true
+  fi
   [[ "$v" =~ ^[0-9]+$ ]] && echo "$v" || echo 0
 }
 
