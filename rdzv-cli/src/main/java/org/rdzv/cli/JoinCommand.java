@@ -45,6 +45,7 @@ public final class JoinCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws InterruptedException {
+    Quiet.unlessVerbose(spec);
     RendezvousParameters params = rendezvous.toParameters("c10d", "none");
     RendezvousHandler handler = RendezvousRegistry.handler(params);
     PrintWriter out = spec.commandLine().getOut();

@@ -41,6 +41,7 @@ public final class StatusCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    Quiet.unlessVerbose(spec);
     RendezvousParameters params = rendezvous.toParameters("c10d", "none");
     if (!params.backend().equals("c10d")) {
       throw new IllegalArgumentException(

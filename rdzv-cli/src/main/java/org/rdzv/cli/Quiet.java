@@ -1,0 +1,20 @@
+package org.rdzv.cli;
+
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** Keeps the rendezvous layer's INFO logging off stderr unless {@code --verbose} is given. */
+final class Quiet {
+  /** Held strongly: java.util.logging keeps loggers only weakly. */
+  private static final Logger RDZV = Logger.getLogger("org.rdzv");
+
+  private Quiet() {}
+
+  static void unlessVerbose(CommandSpec spec) {
+    Object root = spec.root().userObject();
+    if (!(root instanceof RdzvCommand r) || !r.verbose) {
+      RDZV.setLevel(Level.WARNING);
+    }
+  }
+}
