@@ -19,16 +19,18 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code rdzv status}: shows a c10d rendezvous — round, complete, closed, participants with ranks
- * and heartbeat ages, wait and redundancy lists — also one that PyTorch nodes created, without
- * joining it or writing anything (not even the "no state" sentinel PyTorch's constructor writes).
+ * {@code rdzv status}: shows a dynamic rendezvous (c10d, etcd-v2, etcd-v3) — round, complete,
+ * closed, participants with ranks and heartbeat ages, wait and redundancy lists — also one that
+ * PyTorch nodes created, without joining it or writing anything (not even the "no state" sentinel
+ * PyTorch's constructor writes); for the legacy {@code etcd} backend, its JSON state as stored.
  */
 @Command(
     name = "status",
     mixinStandardHelpOptions = true,
     description = {
       "Show a rendezvous without joining or changing it.",
-      "Reads the c10d state (also one PyTorch nodes created) as a store client; writes nothing."
+      "Reads the state (also one PyTorch nodes created) as a client; writes nothing.",
+      "Backends: c10d, etcd-v2, etcd-v3 (decoded), etcd (its JSON as stored)."
     })
 public final class StatusCommand implements Callable<Integer> {
 
@@ -43,12 +45,24 @@ public final class StatusCommand implements Callable<Integer> {
   public Integer call() {
     Quiet.unlessVerbose(spec);
     RendezvousParameters params = rendezvous.toParameters("c10d", "none");
-    if (!params.backend().equals("c10d")) {
-      throw new IllegalArgumentException(
-          "--rdzv-backend: status reads c10d rendezvous only, not '" + params.backend() + "'.");
-    }
-    Optional<StateSnapshot> state = C10dRendezvous.readState(params);
     PrintWriter out = spec.commandLine().getOut();
+    Optional<StateSnapshot> state;
+    switch (params.backend()) {
+      case "c10d" -> state = C10dRendezvous.readState(params);
+      case "etcd-v2", "etcd-v3" -> state = org.rdzv.etcd.EtcdRendezvous.readState(params);
+      case "etcd" -> {
+        // The legacy etcd rendezvous keeps JSON, not the dynamic state: show it as stored.
+        Optional<String> legacy = org.rdzv.etcd.EtcdRendezvous.legacyState(params);
+        out.println(json
+            ? "{\"run_id\": " + Json.string(params.runId()) + ", \"state\": " + legacy.orElse("null") + "}"
+            : "run_id=" + params.runId() + " state=" + legacy.orElse("none"));
+        out.flush();
+        return ExitCode.OK.code();
+      }
+      default -> throw new IllegalArgumentException(
+          "--rdzv-backend: status reads c10d, etcd-v2, etcd-v3 and etcd rendezvous, not '"
+              + params.backend() + "'.");
+    }
     Instant now = Instant.now();
     if (json) {
       out.println(state.map(s -> toJson(params, s, now))

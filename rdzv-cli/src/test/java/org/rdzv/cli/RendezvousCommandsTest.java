@@ -115,6 +115,21 @@ class RendezvousCommandsTest {
   }
 
   @Test
+  void statusAndJoinOverEtcdV2() throws Exception {
+    Peers.requireEtcdServer();
+    try (org.rdzv.testing.EtcdProcess etcd = org.rdzv.testing.EtcdProcess.start()) {
+      CliTest.Result joined = CliTest.rdzv("join", "--rdzv-backend", "etcd-v2", "--rdzv-endpoint", etcd.endpoint(),
+          "--rdzv-id", runId, "--nnodes", "1", "--rdzv-conf", "last_call_timeout=1");
+      assertThat(joined.exit()).as(joined.err()).isZero();
+      assertThat(joined.out()).startsWith("rank=0 world_size=1 round=0");
+      CliTest.Result status = CliTest.rdzv("status", "--rdzv-backend", "etcd-v2", "--rdzv-endpoint", etcd.endpoint(),
+          "--rdzv-id", runId);
+      assertThat(status.exit()).as(status.err()).isZero();
+      assertThat(status.out()).contains("run_id=" + runId + " round=1 complete=false closed=false");
+    }
+  }
+
+  @Test
   void joinAgainstNothingFailsWithOneLine() {
     CliTest.Result r = CliTest.rdzv("join", "--rdzv-endpoint", "127.0.0.1:1", "--rdzv-id", runId,
         "--rdzv-conf", "is_host=false,read_timeout=1");

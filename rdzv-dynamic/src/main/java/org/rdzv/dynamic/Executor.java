@@ -7,6 +7,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.locks.ReentrantLock;
 import org.rdzv.api.RendezvousClosedException;
 import org.rdzv.api.RendezvousException;
 import org.rdzv.api.RendezvousGracefulExitException;
@@ -16,10 +17,12 @@ import org.rdzv.api.RendezvousTimeoutException;
  * Runs an operation to completion: sync, ask the operation for an action, apply it, mark the state
  * dirty, repeat (PyTorch's {@code _DistributedRendezvousOpExecutor}).
  *
- * <p>Two differences from PyTorch, neither visible in the shared state: a {@code SYNC} waits for a
- * signalled change (or a relevant deadline, at most the poll interval) instead of sleeping one
- * second, and a rejected write backs off for a jittered, exponentially growing pause so that many
- * nodes do not keep colliding.
+ * <p>Differences from PyTorch, none visible in the shared state: a {@code SYNC} waits for a
+ * signalled change (or the next time-driven decision, at most the poll interval) instead of
+ * sleeping one second; membership writes queue for a turn among Java writers (when the backend
+ * offers turns), and a turn holder that adds itself also admits the joiners queued behind it; a
+ * rejected write outside a turn backs off for a jittered, exponentially growing pause and re-reads
+ * before deciding again. See docs/dynamic-rendezvous.md.
  */
 final class Executor {
   private static final System.Logger LOG = System.getLogger(Executor.class.getName());
@@ -32,13 +35,14 @@ final class Executor {
   private final StateHolder holder;
   private final RendezvousSettings settings;
   private final Clock clock;
-  private final java.util.concurrent.locks.ReentrantLock lock;
+  private final ReentrantLock lock;
   private int conflicts;
   private RendezvousBackend.Turn turn;
   /** Queued joiners the pending write adds besides this node. */
   private int admitted;
   private boolean turnsSupported = true;
   private Ops.Action lastWrite;
+  /** How long a queue for a turn may stand still before this node writes anyway. */
   private static final Duration TURN_TIMEOUT = Duration.ofSeconds(1);
 
   Executor(NodeDescriptor node, StateHolder holder, RendezvousSettings settings, Clock clock) {
@@ -50,7 +54,7 @@ final class Executor {
    *     numNodesWaiting()} are not blocked by a long join
    */
   Executor(NodeDescriptor node, StateHolder holder, RendezvousSettings settings, Clock clock,
-      java.util.concurrent.locks.ReentrantLock lock) {
+      ReentrantLock lock) {
     this.node = node;
     this.holder = holder;
     this.settings = settings;
@@ -175,11 +179,11 @@ final class Executor {
   }
 
   private void awaitChange(Duration budget) throws InterruptedException {
+    Object seen = holder.token();
     boolean release = lock != null && lock.isHeldByCurrentThread() && lock.getHoldCount() == 1;
     if (release) {
       lock.unlock();
     }
-    Object seen = holder.token();
     boolean changed = false;
     try {
       changed = holder.awaitChange(seen, budget);
