@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Optional;
 import org.rdzv.api.RendezvousConnectionException;
 import org.rdzv.api.RendezvousStateException;
+import org.rdzv.dynamic.NodeDescriptor;
 import org.rdzv.dynamic.RendezvousBackend;
 
 /**
@@ -155,21 +156,26 @@ final class EtcdV3Backend implements RendezvousBackend {
 
   /**
    * A turn among Java writers, etcd's lock recipe: this node puts a key under {@code
-   * <prefix>_turns/<run_id>/} (its create revision is its place in the queue) and waits for the
-   * key just before it to be deleted. The turn passes with this node's next successful state write
-   * (same transaction) or when it is closed. If the queue does not move for {@code timeout}, the
+   * <prefix>_turns/<run_id>/} (its create revision is its place in the queue; its value names the
+   * node when it queues to join) and waits for the key just before it to be deleted. The turn
+   * passes with this node's next successful state write (same transaction) or when it is closed;
+   * closing also removes the keys of the joiners this node admitted in its write, which wakes
+   * them and the first writer after them. If the queue does not move for {@code timeout}, the
    * node goes ahead: its write is still fenced by its token.
    */
   @Override
-  public Turn awaitTurn(Duration timeout) throws InterruptedException {
+  public Turn awaitTurn(Duration timeout, NodeDescriptor joining) throws InterruptedException {
     ByteSequence mine =
         ByteSequence.from(turnPrefix + java.util.UUID.randomUUID(), StandardCharsets.UTF_8);
     ByteSequence prefix = ByteSequence.from(turnPrefix, StandardCharsets.UTF_8);
+    long myRevision;
     try {
-      long myRevision =
+      ByteSequence value =
+          joining == null ? ByteSequence.EMPTY : ByteSequence.from(joining.toString(), StandardCharsets.UTF_8);
+      myRevision =
           session.await(
                   session.client().getKVClient().put(
-                      mine, ByteSequence.EMPTY, PutOption.builder().withLeaseId(session.lease()).build()))
+                      mine, value, PutOption.builder().withLeaseId(session.lease()).build()))
               .getHeader()
               .getRevision();
       long before = -1;
@@ -200,18 +206,100 @@ final class EtcdV3Backend implements RendezvousBackend {
       return Turn.NONE;
     }
     heldTurn = mine;
-    boolean[] closed = new boolean[1];
-    return () -> {
-      if (closed[0]) {
+    return new QueueTurn(mine, myRevision, prefix);
+  }
+
+  /** Joiners a turn holder may admit with its own write, at most. */
+  private static final int MAX_BATCH = 256;
+
+  private final class QueueTurn implements Turn {
+    private final ByteSequence mine;
+    private final long revision;
+    private final ByteSequence prefix;
+    private List<ByteSequence> joinerKeys = List.of();
+    private List<NodeDescriptor> joiners;
+    private int admitted;
+    private boolean closed;
+
+    QueueTurn(ByteSequence mine, long revision, ByteSequence prefix) {
+      this.mine = mine;
+      this.revision = revision;
+      this.prefix = prefix;
+    }
+
+    /** The unbroken run of queued joiners right behind this node, oldest first. */
+    @Override
+    public List<NodeDescriptor> waitingJoiners() {
+      if (joiners != null) {
+        return joiners;
+      }
+      joiners = new java.util.ArrayList<>();
+      List<ByteSequence> keys = new java.util.ArrayList<>();
+      try {
+        GetResponse behind =
+            session.await(
+                session.client().getKVClient().get(
+                    prefix,
+                    GetOption.builder()
+                        .isPrefix(true)
+                        .withMinCreateRevision(revision + 1)
+                        .withSortField(GetOption.SortTarget.CREATE)
+                        .withSortOrder(GetOption.SortOrder.ASCEND)
+                        .withLimit(MAX_BATCH)
+                        .build()));
+        for (KeyValue kv : behind.getKvs()) {
+          NodeDescriptor node = parseNode(kv.getValue().toString(StandardCharsets.UTF_8));
+          if (node == null) {
+            break; // a writer that is not joining: the batch stops there
+          }
+          joiners.add(node);
+          keys.add(kv.getKey());
+        }
+      } catch (EtcdV3Session.Unavailable e) {
+        joiners.clear();
+        keys.clear();
+      }
+      joinerKeys = keys;
+      return joiners;
+    }
+
+    @Override
+    public void admitted(int count) {
+      admitted = Math.max(0, Math.min(count, joinerKeys.size()));
+    }
+
+    @Override
+    public void close() {
+      if (closed) {
         return;
       }
-      closed[0] = true;
+      closed = true;
       if (heldTurn == mine) {
         heldTurn = null;
       }
+      List<Op> deletes = new java.util.ArrayList<>(1 + admitted);
+      deletes.add(Op.delete(mine, DeleteOption.DEFAULT));
+      for (int i = 0; i < admitted; i++) {
+        deletes.add(Op.delete(joinerKeys.get(i), DeleteOption.DEFAULT));
+      }
       // Deleting twice is harmless; do not wait for it.
-      session.client().getKVClient().delete(mine);
-    };
+      session.client().getKVClient().txn().Then(deletes.toArray(Op[]::new)).commit();
+    }
+  }
+
+  /** Parses {@code host_pid_localId} (the host may contain underscores); null if it is not one. */
+  static NodeDescriptor parseNode(String text) {
+    int l = text.lastIndexOf('_');
+    int p = l > 0 ? text.lastIndexOf('_', l - 1) : -1;
+    if (p <= 0) {
+      return null;
+    }
+    try {
+      return new NodeDescriptor(
+          text.substring(0, p), Long.parseLong(text.substring(p + 1, l)), Long.parseLong(text.substring(l + 1)));
+    } catch (RuntimeException e) {
+      return null;
+    }
   }
 
   private static byte[] decode(KeyValue kv) {

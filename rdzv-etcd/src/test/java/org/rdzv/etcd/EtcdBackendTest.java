@@ -169,10 +169,10 @@ class EtcdBackendTest {
   void writeTurnsAreHandedOutInQueueOrder(String kind) throws Exception {
     RendezvousBackend first = backend(kind, "turns-" + kind);
     RendezvousBackend second = backend(kind, "turns-" + kind);
-    RendezvousBackend.Turn turn = first.awaitTurn(Duration.ofSeconds(10));
+    RendezvousBackend.Turn turn = first.awaitTurn(Duration.ofSeconds(10), null);
     CompletableFuture<RendezvousBackend.Turn> next = CompletableFuture.supplyAsync(() -> {
       try {
-        return second.awaitTurn(Duration.ofSeconds(10));
+        return second.awaitTurn(Duration.ofSeconds(10), null);
       } catch (InterruptedException e) {
         throw new IllegalStateException(e);
       }
@@ -187,9 +187,9 @@ class EtcdBackendTest {
     assertThat(System.nanoTime() - passed).isLessThan(TimeUnit.SECONDS.toNanos(3));
     secondTurn.close();
     // A queue that does not move for the timeout lets the waiter go ahead.
-    RendezvousBackend.Turn held = first.awaitTurn(Duration.ofSeconds(10));
+    RendezvousBackend.Turn held = first.awaitTurn(Duration.ofSeconds(10), null);
     long start = System.nanoTime();
-    RendezvousBackend.Turn anyway = second.awaitTurn(Duration.ofMillis(300));
+    RendezvousBackend.Turn anyway = second.awaitTurn(Duration.ofMillis(300), null);
     assertThat(System.nanoTime() - start).isBetween(TimeUnit.MILLISECONDS.toNanos(250), TimeUnit.SECONDS.toNanos(5));
     anyway.close();
     held.close();

@@ -122,8 +122,9 @@ public final class EtcdRendezvousBenchmark {
       }
       Double py = null;
       String pyBackend = options.backend().equals("etcd") ? "etcd" : "etcd-v2";
+      double[] pyElapsed = {0};
       if (options.pytorch()) {
-        py = timePyTorch(out, options, endpoint, pyBackend);
+        py = timePyTorch(out, options, endpoint, pyBackend, pyElapsed);
         if (py != null) {
           out.printf(Locale.ROOT, "pytorch %s nodes=%d seconds=%.3f%s%n", pyBackend, options.nodes(), py,
               options.backend().equals("etcd-v3") ? " (PyTorch has no etcd-v3; its etcd-v2 is the nearest)" : "");
@@ -133,6 +134,9 @@ public final class EtcdRendezvousBenchmark {
       if (py != null) {
         out.printf(Locale.ROOT, "ratio torch/rdzv=%.1f (%s)%n", py / java,
             py > java ? String.format(Locale.ROOT, "rdzv is %.1fx faster", py / java) : "PyTorch is faster");
+      } else if (pyElapsed[0] > 0) {
+        out.printf(Locale.ROOT, "ratio torch/rdzv>%.1f (PyTorch did not complete the round in %.0f s)%n",
+            pyElapsed[0] / java, pyElapsed[0]);
       }
       out.printf(Locale.ROOT, "nodes=%d seconds=%.3f%n", options.nodes(), java);
       out.flush();
@@ -217,7 +221,8 @@ public final class EtcdRendezvousBenchmark {
   }
 
   /** Seconds for N PyTorch nodes, or null (with the reason printed) if they could not be timed. */
-  static Double timePyTorch(PrintWriter out, Options options, String endpoint, String backend) {
+  static Double timePyTorch(
+      PrintWriter out, Options options, String endpoint, String backend, double[] elapsed) {
     if (!Files.isExecutable(Path.of(options.python()))) {
       out.println("pytorch skipped: " + options.python() + " not found");
       return null;
@@ -257,6 +262,7 @@ public final class EtcdRendezvousBenchmark {
         for (String line : lines) {
           if (line.startsWith("{\"nodes\"")) {
             JsonNode result = JSON.readTree(line);
+            elapsed[0] = result.path("elapsed").asDouble(0);
             if (result.path("seconds").isNumber() && result.path("ok").asInt() == options.nodes()) {
               return result.path("seconds").asDouble();
             }

@@ -32,5 +32,7 @@ for t in threads:
     t.start()
 for t in threads:
     t.join()
+elapsed = time.monotonic() - t0
 seconds = (max(ends) - t0) if ends else None
-print(json.dumps({"nodes": n, "seconds": seconds, "ok": len(ends), "errors": errors[:3]}), flush=True)
+print(json.dumps({"nodes": n, "seconds": seconds, "elapsed": elapsed, "ok": len(ends),
+                  "errors": errors[:3]}), flush=True)
