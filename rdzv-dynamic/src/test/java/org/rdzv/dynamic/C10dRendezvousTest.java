@@ -134,7 +134,7 @@ class C10dRendezvousTest {
 
   @Test
   void aNodeThatStopsHeartbeatingIsDroppedReportedAndTheSurvivorsFormTheNextRound() throws Exception {
-    Map<String, Object> fast = Map.of("keep_alive_interval", "1", "keep_alive_max_attempt", "2");
+    Map<String, Object> fast = Map.of("keep_alive_interval", "1", "keep_alive_max_attempt", "4");
     DynamicRendezvousHandler a = handler(2, 3, fast);
     DynamicRendezvousHandler b = handler(2, 3, fast);
     DynamicRendezvousHandler victim = handler(2, 3, fast);
