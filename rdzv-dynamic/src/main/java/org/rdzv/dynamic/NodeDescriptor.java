@@ -36,6 +36,19 @@ public record NodeDescriptor(String host, long pid, long localId)
     Objects.requireNonNull(host, "host");
   }
 
+  // Written out (rather than the record's generated methods) because large states hash and
+  // compare thousands of descriptors per decode.
+  @Override
+  public boolean equals(Object o) {
+    return o == this
+        || (o instanceof NodeDescriptor n && n.pid == pid && n.localId == localId && n.host.equals(host));
+  }
+
+  @Override
+  public int hashCode() {
+    return (host.hashCode() * 31 + Long.hashCode(pid)) * 31 + Long.hashCode(localId);
+  }
+
   @Override
   public int compareTo(NodeDescriptor other) {
     return PYTORCH_ORDER.compare(this, other);

@@ -189,12 +189,23 @@ final class PickleReader {
     }
   }
 
+  /** One instance per whitelisted class, so callers may compare by identity. */
+  private static final Map<String, Py.Global> GLOBALS = new HashMap<>();
+
+  static {
+    for (String q : ALLOWED) {
+      int dot = q.lastIndexOf('.');
+      GLOBALS.put(q, Py.Global.of(q.substring(0, dot), q.substring(dot + 1)));
+    }
+  }
+
   private Py.Global global(String module, String name) {
     String qualified = module + "." + name;
-    if (!ALLOWED.contains(qualified)) {
+    Py.Global g = GLOBALS.get(qualified);
+    if (g == null) {
       throw new PickleException("refusing to load global " + qualified);
     }
-    return new Py.Global(module, name);
+    return g;
   }
 
   private Object newObject(Object cls, Object args, int offset) {
@@ -298,9 +309,21 @@ final class PickleReader {
     }
   }
 
+  @SuppressWarnings("unchecked")
   private static void install(Py.Obj obj, Object state, int offset) {
     if (!(state instanceof Map<?, ?> m)) {
       throw new PickleException("BUILD with a state that is not a dict at offset " + offset);
+    }
+    boolean allStrings = true;
+    for (Object k : m.keySet()) {
+      if (!(k instanceof String)) {
+        allStrings = false;
+        break;
+      }
+    }
+    if (allStrings && obj.dict.isEmpty()) {
+      obj.dict = (Map<String, Object>) m; // adopt it: no copy per object
+      return;
     }
     for (Map.Entry<?, ?> e : m.entrySet()) {
       if (!(e.getKey() instanceof String k)) {

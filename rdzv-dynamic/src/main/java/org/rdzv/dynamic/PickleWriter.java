@@ -19,15 +19,15 @@ import java.util.Set;
  */
 final class PickleWriter {
   private static final int BATCH = 1000;
-  private static final Py.Global DATETIME = new Py.Global("datetime", "datetime");
-  private static final Py.Global TIMEZONE = new Py.Global("datetime", "timezone");
-  private static final Py.Global TIMEDELTA = new Py.Global("datetime", "timedelta");
+  private static final Py.Global DATETIME = Py.Global.of("datetime", "datetime");
+  private static final Py.Global TIMEZONE = Py.Global.of("datetime", "timezone");
+  private static final Py.Global TIMEDELTA = Py.Global.of("datetime", "timedelta");
   private static final int MAX_DEPTH = 200;
 
   private final Buffer out = new Buffer();
   private final Map<String, Integer> strings = new HashMap<>();
   private final Map<Object, Integer> objects = new IdentityHashMap<>();
-  private final Map<Py.Global, Integer> globals = new HashMap<>();
+  private final Map<Py.Global, Integer> globals = new IdentityHashMap<>();
   private final Map<String, Integer> modules = new HashMap<>();
   private final Map<Py.TimeZone, Integer> zones = new HashMap<>();
   private int nextMemo;

@@ -25,9 +25,17 @@ final class Py {
   static final String NODE_CLASS = "_NodeDesc";
 
   /** A class reference that passed the whitelist. */
-  record Global(String module, String name) {
-    String qualified() {
-      return module + "." + name;
+  record Global(String module, String name, String qualified) {
+    private static final java.util.concurrent.ConcurrentHashMap<String, Global> CANONICAL =
+        new java.util.concurrent.ConcurrentHashMap<>();
+
+    Global(String module, String name) {
+      this(module, name, module + "." + name);
+    }
+
+    /** The one instance for {@code module.name}, so hot paths compare by identity. */
+    static Global of(String module, String name) {
+      return CANONICAL.computeIfAbsent(module + "." + name, q -> new Global(module, name, q));
     }
   }
 
@@ -53,7 +61,8 @@ final class Py {
    */
   static final class Obj {
     final Global type;
-    final Map<String, Object> dict = new LinkedHashMap<>();
+    /** The attribute dictionary; BUILD may adopt the pickled dict itself (all keys strings). */
+    Map<String, Object> dict = new LinkedHashMap<>();
 
     Obj(Global type) {
       this.type = Objects.requireNonNull(type);

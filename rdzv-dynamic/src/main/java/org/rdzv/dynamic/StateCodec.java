@@ -17,8 +17,8 @@ final class StateCodec {
   private StateCodec() {}
 
   private static final String CORRUPT = "The rendezvous state is corrupt. See inner exception for details.";
-  private static final Py.Global STATE = new Py.Global(Py.RDZV_MODULE, Py.STATE_CLASS);
-  private static final Py.Global NODE = new Py.Global(Py.RDZV_MODULE, Py.NODE_CLASS);
+  private static final Py.Global STATE = Py.Global.of(Py.RDZV_MODULE, Py.STATE_CLASS);
+  private static final Py.Global NODE = Py.Global.of(Py.RDZV_MODULE, Py.NODE_CLASS);
   private static final Py.TimeZone UTC = new Py.TimeZone(new Py.TimeDelta(0, 0, 0), null);
   private static final Set<String> KNOWN =
       Set.of("round", "complete", "deadline", "closed", "participants", "wait_list",
@@ -88,7 +88,7 @@ final class StateCodec {
   // ---- decoding
 
   private static MutableState fromPy(Object root) {
-    if (!(root instanceof Py.Obj o) || !o.type.equals(STATE)) {
+    if (!(root instanceof Py.Obj o) || o.type != STATE) {
       throw new IllegalArgumentException("the pickle does not hold a _RendezvousState but " + describe(root));
     }
     Map<String, Object> d = o.dict;
@@ -158,7 +158,7 @@ final class StateCodec {
   }
 
   private static NodeDescriptor newNode(Object value, Hints hints) {
-    if (!(value instanceof Py.Obj o) || !o.type.equals(NODE)) {
+    if (!(value instanceof Py.Obj o) || o.type != NODE) {
       throw new IllegalArgumentException("expected a _NodeDesc, found " + describe(value));
     }
     String field = o.dict.containsKey("fqdn") ? "fqdn" : o.dict.containsKey("addr") ? "addr" : null;
