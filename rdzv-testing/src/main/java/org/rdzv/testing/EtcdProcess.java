@@ -40,13 +40,35 @@ public final class EtcdProcess implements AutoCloseable {
   private final Path dataDir;
   private final Path log;
   private final Process process;
+  private final boolean tls;
 
-  private EtcdProcess(String name, int clientPort, Path dataDir, Path log, Process process) {
+  private EtcdProcess(String name, int clientPort, Path dataDir, Path log, Process process, boolean tls) {
     this.name = name;
     this.clientPort = clientPort;
     this.dataDir = dataDir;
     this.log = log;
     this.process = process;
+    this.tls = tls;
+  }
+
+  /**
+   * Starts one member serving clients over TLS only, with {@code serverCert}/{@code serverKey},
+   * requiring client certificates signed by {@code caCert} ({@code --client-cert-auth}); returns
+   * once its client port accepts connections.
+   */
+  public static EtcdProcess startTls(Path serverCert, Path serverKey, Path caCert) {
+    Path etcd = Peers.etcdBinary();
+    if (etcd == null) {
+      throw new IllegalStateException("no etcd binary; call Peers.requireEtcdServer() first");
+    }
+    int client = FreePort.next();
+    int peer = FreePort.next();
+    EtcdProcess member =
+        launch(etcd, "m0", client, peer, "m0=http://127.0.0.1:" + peer, "rdzv-tls-" + System.nanoTime(),
+            List.of("--cert-file", serverCert.toString(), "--key-file", serverKey.toString(),
+                "--trusted-ca-file", caCert.toString(), "--client-cert-auth"));
+    member.awaitHealthy(START_DEADLINE);
+    return member;
   }
 
   /** Starts one etcd member and returns once it reports healthy. */
@@ -81,7 +103,7 @@ public final class EtcdProcess implements AutoCloseable {
         }
         String token = "rdzv-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
         for (int i = 0; i < size; i++) {
-          started.add(launch(etcd, "m" + i, clientPorts[i], peerPorts[i], initial.toString(), token));
+          started.add(launch(etcd, "m" + i, clientPorts[i], peerPorts[i], initial.toString(), token, List.of()));
         }
         for (EtcdProcess member : started) {
           member.awaitHealthy(START_DEADLINE);
@@ -96,13 +118,14 @@ public final class EtcdProcess implements AutoCloseable {
   }
 
   private static EtcdProcess launch(
-      Path etcd, String name, int clientPort, int peerPort, String initialCluster, String token) {
+      Path etcd, String name, int clientPort, int peerPort, String initialCluster, String token,
+      List<String> tlsArgs) {
     try {
       Path dir = Files.createTempDirectory("rdzv-etcd-" + name + "-");
       Path log = dir.resolve("etcd.log");
-      String client = "http://127.0.0.1:" + clientPort;
+      String client = (tlsArgs.isEmpty() ? "http" : "https") + "://127.0.0.1:" + clientPort;
       String peer = "http://127.0.0.1:" + peerPort;
-      List<String> command =
+      List<String> command = new ArrayList<>(
           List.of(
               etcd.toString(),
               "--name", name,
@@ -118,13 +141,14 @@ public final class EtcdProcess implements AutoCloseable {
               "--heartbeat-interval", "50",
               "--election-timeout", "500",
               "--logger", "zap",
-              "--log-level", "warn");
+              "--log-level", "warn"));
+      command.addAll(tlsArgs);
       Process process =
           new ProcessBuilder(command)
               .redirectErrorStream(true)
               .redirectOutput(log.toFile())
               .start();
-      return new EtcdProcess(name, clientPort, dir, log, process);
+      return new EtcdProcess(name, clientPort, dir, log, process, !tlsArgs.isEmpty());
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start " + etcd, e);
     }
@@ -148,8 +172,19 @@ public final class EtcdProcess implements AutoCloseable {
     }
   }
 
-  /** Whether the member answers {@code /health} with {@code "health":"true"}. */
+  /**
+   * Whether the member answers {@code /health} with {@code "health":"true"} (for a TLS member:
+   * whether its client port accepts connections).
+   */
   public boolean healthy() {
+    if (tls) {
+      try (java.net.Socket socket = new java.net.Socket()) {
+        socket.connect(new java.net.InetSocketAddress("127.0.0.1", clientPort), 2000);
+        return true;
+      } catch (IOException e) {
+        return false;
+      }
+    }
     try {
       HttpResponse<String> response =
           HTTP.send(
@@ -174,9 +209,9 @@ public final class EtcdProcess implements AutoCloseable {
     return "127.0.0.1:" + clientPort;
   }
 
-  /** {@code http://127.0.0.1:<client port>}. */
+  /** {@code http://127.0.0.1:<client port>} ({@code https} for a TLS member). */
   public String url() {
-    return "http://" + endpoint();
+    return (tls ? "https://" : "http://") + endpoint();
   }
 
   public int clientPort() {
