@@ -13,6 +13,9 @@ import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.rdzv.api.RendezvousHandler;
+import org.rdzv.api.RendezvousParameters;
+import org.rdzv.testing.Await;
 import org.rdzv.testing.EtcdProcess;
 import org.rdzv.testing.Peers;
 import org.rdzv.testing.PythonProcess;
@@ -49,6 +52,28 @@ class EtcdInteropTest {
   @Test
   void etcdV2JavaAndPythonNodesShareOneRendezvous() throws Exception {
     mixed("etcd-v2", "v2-mix", Map.of("join_timeout", "60", "last_call_timeout", "1"));
+  }
+
+  @Test
+  void legacyEtcdLatePyTorchNodeIsCountedByJavaAndStoppedWhenJavaCloses() throws Exception {
+    RendezvousParameters params = new RendezvousParameters(
+        "etcd", etcd.endpoint(), "legacy-late", 2, 2, Map.of("timeout", "60", "last_call_timeout", "1"));
+    try (JavaNodes java = JavaNodes.start(params, 2, false)) {
+      java.await(Duration.ofSeconds(60));
+      RendezvousHandler first = java.handlers.get(0);
+      try (PythonProcess python =
+          PythonProcess.start(
+              PythonProcess.resource(EtcdInteropTest.class, "/py/etcd_nodes.py"),
+              List.of("--backend", "etcd", "--endpoint", etcd.endpoint(), "--run-id", "legacy-late",
+                  "--nodes", "1", "--min", "2", "--max", "2", "--timeout", "60"))) {
+        Await.until("the PyTorch node counted as waiting", Duration.ofSeconds(60),
+            () -> first.numNodesWaiting() == 1);
+        assertThat(first.shutdown()).isTrue();
+        String line = python.awaitLine(l -> l.contains("\"error\""), Duration.ofSeconds(60));
+        assertThat(JSON.readTree(line).get("error").asText()).isEqualTo("RendezvousClosedError");
+      }
+      java.handlers.forEach(RendezvousHandler::shutdown);
+    }
   }
 
   static List<JsonNode> jsonLines(PythonProcess python) throws Exception {
