@@ -163,6 +163,36 @@ class C10dRendezvousTest {
   }
 
   @Test
+  void aNodeKilledWhileTheRoundFormsIsDroppedAndTheOthersCompleteWithoutIt() throws Exception {
+    Map<String, Object> conf = Map.of("keep_alive_interval", "1", "keep_alive_max_attempt", "3",
+        "last_call_timeout", "6");
+    DynamicRendezvousHandler victim = handler(2, 4, conf);
+    DynamicRendezvousHandler a = handler(2, 4, conf);
+    // The victim joins first and is killed while waiting for the round to complete: its join
+    // thread dies, it never heartbeats again, and it never removes itself.
+    Thread victimThread = Thread.ofVirtual().start(() -> {
+      try {
+        victim.nextRendezvous();
+      } catch (RuntimeException expected) {
+        // interrupted
+      }
+    });
+    Await.until("the victim to be a participant", Duration.ofSeconds(20),
+        () -> a.state().participants().containsKey(victim.node()));
+    victimThread.interrupt();
+    victimThread.join(Duration.ofSeconds(20));
+    DynamicRendezvousHandler b = handler(2, 4, conf);
+    var fa = join(a);
+    var fb = join(b);
+    RendezvousInfo ia = fa.get(60, TimeUnit.SECONDS);
+    RendezvousInfo ib = fb.get(60, TimeUnit.SECONDS);
+    assertThat(ia.worldSize()).isEqualTo(2);
+    assertThat(ib.worldSize()).isEqualTo(2);
+    assertThat(Set.of(ia.rank(), ib.rank())).containsExactlyInAnyOrder(0, 1);
+    assertThat(a.state().participants()).doesNotContainKey(victim.node());
+  }
+
+  @Test
   void leaveRemovesTheNodeAtOnceWithoutClosing() throws Exception {
     DynamicRendezvousHandler a = handler(1, 2, Map.of());
     DynamicRendezvousHandler b = handler(1, 2, Map.of());
