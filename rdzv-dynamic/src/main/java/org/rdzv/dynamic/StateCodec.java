@@ -122,6 +122,9 @@ final class StateCodec {
     d.forEach(
         (k, v) -> {
           if (!KNOWN.contains(k)) {
+            if (depth(v, 0) > MAX_EXTRA_DEPTH) {
+              throw new IllegalArgumentException("the state attribute '" + k + "' is nested too deeply");
+            }
             s.extras.put(k, v);
           }
         });
@@ -145,6 +148,32 @@ final class StateCodec {
       }
       return null;
     }
+  }
+
+  /** Unknown attributes are written back; refuse what the writer could not write. */
+  private static final int MAX_EXTRA_DEPTH = 100;
+
+  private static int depth(Object v, int level) {
+    if (level > MAX_EXTRA_DEPTH) {
+      return level;
+    }
+    int max = level;
+    if (v instanceof Map<?, ?> m) {
+      for (Map.Entry<?, ?> e : m.entrySet()) {
+        max = Math.max(max, Math.max(depth(e.getKey(), level + 1), depth(e.getValue(), level + 1)));
+      }
+    } else if (v instanceof java.util.Collection<?> c) {
+      for (Object o : c) {
+        max = Math.max(max, depth(o, level + 1));
+      }
+    } else if (v instanceof Py.Tuple t) {
+      for (Object o : t.items()) {
+        max = Math.max(max, depth(o, level + 1));
+      }
+    } else if (v instanceof Py.Obj o) {
+      max = Math.max(max, depth(o.dict, level + 1));
+    }
+    return max;
   }
 
   private static NodeDescriptor node(Object value, Hints hints) {

@@ -149,6 +149,31 @@ class StateCodecGoldenTest {
   }
 
   @Test
+  void absurdlyNestedUnknownAttributesAreAStateError() {
+    // (a) ends with SETITEMS BUILD STOP; add an attribute 'x' = [[[...]]] (150 levels) to the
+    // state's dict before its SETITEMS. The writer itself would refuse such depth.
+    byte[] base = golden("a");
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    out.write(base, 0, base.length - 3);
+    out.write(0x8c);
+    out.write(1);
+    out.write('x');
+    for (int i = 0; i < 150; i++) {
+      out.write(']');
+    }
+    for (int i = 0; i < 149; i++) {
+      out.write('a');
+    }
+    out.write('u');
+    out.write('b');
+    out.write('.');
+    assertThatThrownBy(() -> StateCodec.decode(out.toByteArray()))
+        .isInstanceOf(RendezvousStateException.class)
+        .cause()
+        .hasMessageContaining("nested too deeply");
+  }
+
+  @Test
   void unknownGlobalsAreRefused() {
     // pickle.dumps(os.system) in protocol 4: STACK_GLOBAL 'posix' 'system'
     byte[] evil = HexFormat.of().parseHex("80048c05706f736978948c0673797374656d9493942e");
