@@ -132,7 +132,14 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     if (dialect != StateDialect.V1_13) {
       // PyTorch 2.x publishes where workers find their store; rank 0 writes it into every
       // round's prefix, so newcomers of later rounds find it too.
-      bootstrap = RendezvousStoreInfo.build(rank, prefixed, node.host(), null);
+      try {
+        bootstrap = RendezvousStoreInfo.build(rank, prefixed, node.host(), null);
+      } catch (org.rdzv.api.StoreException e) {
+        // A 2.x PyTorch rank 0 that cached its bootstrap information does not publish it again in
+        // later rounds; the round itself is fine, so report no bootstrap information.
+        LOG.log(Level.WARNING, "rendezvous ''{0}'' round {1}: no MASTER_ADDR/MASTER_PORT from rank 0 ({2})",
+            settings.runId(), round, e.getMessage());
+      }
     }
     LOG.log(Level.INFO,
         "The node ''{0}'' has joined round {1} of the rendezvous ''{2}'' as rank {3} in a world of size {4}.",
