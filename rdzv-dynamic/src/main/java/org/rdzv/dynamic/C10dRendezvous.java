@@ -242,7 +242,7 @@ public final class C10dRendezvous {
                     .build());
         if (isServer) {
           LOG.log(Level.INFO, "Process {0} hosts the TCP store for the C10d rendezvous backend.",
-              ProcessHandle.current().pid());
+              String.valueOf(ProcessHandle.current().pid()));
         }
         return new OwnedStore(store, server);
       } catch (StoreException | IllegalArgumentException e) {
@@ -253,7 +253,7 @@ public final class C10dRendezvous {
           throw new RendezvousConnectionException(CONNECTION_FAILED, e);
         }
         LOG.log(Level.DEBUG, "cannot host the C10d store on port {0} ({1}); joining it as a client",
-            endpoint.port(), e.getMessage());
+            String.valueOf(endpoint.port()), e.getMessage());
       }
     }
     throw new IllegalStateException("unreachable");

@@ -108,8 +108,9 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     StateDialect dialect;
     lock.lock();
     try {
-      if (holder.state().round == 0) {
-        // PyTorch's skew of the first attempt, to spread the load on the backend.
+      if (holder.state().round == 0 && settings.maxNodes() > 1) {
+        // PyTorch's skew of the first attempt, to spread the load on the backend. A rendezvous of
+        // one node (--standalone) has nobody to collide with, so it skips the wait.
         sleep(Duration.ofNanos(ThreadLocalRandom.current().nextLong(300_000_001L)));
       }
       long deadline = clock.nanoTime() + settings.joinTimeout().toNanos();
@@ -138,7 +139,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
         // A 2.x PyTorch rank 0 that cached its bootstrap information does not publish it again in
         // later rounds; the round itself is fine, so report no bootstrap information.
         LOG.log(Level.WARNING, "rendezvous ''{0}'' round {1}: no MASTER_ADDR/MASTER_PORT from rank 0 ({2})",
-            settings.runId(), round, e.getMessage());
+            settings.runId(), String.valueOf(round), e.getMessage());
       }
     }
     LOG.log(Level.INFO,
@@ -357,7 +358,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       return;
     }
     LOG.log(Level.WARNING, "rendezvous ''{0}'' round {1}: participants {2} stopped heartbeating or left",
-        settings.runId(), myRound, lost);
+        settings.runId(), String.valueOf(myRound), lost);
     for (Listener l : listeners) {
       try {
         l.participantsLost(myRound, Set.copyOf(lost));

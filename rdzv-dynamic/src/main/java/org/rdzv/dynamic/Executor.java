@@ -274,7 +274,7 @@ final class Executor {
       default -> throw new IllegalStateException("not a state-changing action: " + action);
     }
     LOG.log(Level.DEBUG, "rendezvous ''{0}'' round {1}: node {2} applied {3}",
-        settings.runId(), s.round, node, action);
+        settings.runId(), String.valueOf(s.round), node, action);
   }
 
   private void addParticipant(MutableState s, NodeDescriptor n, Ops.Context ctx) {
