@@ -59,7 +59,11 @@ final class EtcdV3Session {
             .connectTimeout(min(connection.readTimeout(), Duration.ofSeconds(5)))
             .keepaliveTime(Duration.ofSeconds(10))
             .keepaliveTimeout(Duration.ofSeconds(5))
-            .retryMaxDuration(connection.readTimeout());
+            // Fail calls on a channel that cannot connect instead of holding them until the read
+            // timeout (60 s by default): jetcd retries them for up to 10 s (a leader election),
+            // then the caller gets a connection error naming the endpoints.
+            .waitForReady(false)
+            .retryMaxDuration(min(connection.readTimeout(), Duration.ofSeconds(10)));
     if (connection.tls()) {
       try {
         builder.sslContext(

@@ -36,8 +36,8 @@ class EtcdFailureTest {
     String endpoint = "127.0.0.1:" + FreePort.next();
     long start = System.nanoTime();
     assertThatThrownBy(
-            () -> RendezvousRegistry.handler(
-                new RendezvousParameters(backend, endpoint, "nobody", 1, 1, config(backend, 5))))
+            // Default options (read_timeout 60 s): refusal must still be reported at once.
+            () -> RendezvousRegistry.handler(new RendezvousParameters(backend, endpoint, "nobody", 1, 1)))
         .isInstanceOf(RendezvousConnectionException.class)
         .hasMessageContaining(endpoint);
     assertThat(System.nanoTime() - start).isLessThan(TimeUnit.SECONDS.toNanos(15));
