@@ -344,9 +344,9 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
   }
 
   private long[] joinPhase(String version) {
-    Object[] joined = joinRendezvous(version);
-    Active active = (Active) joined[0];
-    int rank = (Integer) joined[1];
+    Joined joined = joinRendezvous(version);
+    Active active = joined.active();
+    int rank = joined.rank();
     LOG.log(Level.DEBUG, "run {0}: joined version {1} as rank {2}", runId, version, rank);
     if (rank == minNodes - 1 && "joinable".equals(active.status())) {
       LOG.log(Level.DEBUG, "run {0}: rank {1} owns the join last call", runId, rank);
@@ -356,7 +356,10 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
     return confirmPhase(version, rank);
   }
 
-  private Object[] joinRendezvous(String version) {
+  /** The state this node's join wrote, and the rank it took. */
+  private record Joined(Active active, int rank) {}
+
+  private Joined joinRendezvous(String version) {
     for (int attempt = 0; ; attempt++) {
       Active active = getState();
       if (!"joinable".equals(active.status())) {
@@ -383,7 +386,7 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
         ttl = JOINABLE_EPHEMERAL_TTL;
       }
       try {
-        return new Object[] {cas(active, active.state(), ttl), rank};
+        return new Joined(cas(active, active.state(), ttl), rank);
       } catch (EtcdV2Exception e) {
         if (!e.compareFailed()) {
           throw e;
