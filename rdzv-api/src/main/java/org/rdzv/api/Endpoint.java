@@ -4,8 +4,8 @@ import java.util.Objects;
 import java.util.regex.Pattern;
 
 /**
- * A parsed rendezvous endpoint, {@code host:port}, with PyTorch's {@code
- * parse_rendezvous_endpoint} rules.
+ * A parsed rendezvous endpoint, {@code host:port}, with PyTorch's {@code parse_rendezvous_endpoint}
+ * rules.
  *
  * @param host a host name or an IP literal without brackets
  * @param port 0 to 65535
@@ -28,8 +28,8 @@ public record Endpoint(String host, int port) {
   /**
    * Parses {@code host}, {@code host:port}, {@code [v6]} or {@code [v6]:port}; an empty or null
    * endpoint means {@code localhost:defaultPort}. As in PyTorch, a bare IPv6 literal without
-   * brackets is split at its last colon ({@code ::1} gives host {@code :} and port 1): write
-   * {@code [::1]}.
+   * brackets is split at its last colon ({@code ::1} gives host {@code :} and port 1): write {@code
+   * [::1]}.
    *
    * @throws IllegalArgumentException with PyTorch's message for a bad port or host name
    */

@@ -43,9 +43,9 @@ public final class RendezvousConfig {
   }
 
   /**
-   * Whether {@code host} names this machine, as PyTorch's {@code _matches_machine_hostname}:
-   * {@code localhost}, a loopback literal, this host's name, its canonical name, or one of its
-   * addresses. Used to infer {@code is_host}.
+   * Whether {@code host} names this machine, as PyTorch's {@code _matches_machine_hostname}: {@code
+   * localhost}, a loopback literal, this host's name, its canonical name, or one of its addresses.
+   * Used to infer {@code is_host}.
    */
   public static boolean matchesMachineHostname(String host) {
     if ("localhost".equals(host)) {

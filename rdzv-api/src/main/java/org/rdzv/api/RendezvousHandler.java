@@ -37,8 +37,8 @@ public interface RendezvousHandler {
   String runId();
 
   /**
-   * Whether workers should use the store this handler returns (as clients) instead of hosting
-   * their own; sets {@code TORCHELASTIC_USE_AGENT_STORE}.
+   * Whether workers should use the store this handler returns (as clients) instead of hosting their
+   * own; sets {@code TORCHELASTIC_USE_AGENT_STORE}.
    */
   default boolean useAgentStore() {
     return false;

@@ -76,8 +76,7 @@ public record RendezvousParameters(
   public RendezvousParameters with(String key, Object value) {
     Map<String, Object> copy = new LinkedHashMap<>(config);
     copy.put(key, value);
-    return new RendezvousParameters(
-        backend, endpoint, runId, minNodes, maxNodes, localAddr, copy);
+    return new RendezvousParameters(backend, endpoint, runId, minNodes, maxNodes, localAddr, copy);
   }
 
   /** The raw value under {@code key}, or {@code defaultValue}. */
@@ -121,7 +120,9 @@ public record RendezvousParameters(
       }
     }
     throw new IllegalArgumentException(
-        "The rendezvous configuration option '" + key + "' does not represent a valid boolean value.");
+        "The rendezvous configuration option '"
+            + key
+            + "' does not represent a valid boolean value.");
   }
 
   public Boolean getAsBool(String key) {
@@ -130,10 +131,10 @@ public record RendezvousParameters(
 
   /**
    * PyTorch's {@code get_as_int}, which applies Python's {@code int()}: text may carry surrounding
-   * whitespace, a sign and single underscores between digits ({@code " 12 "}, {@code "+5"},
-   * {@code "1_000"}); booleans count as 1 and 0; a floating-point value is truncated. {@code "1.5"}
-   * and {@code "0x10"} are errors naming the option. Values beyond the range of {@code int} are
-   * refused too (Python would accept them).
+   * whitespace, a sign and single underscores between digits ({@code " 12 "}, {@code "+5"}, {@code
+   * "1_000"}); booleans count as 1 and 0; a floating-point value is truncated. {@code "1.5"} and
+   * {@code "0x10"} are errors naming the option. Values beyond the range of {@code int} are refused
+   * too (Python would accept them).
    */
   public Integer getAsInt(String key, Integer defaultValue) {
     Object value = get(key, defaultValue);
@@ -158,7 +159,9 @@ public record RendezvousParameters(
         };
     if (parsed == null || parsed < Integer.MIN_VALUE || parsed > Integer.MAX_VALUE) {
       throw new IllegalArgumentException(
-          "The rendezvous configuration option '" + key + "' does not represent a valid integer value.");
+          "The rendezvous configuration option '"
+              + key
+              + "' does not represent a valid integer value.");
     }
     return parsed.intValue();
   }

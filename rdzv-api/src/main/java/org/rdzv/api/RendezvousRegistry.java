@@ -15,10 +15,10 @@ import org.rdzv.api.spi.RendezvousHandlerProvider;
  * Named rendezvous backends: PyTorch's {@code RendezvousHandlerRegistry} plus its default
  * registrations.
  *
- * <p>{@link #handler(RendezvousParameters)} is the one entry point most programs need. The
- * built-in names {@code c10d}, {@code etcd}, {@code etcd-v2}, {@code etcd-v3} and {@code static}
- * are always registered; each is served by a {@link RendezvousHandlerProvider} from the rdzv module
- * that implements it, and asking for one whose module is not on the class path says so. Third-party
+ * <p>{@link #handler(RendezvousParameters)} is the one entry point most programs need. The built-in
+ * names {@code c10d}, {@code etcd}, {@code etcd-v2}, {@code etcd-v3} and {@code static} are always
+ * registered; each is served by a {@link RendezvousHandlerProvider} from the rdzv module that
+ * implements it, and asking for one whose module is not on the class path says so. Third-party
  * providers on the class path are registered too. Thread-safe.
  */
 public final class RendezvousRegistry {
@@ -57,7 +57,8 @@ public final class RendezvousRegistry {
     RendezvousRegistry registry = new RendezvousRegistry();
     Map<String, RendezvousHandlerProvider> found = new TreeMap<>();
     ServiceLoader<RendezvousHandlerProvider> loader =
-        ServiceLoader.load(RendezvousHandlerProvider.class, RendezvousRegistry.class.getClassLoader());
+        ServiceLoader.load(
+            RendezvousHandlerProvider.class, RendezvousRegistry.class.getClassLoader());
     var iterator = loader.iterator();
     while (true) {
       RendezvousHandlerProvider provider;
@@ -67,7 +68,10 @@ public final class RendezvousRegistry {
         }
         provider = iterator.next();
       } catch (ServiceConfigurationError e) {
-        LOG.log(Level.WARNING, "skipping a rendezvous backend provider that failed to load: {0}", e.getMessage());
+        LOG.log(
+            Level.WARNING,
+            "skipping a rendezvous backend provider that failed to load: {0}",
+            e.getMessage());
         continue;
       }
       found.putIfAbsent(provider.name(), provider);

@@ -1,6 +1,9 @@
 package org.rdzv.api;
 
-/** Thrown when the shared rendezvous state could not be decoded (PyTorch's {@code RendezvousStateError}). */
+/**
+ * Thrown when the shared rendezvous state could not be decoded (PyTorch's {@code
+ * RendezvousStateError}).
+ */
 public class RendezvousStateException extends RendezvousException {
   private static final long serialVersionUID = 1L;
 

@@ -24,8 +24,15 @@ class HostnameRulesTest {
     List<String> hosts =
         new ArrayList<>(
             List.of(
-                "localhost", "127.0.0.1", "127.1.2.3", "::1", hostname, "8.8.8.8",
-                "no-such-host.invalid", "10.255.255.254", "LOCALHOST"));
+                "localhost",
+                "127.0.0.1",
+                "127.1.2.3",
+                "::1",
+                hostname,
+                "8.8.8.8",
+                "no-such-host.invalid",
+                "10.255.255.254",
+                "LOCALHOST"));
     for (InetAddress address : InetAddress.getAllByName(hostname)) {
       hosts.add(address.getHostAddress());
     }

@@ -34,7 +34,8 @@ class PrefixStoreTest {
     @Override
     public long add(String key, long delta) {
       byte[] old = data.get(seen(key));
-      long value = (old == null ? 0 : Long.parseLong(new String(old, StandardCharsets.UTF_8))) + delta;
+      long value =
+          (old == null ? 0 : Long.parseLong(new String(old, StandardCharsets.UTF_8))) + delta;
       data.put(key, Long.toString(value).getBytes(StandardCharsets.UTF_8));
       return value;
     }
@@ -121,7 +122,8 @@ class PrefixStoreTest {
     store.set("MASTER_ADDR", "h");
     assertThat(store.numKeys()).isEqualTo(2);
     store.close();
-    assertThat(base.get("torch.rendezvous.r.0/MASTER_ADDR")).isEqualTo("h".getBytes(StandardCharsets.UTF_8));
+    assertThat(base.get("torch.rendezvous.r.0/MASTER_ADDR"))
+        .isEqualTo("h".getBytes(StandardCharsets.UTF_8));
   }
 
   @Test
@@ -130,7 +132,8 @@ class PrefixStoreTest {
     PrefixStore round = new PrefixStore("torch.rendezvous.r.3", base);
     RendezvousStoreInfo info = RendezvousStoreInfo.build(0, round, "10.1.2.3", 29555);
     assertThat(info).isEqualTo(new RendezvousStoreInfo("10.1.2.3", 29555));
-    assertThat(base.data).containsKeys("torch.rendezvous.r.3/MASTER_ADDR", "torch.rendezvous.r.3/MASTER_PORT");
+    assertThat(base.data)
+        .containsKeys("torch.rendezvous.r.3/MASTER_ADDR", "torch.rendezvous.r.3/MASTER_PORT");
     assertThat(RendezvousStoreInfo.build(1, round, "ignored", null)).isEqualTo(info);
   }
 }

@@ -114,7 +114,8 @@ class PyTorchRulesTest {
       case "endpoint" ->
           outcome(
               () -> {
-                Endpoint e = Endpoint.parse(value(c.input) == null ? null : c.input.substring(4), 29400);
+                Endpoint e =
+                    Endpoint.parse(value(c.input) == null ? null : c.input.substring(4), 29400);
                 return e.host() + "|" + e.port();
               });
       case "config" ->
@@ -123,8 +124,7 @@ class PyTorchRulesTest {
                   RendezvousConfig.parse(c.input.substring(4)).entrySet().stream()
                       .map(e -> e.getKey() + "=" + e.getValue())
                       .collect(Collectors.joining(",")));
-      case "get_as_bool" ->
-          outcome(() -> python(params(value(c.input)).getAsBool("opt")));
+      case "get_as_bool" -> outcome(() -> python(params(value(c.input)).getAsBool("opt")));
       case "get_as_int" -> outcome(() -> python(params(value(c.input)).getAsInt("opt")));
       case "parameters" ->
           outcome(
@@ -147,9 +147,12 @@ class PyTorchRulesTest {
     RendezvousRegistry r = new RendezvousRegistry();
     return switch (name) {
       case "register-empty-name" -> outcome(() -> register(r, "", one));
-      case "register-same-twice" -> outcome(() -> register(r, "mine", one) + register(r, "mine", one).substring(10));
+      case "register-same-twice" ->
+          outcome(() -> register(r, "mine", one) + register(r, "mine", one).substring(10));
       case "register-other-creator" ->
-          outcome(() -> register(r, "mine", one) + register(r, "mine", two)).replace(one.toString(), "<creator>").replace(two.toString(), "<creator>");
+          outcome(() -> register(r, "mine", one) + register(r, "mine", two))
+              .replace(one.toString(), "<creator>")
+              .replace(two.toString(), "<creator>");
       case "create-unknown" -> outcome(() -> register(r, "mine", one) + create(r, "yours"));
       case "create-registered" -> outcome(() -> create(register(r, "mine", one), r, "mine"));
       case "create-name-mismatch" -> outcome(() -> create(register(r, "other", one), r, "other"));

@@ -17,9 +17,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code rdzv bench launch}: wall time of a whole standalone launch (start, rendezvous, two
- * workers running {@code true}, exit) by {@code bin/rdzv run} and by torchrun 1.13, alternating
- * in the same run. Prints both medians and the ratio.
+ * {@code rdzv bench launch}: wall time of a whole standalone launch (start, rendezvous, two workers
+ * running {@code true}, exit) by {@code bin/rdzv run} and by torchrun 1.13, alternating in the same
+ * run. Prints both medians and the ratio.
  */
 @Command(
     name = "launch",
@@ -64,7 +64,8 @@ public final class BenchLaunchCommand implements Callable<Integer> {
   @Option(
       names = "--torchrun",
       paramLabel = "PATH",
-      description = "torchrun 1.13 wrapper (default: ../shared/tools/torchrun_py311.py next to this checkout).")
+      description =
+          "torchrun 1.13 wrapper (default: ../shared/tools/torchrun_py311.py next to this checkout).")
   Path torchrun;
 
   @Option(
@@ -80,25 +81,47 @@ public final class BenchLaunchCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     if (runs < 1 || warmup < 0 || nproc < 1) {
-      throw new IllegalArgumentException("--runs and --nproc-per-node must be positive, --warmup not negative.");
+      throw new IllegalArgumentException(
+          "--runs and --nproc-per-node must be positive, --warmup not negative.");
     }
     PrintWriter out = spec.commandLine().getOut();
     Path root = checkout();
     Path rdzvScript = rdzv != null ? rdzv : root == null ? null : root.resolve("bin/rdzv");
     if (rdzvScript == null || !Files.isExecutable(rdzvScript)) {
-      throw new IllegalArgumentException("--rdzv: cannot find bin/rdzv (give its path with --rdzv).");
+      throw new IllegalArgumentException(
+          "--rdzv: cannot find bin/rdzv (give its path with --rdzv).");
     }
-    List<String> ours = List.of(rdzvScript.toString(), "run", "--standalone", "--nproc-per-node", "" + nproc, "--no-python", "true");
+    List<String> ours =
+        List.of(
+            rdzvScript.toString(),
+            "run",
+            "--standalone",
+            "--nproc-per-node",
+            "" + nproc,
+            "--no-python",
+            "true");
     List<String> theirs = null;
     if (!noPytorch) {
-      Path wrapper = torchrun != null ? torchrun : root == null ? null : root.resolveSibling("shared/tools/torchrun_py311.py");
+      Path wrapper =
+          torchrun != null
+              ? torchrun
+              : root == null ? null : root.resolveSibling("shared/tools/torchrun_py311.py");
       if (wrapper == null || !Files.isRegularFile(wrapper)) {
         throw new IllegalArgumentException(
             "--torchrun: cannot find shared/tools/torchrun_py311.py next to this checkout (give --torchrun PATH, or --no-pytorch).");
       }
-      theirs = List.of(python, wrapper.toString(), "--standalone", "--nproc_per_node", "" + nproc, "--no_python", "true");
+      theirs =
+          List.of(
+              python,
+              wrapper.toString(),
+              "--standalone",
+              "--nproc_per_node",
+              "" + nproc,
+              "--no_python",
+              "true");
     }
-    out.printf("launch: --standalone, %d workers running `true`; %d timed runs each (after %d warm-up), alternating%n",
+    out.printf(
+        "launch: --standalone, %d workers running `true`; %d timed runs each (after %d warm-up), alternating%n",
         nproc, runs, warmup);
     out.printf("  rdzv    : %s%n", String.join(" ", ours));
     if (theirs != null) {
@@ -135,7 +158,8 @@ public final class BenchLaunchCommand implements Callable<Integer> {
     try {
       Path log = Files.createTempFile("rdzv-bench-launch-", ".log");
       try {
-        ProcessBuilder b = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+        ProcessBuilder b =
+            new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         // Never let bin/rdzv rebuild inside a timed run, and let it find a JDK at once (this one,
         // unless the user chose one), as for a user with JAVA_HOME set.
         b.environment().put("RDZV_REBUILD", "0");
@@ -150,7 +174,8 @@ public final class BenchLaunchCommand implements Callable<Integer> {
         double seconds = (System.nanoTime() - start) / 1e9;
         if (p.exitValue() != 0) {
           List<String> lines = Files.readAllLines(log);
-          String tail = String.join(" | ", lines.subList(Math.max(0, lines.size() - 3), lines.size()));
+          String tail =
+              String.join(" | ", lines.subList(Math.max(0, lines.size() - 3), lines.size()));
           throw new IllegalStateException(
               String.join(" ", command) + " exited with " + p.exitValue() + ": " + tail);
         }
@@ -185,7 +210,13 @@ public final class BenchLaunchCommand implements Callable<Integer> {
   static Path checkout() {
     List<Path> starts = new ArrayList<>();
     try {
-      starts.add(Path.of(BenchLaunchCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI()));
+      starts.add(
+          Path.of(
+              BenchLaunchCommand.class
+                  .getProtectionDomain()
+                  .getCodeSource()
+                  .getLocation()
+                  .toURI()));
     } catch (URISyntaxException | SecurityException | NullPointerException e) {
       // fall back to the working directory
     }

@@ -32,30 +32,48 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
 
   @Spec CommandSpec spec;
 
-  @Option(names = "--nodes", paramLabel = "N", defaultValue = "16",
+  @Option(
+      names = "--nodes",
+      paramLabel = "N",
+      defaultValue = "16",
       description = "Nodes in the rendezvous (default: ${DEFAULT-VALUE}).")
   int nodes;
 
   @Option(names = "--vs-torch", description = "Also run N PyTorch 1.13 nodes and print the ratio.")
   boolean vsTorch;
 
-  @Option(names = "--backend", paramLabel = "NAME", defaultValue = "c10d",
-      description = "Backend of the Java nodes: c10d (embedded store) or one that takes --etcd-endpoint (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--backend",
+      paramLabel = "NAME",
+      defaultValue = "c10d",
+      description =
+          "Backend of the Java nodes: c10d (embedded store) or one that takes --etcd-endpoint (default: ${DEFAULT-VALUE}).")
   String backend;
 
-  @Option(names = "--etcd-endpoint", paramLabel = "HOST:PORT",
+  @Option(
+      names = "--etcd-endpoint",
+      paramLabel = "HOST:PORT",
       description = "Endpoint for backends other than c10d (e.g. etcd-v2, etcd-v3).")
   String etcdEndpoint;
 
-  @Option(names = {"--rdzv-conf", "--rdzv_conf"}, paramLabel = "K=V,...", defaultValue = "",
+  @Option(
+      names = {"--rdzv-conf", "--rdzv_conf"},
+      paramLabel = "K=V,...",
+      defaultValue = "",
       description = "Extra rendezvous options for the Java nodes, e.g. store_protocol=1.13.")
   String conf;
 
-  @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "600",
+  @Option(
+      names = "--timeout",
+      paramLabel = "SECONDS",
+      defaultValue = "600",
       description = "Give up on a side after this long (default: ${DEFAULT-VALUE}).")
   int timeout;
 
-  @Option(names = "--python", paramLabel = "PATH", defaultValue = "/usr/bin/python3",
+  @Option(
+      names = "--python",
+      paramLabel = "PATH",
+      defaultValue = "/usr/bin/python3",
       description = "Interpreter that imports PyTorch 1.13 (default: ${DEFAULT-VALUE}).")
   String python;
 
@@ -65,19 +83,24 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--nodes must be at least 1, got " + nodes + ".");
     }
     if (timeout < 1) {
-      throw new IllegalArgumentException("--timeout must be at least 1 second, got " + timeout + ".");
+      throw new IllegalArgumentException(
+          "--timeout must be at least 1 second, got " + timeout + ".");
     }
-    Map<String, Object> config = Map.copyOf(RendezvousOptions.flag("--rdzv-conf", () -> RendezvousConfig.parse(conf)));
+    Map<String, Object> config =
+        Map.copyOf(RendezvousOptions.flag("--rdzv-conf", () -> RendezvousConfig.parse(conf)));
     if (org.rdzv.etcd.bench.EtcdRendezvousBenchmark.BACKENDS.contains(backend)) {
       // etcd, etcd-v2, etcd-v3: rdzv-etcd's benchmark (starts its own etcd without
       // --etcd-endpoint; with --vs-torch, PyTorch's matching etcd backend on the same etcd).
-      int rc = org.rdzv.etcd.bench.EtcdRendezvousBenchmark.run(spec.commandLine().getOut(),
-          new org.rdzv.etcd.bench.EtcdRendezvousBenchmark.Options(
-              backend, etcdEndpoint, nodes, Duration.ofSeconds(timeout), vsTorch, python));
+      int rc =
+          org.rdzv.etcd.bench.EtcdRendezvousBenchmark.run(
+              spec.commandLine().getOut(),
+              new org.rdzv.etcd.bench.EtcdRendezvousBenchmark.Options(
+                  backend, etcdEndpoint, nodes, Duration.ofSeconds(timeout), vsTorch, python));
       return rc == 0 ? ExitCode.OK.code() : ExitCode.FAILURE.code();
     }
     if (!backend.equals("c10d") && (etcdEndpoint == null || etcdEndpoint.isBlank())) {
-      throw new IllegalArgumentException("--backend " + backend + " needs --etcd-endpoint HOST:PORT.");
+      throw new IllegalArgumentException(
+          "--backend " + backend + " needs --etcd-endpoint HOST:PORT.");
     }
     // One line per node at INFO would drown the figures.
     java.util.logging.Logger quiet = java.util.logging.Logger.getLogger("org.rdzv");
@@ -90,17 +113,26 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
       out.println(line(torch));
       out.flush();
     }
-    Result java = backend.equals("c10d")
-        ? RendezvousBenchmark.runJava(nodes, limit, config)
-        : RendezvousBenchmark.runJava(backend, etcdEndpoint, nodes, limit, config);
+    Result java =
+        backend.equals("c10d")
+            ? RendezvousBenchmark.runJava(nodes, limit, config)
+            : RendezvousBenchmark.runJava(backend, etcdEndpoint, nodes, limit, config);
     out.println(line(java));
     if (torch != null) {
       if (torch.ok() && java.ok()) {
-        out.println(String.format(Locale.ROOT, "ratio torch/rdzv=%.1f (rdzv is %.1fx faster)",
-            torch.seconds() / java.seconds(), torch.seconds() / java.seconds()));
+        out.println(
+            String.format(
+                Locale.ROOT,
+                "ratio torch/rdzv=%.1f (rdzv is %.1fx faster)",
+                torch.seconds() / java.seconds(),
+                torch.seconds() / java.seconds()));
       } else if (!torch.ok() && java.ok()) {
-        out.println(String.format(Locale.ROOT, "ratio torch/rdzv>%.1f (torch: %s)",
-            torch.seconds() / java.seconds(), torch.detail()));
+        out.println(
+            String.format(
+                Locale.ROOT,
+                "ratio torch/rdzv>%.1f (torch: %s)",
+                torch.seconds() / java.seconds(),
+                torch.detail()));
       }
     }
     out.println(String.format(Locale.ROOT, "nodes=%d seconds=%.3f", nodes, java.seconds()));
@@ -112,7 +144,12 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
   }
 
   private static String line(Result r) {
-    return String.format(Locale.ROOT, "%s nodes=%d seconds=%.3f%s", r.implementation(), r.nodes(),
-        r.seconds(), r.ok() ? "" : " FAILED: " + r.detail());
+    return String.format(
+        Locale.ROOT,
+        "%s nodes=%d seconds=%.3f%s",
+        r.implementation(),
+        r.nodes(),
+        r.seconds(),
+        r.ok() ? "" : " FAILED: " + r.detail());
   }
 }

@@ -59,9 +59,7 @@ public final class BenchStoreCommand implements Callable<Integer> {
       description = "Round trips of the single-client latency run (default: ${DEFAULT-VALUE}).")
   int latencyIterations;
 
-  @Option(
-      names = "--no-pytorch",
-      description = "Do not start PyTorch's server (no comparison).")
+  @Option(names = "--no-pytorch", description = "Do not start PyTorch's server (no comparison).")
   boolean noPytorch;
 
   @Option(

@@ -5,8 +5,8 @@ final class Errors {
   private Errors() {}
 
   /**
-   * The exception's message, followed by the messages of its causes where they add something
-   * ("The connection to the C10d store has failed: Connection refused (127.0.0.1:29400)").
+   * The exception's message, followed by the messages of its causes where they add something ("The
+   * connection to the C10d store has failed: Connection refused (127.0.0.1:29400)").
    */
   static String oneLine(Throwable error) {
     StringBuilder line = new StringBuilder();

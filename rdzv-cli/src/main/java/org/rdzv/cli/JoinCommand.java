@@ -15,9 +15,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code rdzv join}: joins one rendezvous round as one node and prints one line with {@code
- * rank=R world_size=W round=N}. Then it leaves the rendezvous without closing it for the others
- * (it removes itself from the round), or with {@code --hold} stays in it, heartbeating, until
+ * {@code rdzv join}: joins one rendezvous round as one node and prints one line with {@code rank=R
+ * world_size=W round=N}. Then it leaves the rendezvous without closing it for the others (it
+ * removes itself from the round), or with {@code --hold} stays in it, heartbeating, until
  * SIGINT/SIGTERM and leaves then.
  */
 @Command(
@@ -58,13 +58,31 @@ public final class JoinCommand implements Callable<Integer> {
     }
     String node = handler instanceof DynamicRendezvousHandler d ? d.node().toString() : "";
     if (json) {
-      out.println("{\"rank\": " + info.rank() + ", \"world_size\": " + info.worldSize()
-          + ", \"round\": " + info.round() + ", \"node\": " + Json.string(node)
-          + ", \"run_id\": " + Json.string(params.runId()) + ", \"backend\": "
-          + Json.string(params.backend()) + "}");
+      out.println(
+          "{\"rank\": "
+              + info.rank()
+              + ", \"world_size\": "
+              + info.worldSize()
+              + ", \"round\": "
+              + info.round()
+              + ", \"node\": "
+              + Json.string(node)
+              + ", \"run_id\": "
+              + Json.string(params.runId())
+              + ", \"backend\": "
+              + Json.string(params.backend())
+              + "}");
     } else {
-      out.println("rank=" + info.rank() + " world_size=" + info.worldSize() + " round="
-          + info.round() + (node.isEmpty() ? "" : " node=" + node) + " run_id=" + params.runId());
+      out.println(
+          "rank="
+              + info.rank()
+              + " world_size="
+              + info.worldSize()
+              + " round="
+              + info.round()
+              + (node.isEmpty() ? "" : " node=" + node)
+              + " run_id="
+              + params.runId());
     }
     out.flush();
     if (!hold) {
@@ -75,14 +93,18 @@ public final class JoinCommand implements Callable<Integer> {
     // leave, so the others see this node go at once instead of after the heartbeat expiry.
     CountDownLatch signalled = new CountDownLatch(1);
     CountDownLatch left = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      signalled.countDown();
-      try {
-        left.await(35, java.util.concurrent.TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }, "rdzv-join-leave"));
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  signalled.countDown();
+                  try {
+                    left.await(35, java.util.concurrent.TimeUnit.SECONDS);
+                  } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                  }
+                },
+                "rdzv-join-leave"));
     signalled.await();
     try {
       leaveAndClose(handler);

@@ -106,8 +106,13 @@ public final class RendezvousOptions {
     }
     if (max < min) {
       throw new IllegalArgumentException(
-          "--nnodes '" + text + "': the maximum number of nodes (" + max
-              + ") must be at least the minimum (" + min + ").");
+          "--nnodes '"
+              + text
+              + "': the maximum number of nodes ("
+              + max
+              + ") must be at least the minimum ("
+              + min
+              + ").");
     }
     return new int[] {min, max};
   }

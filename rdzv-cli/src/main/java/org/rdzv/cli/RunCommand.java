@@ -53,7 +53,8 @@ public final class RunCommand implements Callable<Integer> {
       names = {"--nproc-per-node", "--nproc_per_node"},
       paramLabel = "N",
       defaultValue = "${env:PET_NPROC_PER_NODE:-1}",
-      description = "Workers per node: a number, or auto/cpu (one per CPU) (default: ${DEFAULT-VALUE}).")
+      description =
+          "Workers per node: a number, or auto/cpu (one per CPU) (default: ${DEFAULT-VALUE}).")
   String nprocPerNode;
 
   @Option(
@@ -66,7 +67,8 @@ public final class RunCommand implements Callable<Integer> {
   @Option(
       names = {"--standalone"},
       defaultValue = "${env:PET_STANDALONE:-false}",
-      description = "One node: c10d rendezvous on a store this launcher hosts on a free port, fresh run id.")
+      description =
+          "One node: c10d rendezvous on a store this launcher hosts on a free port, fresh run id.")
   boolean standalone;
 
   @Option(
@@ -80,7 +82,8 @@ public final class RunCommand implements Callable<Integer> {
       names = {"--monitor-interval", "--monitor_interval"},
       paramLabel = "SECONDS",
       defaultValue = "${env:PET_MONITOR_INTERVAL:-0.1}",
-      description = "How often to ask whether nodes wait to join; worker exits are seen at once (default: ${DEFAULT-VALUE}).")
+      description =
+          "How often to ask whether nodes wait to join; worker exits are seen at once (default: ${DEFAULT-VALUE}).")
   double monitorInterval;
 
   @Option(
@@ -108,27 +111,31 @@ public final class RunCommand implements Callable<Integer> {
       names = {"-r", "--redirects"},
       paramLabel = "STD",
       defaultValue = "${env:PET_REDIRECTS:-0}",
-      description = "Send worker streams to log files only: 0 none, 1 out, 2 err, 3 both, or per local rank 0:3,1:0.")
+      description =
+          "Send worker streams to log files only: 0 none, 1 out, 2 err, 3 both, or per local rank 0:3,1:0.")
   String redirects;
 
   @Option(
       names = {"-t", "--tee"},
       paramLabel = "STD",
       defaultValue = "${env:PET_TEE:-0}",
-      description = "Copy worker streams to log files and the console, lines prefixed [rankN]: (codes as --redirects).")
+      description =
+          "Copy worker streams to log files and the console, lines prefixed [rankN]: (codes as --redirects).")
   String tee;
 
   @Option(
       names = {"--log-dir", "--log_dir"},
       paramLabel = "DIR",
       defaultValue = "${env:PET_LOG_DIR}",
-      description = "Keep per-attempt, per-rank logs and error files under DIR/<run id>_<random>/attempt_<n>/<local rank>/.")
+      description =
+          "Keep per-attempt, per-rank logs and error files under DIR/<run id>_<random>/attempt_<n>/<local rank>/.")
   Path logDir;
 
   @Option(
       names = {"--log-line-prefix-template", "--log_line_prefix_template"},
       paramLabel = "TEMPLATE",
-      description = "Prefix of tee'd lines; $${rank}, $${local_rank}, $${role_name} are replaced (default: $$TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE, else [rank$${rank}]:).")
+      description =
+          "Prefix of tee'd lines; $${rank}, $${local_rank}, $${role_name} are replaced (default: $$TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE, else [rank$${rank}]:).")
   String logLinePrefixTemplate;
 
   @Option(
@@ -147,7 +154,8 @@ public final class RunCommand implements Callable<Integer> {
       names = {"--python"},
       paramLabel = "PATH",
       defaultValue = "${env:PYTHON}",
-      description = "Python interpreter for .py programs (default: /usr/bin/python3 if present, else python3 on PATH).")
+      description =
+          "Python interpreter for .py programs (default: /usr/bin/python3 if present, else python3 on PATH).")
   String python;
 
   @Option(
@@ -161,18 +169,21 @@ public final class RunCommand implements Callable<Integer> {
       names = {"--stop-timeout"},
       paramLabel = "SECONDS",
       defaultValue = "30",
-      description = "Grace between SIGTERM and SIGKILL when workers are stopped (default: ${DEFAULT-VALUE}).")
+      description =
+          "Grace between SIGTERM and SIGKILL when workers are stopped (default: ${DEFAULT-VALUE}).")
   double stopTimeout;
 
   @Option(
       names = {"--no-agent-store"},
-      description = "Do not host the workers' store in the agent; worker rank 0 hosts it (PyTorch 1.13's way).")
+      description =
+          "Do not host the workers' store in the agent; worker rank 0 hosts it (PyTorch 1.13's way).")
   boolean noAgentStore;
 
   @Parameters(
       index = "0",
       paramLabel = "PROGRAM",
-      description = "The worker program (a .py script, a .java source file, or with --no-python any executable).")
+      description =
+          "The worker program (a .py script, a .java source file, or with --no-python any executable).")
   String program;
 
   @Parameters(index = "1..*", paramLabel = "ARG", description = "The program's arguments.")
@@ -200,7 +211,10 @@ public final class RunCommand implements Callable<Integer> {
     }
     err.println(
         FailureSummary.format(
-            config.entrypointName(), result.failures(), RendezvousStoreInfo.fqdn(), ZoneId.systemDefault()));
+            config.entrypointName(),
+            result.failures(),
+            RendezvousStoreInfo.fqdn(),
+            ZoneId.systemDefault()));
     err.flush();
     return ExitCode.FAILURE.code();
   }
@@ -227,7 +241,8 @@ public final class RunCommand implements Callable<Integer> {
         rendezvous.endpoint = masterAddr + ":" + masterPort;
       }
     }
-    RendezvousParameters parameters = Launcher.withDefaults(rendezvous.toParameters("static", "none", extra));
+    RendezvousParameters parameters =
+        Launcher.withDefaults(rendezvous.toParameters("static", "none", extra));
     List<String> command = new ArrayList<>();
     String entrypointName;
     if (noPython) {
@@ -250,10 +265,12 @@ public final class RunCommand implements Callable<Integer> {
     }
     command.addAll(programArgs);
     if (monitorInterval <= 0) {
-      throw new IllegalArgumentException("--monitor-interval must be positive, not " + monitorInterval + ".");
+      throw new IllegalArgumentException(
+          "--monitor-interval must be positive, not " + monitorInterval + ".");
     }
     if (stopTimeout < 0) {
-      throw new IllegalArgumentException("--stop-timeout must not be negative, not " + stopTimeout + ".");
+      throw new IllegalArgumentException(
+          "--stop-timeout must not be negative, not " + stopTimeout + ".");
     }
     return LaunchConfig.builder(parameters, command)
         .nprocPerNode(nproc)
@@ -270,8 +287,10 @@ public final class RunCommand implements Callable<Integer> {
         .build();
   }
 
-  /** The flag, else PyTorch 2.x's environment variable, else rdzv's default. Read here, not by
-   * picocli, which would expand the template's own {@code ${...}}. */
+  /**
+   * The flag, else PyTorch 2.x's environment variable, else rdzv's default. Read here, not by
+   * picocli, which would expand the template's own {@code ${...}}.
+   */
   private String prefixTemplate() {
     if (logLinePrefixTemplate != null) {
       return logLinePrefixTemplate;
@@ -295,8 +314,9 @@ public final class RunCommand implements Callable<Integer> {
       case "auto", "cpu" -> {
         return Runtime.getRuntime().availableProcessors();
       }
-      case "gpu" -> throw new IllegalArgumentException(
-          "--nproc-per-node gpu: rdzv does not count GPUs; give a number.");
+      case "gpu" ->
+          throw new IllegalArgumentException(
+              "--nproc-per-node gpu: rdzv does not count GPUs; give a number.");
       default -> {
         try {
           int n = Integer.parseInt(value);

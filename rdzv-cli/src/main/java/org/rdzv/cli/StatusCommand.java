@@ -53,32 +53,60 @@ public final class StatusCommand implements Callable<Integer> {
       case "etcd" -> {
         // The legacy etcd rendezvous keeps JSON, not the dynamic state: show it as stored.
         Optional<String> legacy = org.rdzv.etcd.EtcdRendezvous.legacyState(params);
-        out.println(json
-            ? "{\"run_id\": " + Json.string(params.runId()) + ", \"state\": " + legacy.orElse("null") + "}"
-            : "run_id=" + params.runId() + " state=" + legacy.orElse("none"));
+        out.println(
+            json
+                ? "{\"run_id\": "
+                    + Json.string(params.runId())
+                    + ", \"state\": "
+                    + legacy.orElse("null")
+                    + "}"
+                : "run_id=" + params.runId() + " state=" + legacy.orElse("none"));
         out.flush();
         return ExitCode.OK.code();
       }
-      default -> throw new IllegalArgumentException(
-          "--rdzv-backend: status reads c10d, etcd-v2, etcd-v3 and etcd rendezvous, not '"
-              + params.backend() + "'.");
+      default ->
+          throw new IllegalArgumentException(
+              "--rdzv-backend: status reads c10d, etcd-v2, etcd-v3 and etcd rendezvous, not '"
+                  + params.backend()
+                  + "'.");
     }
     Instant now = Instant.now();
     if (json) {
-      out.println(state.map(s -> toJson(params, s, now))
-          .orElse("{\"run_id\": " + Json.string(params.runId()) + ", \"state\": null}"));
+      out.println(
+          state
+              .map(s -> toJson(params, s, now))
+              .orElse("{\"run_id\": " + Json.string(params.runId()) + ", \"state\": null}"));
     } else if (state.isEmpty()) {
       out.println("run_id=" + params.runId() + " state=none");
     } else {
       StateSnapshot s = state.get();
-      out.println("run_id=" + params.runId() + " round=" + s.round() + " complete=" + s.complete()
-          + " closed=" + s.closed() + " dialect=" + (s.dialect() == null ? "unknown" : s.dialect().label())
-          + " deadline=" + (s.deadline() == null ? "none" : s.deadline())
-          + " participants=" + s.participants().size() + " waiting=" + s.waitList().size()
-          + " redundant=" + s.redundancyList().size());
+      out.println(
+          "run_id="
+              + params.runId()
+              + " round="
+              + s.round()
+              + " complete="
+              + s.complete()
+              + " closed="
+              + s.closed()
+              + " dialect="
+              + (s.dialect() == null ? "unknown" : s.dialect().label())
+              + " deadline="
+              + (s.deadline() == null ? "none" : s.deadline())
+              + " participants="
+              + s.participants().size()
+              + " waiting="
+              + s.waitList().size()
+              + " redundant="
+              + s.redundancyList().size());
       for (var e : byRank(s.participants())) {
-        out.println("  participant rank=" + e.getValue() + " node=" + e.getKey() + " heartbeat_age="
-            + age(s, e.getKey(), now));
+        out.println(
+            "  participant rank="
+                + e.getValue()
+                + " node="
+                + e.getKey()
+                + " heartbeat_age="
+                + age(s, e.getKey(), now));
       }
       for (NodeDescriptor n : sorted(s.waitList())) {
         out.println("  waiting node=" + n + " heartbeat_age=" + age(s, n, now));
@@ -91,10 +119,12 @@ public final class StatusCommand implements Callable<Integer> {
     return ExitCode.OK.code();
   }
 
-  private static List<Map.Entry<NodeDescriptor, Integer>> byRank(Map<NodeDescriptor, Integer> participants) {
+  private static List<Map.Entry<NodeDescriptor, Integer>> byRank(
+      Map<NodeDescriptor, Integer> participants) {
     List<Map.Entry<NodeDescriptor, Integer>> list = new ArrayList<>(participants.entrySet());
-    list.sort(Map.Entry.<NodeDescriptor, Integer>comparingByValue()
-        .thenComparing(Map.Entry.comparingByKey(NodeDescriptor.PYTORCH_ORDER)));
+    list.sort(
+        Map.Entry.<NodeDescriptor, Integer>comparingByValue()
+            .thenComparing(Map.Entry.comparingByKey(NodeDescriptor.PYTORCH_ORDER)));
     return list;
   }
 
@@ -109,23 +139,35 @@ public final class StatusCommand implements Callable<Integer> {
     if (last == null) {
       return "none";
     }
-    return String.format(java.util.Locale.ROOT, "%.1fs", Duration.between(last, now).toMillis() / 1000.0);
+    return String.format(
+        java.util.Locale.ROOT, "%.1fs", Duration.between(last, now).toMillis() / 1000.0);
   }
 
   private static String toJson(RendezvousParameters params, StateSnapshot s, Instant now) {
     StringBuilder b = new StringBuilder();
-    b.append("{\"run_id\": ").append(Json.string(params.runId()))
-        .append(", \"round\": ").append(s.round())
-        .append(", \"complete\": ").append(s.complete())
-        .append(", \"closed\": ").append(s.closed())
-        .append(", \"dialect\": ").append(s.dialect() == null ? "null" : Json.string(s.dialect().label()))
-        .append(", \"deadline\": ").append(s.deadline() == null ? "null" : Json.string(s.deadline().toString()))
+    b.append("{\"run_id\": ")
+        .append(Json.string(params.runId()))
+        .append(", \"round\": ")
+        .append(s.round())
+        .append(", \"complete\": ")
+        .append(s.complete())
+        .append(", \"closed\": ")
+        .append(s.closed())
+        .append(", \"dialect\": ")
+        .append(s.dialect() == null ? "null" : Json.string(s.dialect().label()))
+        .append(", \"deadline\": ")
+        .append(s.deadline() == null ? "null" : Json.string(s.deadline().toString()))
         .append(", \"participants\": [");
     String sep = "";
     for (var e : byRank(s.participants())) {
-      b.append(sep).append("{\"node\": ").append(Json.string(e.getKey().toString()))
-          .append(", \"rank\": ").append(e.getValue())
-          .append(", \"heartbeat_age_seconds\": ").append(ageSeconds(s, e.getKey(), now)).append('}');
+      b.append(sep)
+          .append("{\"node\": ")
+          .append(Json.string(e.getKey().toString()))
+          .append(", \"rank\": ")
+          .append(e.getValue())
+          .append(", \"heartbeat_age_seconds\": ")
+          .append(ageSeconds(s, e.getKey(), now))
+          .append('}');
       sep = ", ";
     }
     b.append("], \"wait_list\": ").append(nodes(s, s.waitList(), now));
@@ -137,8 +179,12 @@ public final class StatusCommand implements Callable<Integer> {
     StringBuilder b = new StringBuilder("[");
     String sep = "";
     for (NodeDescriptor n : sorted(set)) {
-      b.append(sep).append("{\"node\": ").append(Json.string(n.toString()))
-          .append(", \"heartbeat_age_seconds\": ").append(ageSeconds(s, n, now)).append('}');
+      b.append(sep)
+          .append("{\"node\": ")
+          .append(Json.string(n.toString()))
+          .append(", \"heartbeat_age_seconds\": ")
+          .append(ageSeconds(s, n, now))
+          .append('}');
       sep = ", ";
     }
     return b.append(']').toString();
@@ -146,6 +192,9 @@ public final class StatusCommand implements Callable<Integer> {
 
   private static String ageSeconds(StateSnapshot s, NodeDescriptor n, Instant now) {
     Instant last = s.lastHeartbeats().get(n);
-    return last == null ? "null" : String.format(java.util.Locale.ROOT, "%.3f", Duration.between(last, now).toMillis() / 1000.0);
+    return last == null
+        ? "null"
+        : String.format(
+            java.util.Locale.ROOT, "%.3f", Duration.between(last, now).toMillis() / 1000.0);
   }
 }

@@ -45,7 +45,8 @@ public final class StoreCommand implements Callable<Integer> {
       names = {"--max-key-length", "--max_key_length"},
       paramLabel = "BYTES",
       defaultValue = "8192",
-      description = "Longest key accepted; longer closes the connection (default: ${DEFAULT-VALUE}, as PyTorch 2.x).")
+      description =
+          "Longest key accepted; longer closes the connection (default: ${DEFAULT-VALUE}, as PyTorch 2.x).")
   int maxKeyLength;
 
   @Option(

@@ -47,7 +47,17 @@ class CliTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"run", "store", "join", "status", "bench", "bench store", "bench rendezvous", "bench launch"})
+  @ValueSource(
+      strings = {
+        "run",
+        "store",
+        "join",
+        "status",
+        "bench",
+        "bench store",
+        "bench rendezvous",
+        "bench launch"
+      })
   void everyCommandHasHelp(String command) {
     String[] words = (command + " --help").split(" ");
     Result r = rdzv(words);
@@ -100,12 +110,28 @@ class CliTest {
   void bothSpellingsAndEqualsFormsParseTheSameParameters() {
     RendezvousOptions dashes = new RendezvousOptions();
     new picocli.CommandLine(dashes)
-        .parseArgs("--rdzv-backend", "c10d", "--rdzv-endpoint", "h:5", "--rdzv-id", "j",
-            "--nnodes", "2:4", "--rdzv-conf", "join_timeout=7", "--local-addr", "me");
+        .parseArgs(
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            "h:5",
+            "--rdzv-id",
+            "j",
+            "--nnodes",
+            "2:4",
+            "--rdzv-conf",
+            "join_timeout=7",
+            "--local-addr",
+            "me");
     RendezvousOptions underscores = new RendezvousOptions();
     new picocli.CommandLine(underscores)
-        .parseArgs("--rdzv_backend=c10d", "--rdzv_endpoint=h:5", "--rdzv_id=j", "--nnodes=2:4",
-            "--rdzv_conf=join_timeout=7", "--local_addr=me");
+        .parseArgs(
+            "--rdzv_backend=c10d",
+            "--rdzv_endpoint=h:5",
+            "--rdzv_id=j",
+            "--nnodes=2:4",
+            "--rdzv_conf=join_timeout=7",
+            "--local_addr=me");
     assertThat(underscores.toParameters("static", "none"))
         .isEqualTo(dashes.toParameters("static", "none"));
     var p = dashes.toParameters("static", "none");

@@ -15,7 +15,10 @@ import org.rdzv.store.TcpStoreServer;
 import org.rdzv.testing.Peers;
 import org.rdzv.testing.PythonProcess;
 
-/** {@code rdzv join}, {@code rdzv status} and {@code rdzv bench rendezvous}, in-process, over a real store. */
+/**
+ * {@code rdzv join}, {@code rdzv status} and {@code rdzv bench rendezvous}, in-process, over a real
+ * store.
+ */
 class RendezvousCommandsTest {
   TcpStoreServer server;
   final String runId = "cli-" + UUID.randomUUID();
@@ -35,9 +38,20 @@ class RendezvousCommandsTest {
   }
 
   CliTest.Result join(String nnodes, String... extra) {
-    List<String> args = new java.util.ArrayList<>(List.of("join", "--rdzv-backend", "c10d",
-        "--rdzv-endpoint", endpoint(), "--rdzv-id", runId, "--nnodes", nnodes,
-        "--rdzv-conf", "is_host=false,last_call_timeout=1,join_timeout=30"));
+    List<String> args =
+        new java.util.ArrayList<>(
+            List.of(
+                "join",
+                "--rdzv-backend",
+                "c10d",
+                "--rdzv-endpoint",
+                endpoint(),
+                "--rdzv-id",
+                runId,
+                "--nnodes",
+                nnodes,
+                "--rdzv-conf",
+                "is_host=false,last_call_timeout=1,join_timeout=30"));
     args.addAll(List.of(extra));
     return CliTest.rdzv(args.toArray(String[]::new));
   }
@@ -53,33 +67,45 @@ class RendezvousCommandsTest {
     assertThat(ra.exit()).as(ra.err()).isZero();
     assertThat(rb.exit()).as(rb.err()).isZero();
     assertThat(ra.out().lines().toList()).hasSize(1);
-    assertThat(ra.out()).containsPattern("^rank=[01] world_size=2 round=0 node=\\S+ run_id=" + runId);
-    assertThat(rb.out()).containsPattern("^\\{\"rank\": [01], \"world_size\": 2, \"round\": 0, \"node\": ");
+    assertThat(ra.out())
+        .containsPattern("^rank=[01] world_size=2 round=0 node=\\S+ run_id=" + runId);
+    assertThat(rb.out())
+        .containsPattern("^\\{\"rank\": [01], \"world_size\": 2, \"round\": 0, \"node\": ");
     assertThat(ra.out().contains("rank=0") ^ rb.out().contains("\"rank\": 0")).isTrue();
     // both left: the round emptied and the next one opened; nobody closed it
-    CliTest.Result status = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
+    CliTest.Result status =
+        CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
     assertThat(status.exit()).as(status.err()).isZero();
-    assertThat(status.out()).contains("round=1 complete=false closed=false").contains("participants=0");
+    assertThat(status.out())
+        .contains("round=1 complete=false closed=false")
+        .contains("participants=0");
   }
 
   @Test
-  void statusShowsParticipantsRanksAndHeartbeatAgesOfAPyTorchRendezvousWithoutWriting() throws Exception {
+  void statusShowsParticipantsRanksAndHeartbeatAgesOfAPyTorchRendezvousWithoutWriting()
+      throws Exception {
     Peers.requireTorch();
     String script = PythonProcess.resource(RendezvousCommandsTest.class, "/py/two_nodes.py");
     try (PythonProcess py = PythonProcess.start(script, List.of(endpoint(), runId));
         TcpStore raw = TcpStore.connect("127.0.0.1", server.port())) {
       py.awaitLine("joined"::equals, Duration.ofSeconds(60));
-      CliTest.Result text = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
+      CliTest.Result text =
+          CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
       assertThat(text.exit()).as(text.err()).isZero();
-      assertThat(text.out()).contains("round=0 complete=true closed=false dialect=1.13")
+      assertThat(text.out())
+          .contains("round=0 complete=true closed=false dialect=1.13")
           .contains("participants=2 waiting=0");
-      assertThat(text.out()).containsPattern("participant rank=0 node=\\S+_\\d+_0 heartbeat_age=\\d+\\.\\ds");
+      assertThat(text.out())
+          .containsPattern("participant rank=0 node=\\S+_\\d+_0 heartbeat_age=\\d+\\.\\ds");
       assertThat(text.out()).containsPattern("participant rank=1 node=\\S+_\\d+_1 heartbeat_age=");
-      CliTest.Result json = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId, "--json");
-      assertThat(json.out()).startsWith("{\"run_id\": \"" + runId + "\", \"round\": 0, \"complete\": true");
+      CliTest.Result json =
+          CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId, "--json");
+      assertThat(json.out())
+          .startsWith("{\"run_id\": \"" + runId + "\", \"round\": 0, \"complete\": true");
       // a run that does not exist: reported, and not created
       String missing = runId + "-missing";
-      CliTest.Result none = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", missing);
+      CliTest.Result none =
+          CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", missing);
       assertThat(none.out().strip()).isEqualTo("run_id=" + missing + " state=none");
       assertThat(raw.check(List.of("torch.rendezvous." + missing))).isFalse();
     }
@@ -89,26 +115,46 @@ class RendezvousCommandsTest {
   void holdStaysUntilSigtermThenLeaves() throws Exception {
     // A real process: --hold waits for a signal. SIGTERM is what Process.destroy() sends.
     String java = ProcessHandle.current().info().command().orElse("java");
-    Process p = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), "org.rdzv.cli.Main",
-            "join", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId, "--nnodes", "1",
-            "--rdzv-conf", "is_host=false,last_call_timeout=1", "--hold")
-        .redirectError(ProcessBuilder.Redirect.DISCARD)
-        .start();
+    Process p =
+        new ProcessBuilder(
+                java,
+                "-cp",
+                System.getProperty("java.class.path"),
+                "org.rdzv.cli.Main",
+                "join",
+                "--rdzv-endpoint",
+                endpoint(),
+                "--rdzv-id",
+                runId,
+                "--nnodes",
+                "1",
+                "--rdzv-conf",
+                "is_host=false,last_call_timeout=1",
+                "--hold")
+            .redirectError(ProcessBuilder.Redirect.DISCARD)
+            .start();
     try (var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()))) {
-      String line = CompletableFuture.supplyAsync(() -> {
-        try {
-          return out.readLine();
-        } catch (java.io.IOException e) {
-          return null;
-        }
-      }).get(60, TimeUnit.SECONDS);
+      String line =
+          CompletableFuture.supplyAsync(
+                  () -> {
+                    try {
+                      return out.readLine();
+                    } catch (java.io.IOException e) {
+                      return null;
+                    }
+                  })
+              .get(60, TimeUnit.SECONDS);
       assertThat(line).startsWith("rank=0 world_size=1 round=0");
-      CliTest.Result during = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
+      CliTest.Result during =
+          CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
       assertThat(during.out()).contains("participants=1");
       p.destroy();
       assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
-      CliTest.Result after = CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
-      assertThat(after.out()).contains("round=1 complete=false closed=false").contains("participants=0");
+      CliTest.Result after =
+          CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
+      assertThat(after.out())
+          .contains("round=1 complete=false closed=false")
+          .contains("participants=0");
     } finally {
       p.destroyForcibly();
     }
@@ -118,12 +164,30 @@ class RendezvousCommandsTest {
   void statusAndJoinOverEtcdV2() throws Exception {
     Peers.requireEtcdServer();
     try (org.rdzv.testing.EtcdProcess etcd = org.rdzv.testing.EtcdProcess.start()) {
-      CliTest.Result joined = CliTest.rdzv("join", "--rdzv-backend", "etcd-v2", "--rdzv-endpoint", etcd.endpoint(),
-          "--rdzv-id", runId, "--nnodes", "1", "--rdzv-conf", "last_call_timeout=1");
+      CliTest.Result joined =
+          CliTest.rdzv(
+              "join",
+              "--rdzv-backend",
+              "etcd-v2",
+              "--rdzv-endpoint",
+              etcd.endpoint(),
+              "--rdzv-id",
+              runId,
+              "--nnodes",
+              "1",
+              "--rdzv-conf",
+              "last_call_timeout=1");
       assertThat(joined.exit()).as(joined.err()).isZero();
       assertThat(joined.out()).startsWith("rank=0 world_size=1 round=0");
-      CliTest.Result status = CliTest.rdzv("status", "--rdzv-backend", "etcd-v2", "--rdzv-endpoint", etcd.endpoint(),
-          "--rdzv-id", runId);
+      CliTest.Result status =
+          CliTest.rdzv(
+              "status",
+              "--rdzv-backend",
+              "etcd-v2",
+              "--rdzv-endpoint",
+              etcd.endpoint(),
+              "--rdzv-id",
+              runId);
       assertThat(status.exit()).as(status.err()).isZero();
       assertThat(status.out()).contains("run_id=" + runId + " round=1 complete=false closed=false");
     }
@@ -131,16 +195,32 @@ class RendezvousCommandsTest {
 
   @Test
   void joinAgainstNothingFailsWithOneLine() {
-    CliTest.Result r = CliTest.rdzv("join", "--rdzv-endpoint", "127.0.0.1:1", "--rdzv-id", runId,
-        "--rdzv-conf", "is_host=false,read_timeout=1");
+    CliTest.Result r =
+        CliTest.rdzv(
+            "join",
+            "--rdzv-endpoint",
+            "127.0.0.1:1",
+            "--rdzv-id",
+            runId,
+            "--rdzv-conf",
+            "is_host=false,read_timeout=1");
     assertThat(r.exit()).isEqualTo(1);
     assertThat(r.errLines()).hasSize(1);
-    assertThat(r.errLines().get(0)).startsWith("rdzv join: The connection to the C10d store has failed");
+    assertThat(r.errLines().get(0))
+        .startsWith("rdzv join: The connection to the C10d store has failed");
   }
 
   @Test
   void statusOfAnotherBackendIsAUsageError() {
-    CliTest.Result r = CliTest.rdzv("status", "--rdzv-backend", "static", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
+    CliTest.Result r =
+        CliTest.rdzv(
+            "status",
+            "--rdzv-backend",
+            "static",
+            "--rdzv-endpoint",
+            endpoint(),
+            "--rdzv-id",
+            runId);
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.errLines()).hasSize(1);
   }

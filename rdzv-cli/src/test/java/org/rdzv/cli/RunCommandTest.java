@@ -36,7 +36,8 @@ class RunCommandTest {
             new PrintStream(out, true, StandardCharsets.UTF_8),
             new PrintStream(err, true, StandardCharsets.UTF_8),
             args);
-    return new Result(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    return new Result(
+        exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
   }
 
   static LaunchConfig config(String... args) {
@@ -47,12 +48,48 @@ class RunCommandTest {
 
   @Test
   void bothSpellingsGiveTheSameLaunch() {
-    LaunchConfig dashes = config("--nproc-per-node", "2", "--max-restarts", "3", "--monitor-interval", "0.5",
-        "--node-rank", "1", "--master-addr", "10.0.0.1", "--master-port", "1234", "--log-dir", "/tmp/l",
-        "--no-python", "--role", "trainer", "--redirects", "1", "--tee", "0:2", "prog", "a");
-    LaunchConfig underscores = config("--nproc_per_node=2", "--max_restarts=3", "--monitor_interval=0.5",
-        "--node_rank=1", "--master_addr=10.0.0.1", "--master_port=1234", "--log_dir=/tmp/l",
-        "--no_python", "--role=trainer", "-r", "1", "-t", "0:2", "prog", "a");
+    LaunchConfig dashes =
+        config(
+            "--nproc-per-node",
+            "2",
+            "--max-restarts",
+            "3",
+            "--monitor-interval",
+            "0.5",
+            "--node-rank",
+            "1",
+            "--master-addr",
+            "10.0.0.1",
+            "--master-port",
+            "1234",
+            "--log-dir",
+            "/tmp/l",
+            "--no-python",
+            "--role",
+            "trainer",
+            "--redirects",
+            "1",
+            "--tee",
+            "0:2",
+            "prog",
+            "a");
+    LaunchConfig underscores =
+        config(
+            "--nproc_per_node=2",
+            "--max_restarts=3",
+            "--monitor_interval=0.5",
+            "--node_rank=1",
+            "--master_addr=10.0.0.1",
+            "--master_port=1234",
+            "--log_dir=/tmp/l",
+            "--no_python",
+            "--role=trainer",
+            "-r",
+            "1",
+            "-t",
+            "0:2",
+            "prog",
+            "a");
     assertThat(underscores.toString()).isEqualTo(dashes.toString());
     assertThat(dashes.nprocPerNode()).isEqualTo(2);
     assertThat(dashes.maxRestarts()).isEqualTo(3);
@@ -61,10 +98,13 @@ class RunCommandTest {
     assertThat(dashes.redirects()).containsEntry(0, Std.OUT).containsEntry(1, Std.OUT);
     assertThat(dashes.tee()).containsEntry(0, Std.ERR).containsEntry(1, Std.NONE);
     assertThat(dashes.command()).containsExactly("prog", "a");
-    // static (torchrun's default backend): the endpoint is master_addr:master_port, rank = node rank
+    // static (torchrun's default backend): the endpoint is master_addr:master_port, rank = node
+    // rank
     assertThat(dashes.rendezvous().backend()).isEqualTo("static");
     assertThat(dashes.rendezvous().endpoint()).isEqualTo("10.0.0.1:1234");
-    assertThat(dashes.rendezvous().config()).containsEntry("rank", 1).containsEntry("timeout", "900");
+    assertThat(dashes.rendezvous().config())
+        .containsEntry("rank", 1)
+        .containsEntry("timeout", "900");
     assertThat(dashes.rendezvous().runId()).isEqualTo("none");
   }
 
@@ -73,8 +113,14 @@ class RunCommandTest {
     if (System.getenv("TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE") == null) {
       assertThat(config("--no-python", "true").logLinePrefixTemplate()).isEqualTo("[rank${rank}]:");
     }
-    assertThat(config("--log-line-prefix-template", "${role_name}-${local_rank}|", "--no-python", "true")
-        .logLinePrefixTemplate()).isEqualTo("${role_name}-${local_rank}|");
+    assertThat(
+            config(
+                    "--log-line-prefix-template",
+                    "${role_name}-${local_rank}|",
+                    "--no-python",
+                    "true")
+                .logLinePrefixTemplate())
+        .isEqualTo("${role_name}-${local_rank}|");
   }
 
   @Test
@@ -137,20 +183,36 @@ class RunCommandTest {
 
   @Test
   void theJavaWorkerExampleRunsAsASourceProgram() {
-    Result r = rdzv("run", "--standalone", "--nproc-per-node", "2", ROOT.resolve("examples/StoreSum.java").toString());
+    Result r =
+        rdzv(
+            "run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            ROOT.resolve("examples/StoreSum.java").toString());
     assertThat(r.exit).as(r.err).isZero();
   }
 
   @Test
   void theDefaultStaticBackendRunsOneNodeOnMasterPort() {
     int port = org.rdzv.testing.FreePort.next();
-    Result r = rdzv("run", "--master-port", "" + port, "--nproc_per_node", "2", "--no_python", "true");
+    Result r =
+        rdzv("run", "--master-port", "" + port, "--nproc_per_node", "2", "--no_python", "true");
     assertThat(r.exit).as(r.err).isZero();
   }
 
   @Test
   void aFailingWorkerGivesExitOneAndTorchrunsSummary() {
-    Result r = rdzv("run", "--standalone", "--nproc-per-node", "2", "--no-python", "sh", "-c", "exit $((LOCAL_RANK + 3))");
+    Result r =
+        rdzv(
+            "run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "--no-python",
+            "sh",
+            "-c",
+            "exit $((LOCAL_RANK + 3))");
     assertThat(r.exit).isEqualTo(ExitCode.FAILURE.code());
     assertThat(r.err)
         .contains("sh FAILED")
@@ -162,10 +224,20 @@ class RunCommandTest {
   @Test
   void anUnreachableRendezvousIsOneLineAndExitOne() {
     int port = org.rdzv.testing.FreePort.next();
-    Result r = rdzv("run", "--rdzv-backend", "c10d", "--rdzv-endpoint", "127.0.0.1:" + port,
-        "--rdzv-conf", "is_host=false,read_timeout=1", "--no-python", "true");
+    Result r =
+        rdzv(
+            "run",
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            "127.0.0.1:" + port,
+            "--rdzv-conf",
+            "is_host=false,read_timeout=1",
+            "--no-python",
+            "true");
     assertThat(r.exit).as(r.err).isEqualTo(ExitCode.FAILURE.code());
-    assertThat(r.err.strip().lines().filter(l -> l.startsWith("rdzv run: ")).findFirst().orElseThrow())
+    assertThat(
+            r.err.strip().lines().filter(l -> l.startsWith("rdzv run: ")).findFirst().orElseThrow())
         .contains("The connection to the C10d store has failed");
     assertThat(r.err).doesNotContain("\tat ");
   }
@@ -174,13 +246,25 @@ class RunCommandTest {
   @Test
   void theReadmeCommandRunsTheAllReduceExample() throws IOException, InterruptedException {
     Peers.requireTorch();
-    List<String> command = new ArrayList<>(List.of(
-        ProcessHandle.current().info().command().orElseThrow(), "-cp", System.getProperty("java.class.path"),
-        Main.class.getName(), "run", "--standalone", "--nproc-per-node", "2", "--python", Peers.PYTHON,
-        "examples/allreduce.py"));
-    Process p = new ProcessBuilder(command).directory(ROOT.toFile()).redirectErrorStream(true).start();
+    List<String> command =
+        new ArrayList<>(
+            List.of(
+                ProcessHandle.current().info().command().orElseThrow(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                Main.class.getName(),
+                "run",
+                "--standalone",
+                "--nproc-per-node",
+                "2",
+                "--python",
+                Peers.PYTHON,
+                "examples/allreduce.py"));
+    Process p =
+        new ProcessBuilder(command).directory(ROOT.toFile()).redirectErrorStream(true).start();
     List<String> lines = new ArrayList<>();
-    try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+    try (BufferedReader in =
+        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
       for (String line; (line = in.readLine()) != null; ) {
         lines.add(line);
       }

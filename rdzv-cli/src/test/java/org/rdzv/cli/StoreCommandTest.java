@@ -25,7 +25,8 @@ class StoreCommandTest {
 
   @Test
   void servesUntilSigterm() throws Exception {
-    String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+    String classpath =
+        System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
     Process process =
         new ProcessBuilder(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
@@ -47,7 +48,9 @@ class StoreCommandTest {
             .start(
                 () -> {
                   try (BufferedReader in =
-                      new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                      new BufferedReader(
+                          new InputStreamReader(
+                              process.getInputStream(), StandardCharsets.UTF_8))) {
                     String line;
                     while ((line = in.readLine()) != null) {
                       lines.add(line);
@@ -66,15 +69,22 @@ class StoreCommandTest {
       for (StoreProtocol protocol : StoreProtocol.values()) {
         try (TcpStore store =
             TcpStore.connect(
-                TcpStoreOptions.builder("127.0.0.1", p).protocol(protocol).timeout(Duration.ofSeconds(10)).build())) {
+                TcpStoreOptions.builder("127.0.0.1", p)
+                    .protocol(protocol)
+                    .timeout(Duration.ofSeconds(10))
+                    .build())) {
           assertThat(store.add("count", 1)).isPositive();
         }
       }
       // SIGTERM. (Process.destroy() would also close our end of its output pipe.)
       assertThat(process.toHandle().destroy()).isTrue();
-      assertThat(process.waitFor(30, TimeUnit.SECONDS)).as("exited after SIGTERM: %s", lines).isTrue();
+      assertThat(process.waitFor(30, TimeUnit.SECONDS))
+          .as("exited after SIGTERM: %s", lines)
+          .isTrue();
       reader.join(Duration.ofSeconds(5));
-      assertThat(lines).as("output, exit code %d", process.exitValue()).anyMatch(l -> l.contains("rdzv store: stopped"));
+      assertThat(lines)
+          .as("output, exit code %d", process.exitValue())
+          .anyMatch(l -> l.contains("rdzv store: stopped"));
       assertThat(lines.stream().filter(l -> l.contains("listening on"))).hasSize(1);
     } finally {
       process.destroyForcibly();
@@ -83,8 +93,11 @@ class StoreCommandTest {
 
   @Test
   void portInUseIsOneLineAndExitCodeOne() throws Exception {
-    try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      CliTest.Result r = CliTest.rdzv("store", "--host", "127.0.0.1", "--port", Integer.toString(taken.getLocalPort()));
+    try (java.net.ServerSocket taken =
+        new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      CliTest.Result r =
+          CliTest.rdzv(
+              "store", "--host", "127.0.0.1", "--port", Integer.toString(taken.getLocalPort()));
       assertThat(r.exit()).isEqualTo(ExitCode.FAILURE.code());
       assertThat(r.errLines()).hasSize(1);
       assertThat(r.err()).contains("failed to listen on 127.0.0.1:" + taken.getLocalPort());

@@ -37,6 +37,7 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
   static final byte[] NULL_SENTINEL = "Y2FuaW1hZGFt".getBytes(StandardCharsets.US_ASCII);
   private static final String CONNECTION_FAILED =
       "The connection to the C10d store has failed. See inner exception for details.";
+
   /** How many {@code changed/<n>} keys stay before the writer of a newer one deletes them. */
   private static final long NOTIFY_WINDOW = 64;
 
@@ -84,7 +85,11 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
       try {
         watch = tcp.watchKey(epochKey, this::onEvent);
       } catch (RuntimeException e) {
-        LOG.log(Level.DEBUG, "rendezvous ''{0}'': cannot watch ({1}); waiting on keys instead", runId, e);
+        LOG.log(
+            Level.DEBUG,
+            "rendezvous ''{0}'': cannot watch ({1}); waiting on keys instead",
+            runId,
+            e);
       }
     }
   }
@@ -109,9 +114,9 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
   }
 
   /**
-   * Reads the state value. PyTorch's {@code get} is a WAIT and a GET; on a TCP store a
-   * COMPARE_SET from the sentinel to the sentinel returns the current value in one round trip and
-   * changes nothing (the key always exists: the constructor created it).
+   * Reads the state value. PyTorch's {@code get} is a WAIT and a GET; on a TCP store a COMPARE_SET
+   * from the sentinel to the sentinel returns the current value in one round trip and changes
+   * nothing (the key always exists: the constructor created it).
    */
   private byte[] read() {
     if (store instanceof TcpStore) {
@@ -156,7 +161,8 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
       }
     }
     long tokenEpoch = epoch;
-    return decode(stored).map(bytes -> new SetResult(bytes, new Token(stored, tokenEpoch), written));
+    return decode(stored)
+        .map(bytes -> new SetResult(bytes, new Token(stored, tokenEpoch), written));
   }
 
   private Optional<byte[]> decode(byte[] value) {
@@ -166,7 +172,8 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
     try {
       return Optional.of(Base64.getDecoder().decode(value));
     } catch (IllegalArgumentException e) {
-      throw new RendezvousStateException("The state object is corrupt. See inner exception for details.", e);
+      throw new RendezvousStateException(
+          "The state object is corrupt. See inner exception for details.", e);
     }
   }
 
@@ -342,7 +349,9 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
       return null;
     }
     try {
-      return new NodeDescriptor(text.substring(0, p), Long.parseLong(text.substring(p + 1, l)),
+      return new NodeDescriptor(
+          text.substring(0, p),
+          Long.parseLong(text.substring(p + 1, l)),
           Long.parseLong(text.substring(l + 1)));
     } catch (NumberFormatException e) {
       return null;

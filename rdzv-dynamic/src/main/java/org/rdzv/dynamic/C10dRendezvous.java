@@ -103,7 +103,8 @@ public final class C10dRendezvous {
     try {
       pickle = Base64.getDecoder().decode(value);
     } catch (IllegalArgumentException e) {
-      throw new RendezvousStateException("The state object is corrupt. See inner exception for details.", e);
+      throw new RendezvousStateException(
+          "The state object is corrupt. See inner exception for details.", e);
     }
     return Optional.of(StateSnapshot.decode(pickle));
   }
@@ -132,15 +133,17 @@ public final class C10dRendezvous {
       }
     }
     if (!storeType.equals("tcp")) {
-      throw new IllegalArgumentException("Invalid store type given. Currently only supports file and tcp.");
+      throw new IllegalArgumentException(
+          "Invalid store type given. Currently only supports file and tcp.");
     }
     Endpoint endpoint = Endpoint.parse(params.endpoint(), Endpoint.C10D_DEFAULT_PORT);
     StoreProtocol protocol = StoreProtocol.parse(params.getString("store_protocol").orElse("auto"));
     try (TcpStore store =
-        TcpStore.connect(TcpStoreOptions.builder(endpoint.host(), endpoint.port())
-            .timeout(Duration.ofSeconds(readTimeout))
-            .protocol(protocol)
-            .build())) {
+        TcpStore.connect(
+            TcpStoreOptions.builder(endpoint.host(), endpoint.port())
+                .timeout(Duration.ofSeconds(readTimeout))
+                .protocol(protocol)
+                .build())) {
       return readState(store, params.runId());
     } catch (StoreException | IllegalArgumentException e) {
       throw new RendezvousConnectionException(CONNECTION_FAILED, e);
@@ -162,8 +165,8 @@ public final class C10dRendezvous {
   }
 
   /**
-   * Creates the store as PyTorch's {@code create_backend}: {@code store_type} {@code tcp} or
-   * {@code file}; for {@code tcp}, {@code is_host} (inferred from the endpoint when absent), {@code
+   * Creates the store as PyTorch's {@code create_backend}: {@code store_type} {@code tcp} or {@code
+   * file}; for {@code tcp}, {@code is_host} (inferred from the endpoint when absent), {@code
    * read_timeout} (60 s) and {@code store_protocol}.
    */
   static OwnedStore createStore(RendezvousParameters params) {
@@ -214,7 +217,9 @@ public final class C10dRendezvous {
     Endpoint endpoint = Endpoint.parse(params.endpoint(), Endpoint.C10D_DEFAULT_PORT);
     Boolean configuredHost = params.getAsBool("is_host");
     boolean isHost =
-        configuredHost != null ? configuredHost : RendezvousConfig.matchesMachineHostname(endpoint.host());
+        configuredHost != null
+            ? configuredHost
+            : RendezvousConfig.matchesMachineHostname(endpoint.host());
     int readTimeout = readTimeout(params);
     StoreProtocol protocol = StoreProtocol.parse(params.getString("store_protocol").orElse("auto"));
     for (boolean isServer : isHost ? new boolean[] {true, false} : new boolean[] {false}) {
@@ -236,12 +241,15 @@ public final class C10dRendezvous {
         }
         TcpStore store =
             TcpStore.connect(
-                TcpStoreOptions.builder(isServer ? loopbackFor(endpoint.host()) : endpoint.host(), port)
+                TcpStoreOptions.builder(
+                        isServer ? loopbackFor(endpoint.host()) : endpoint.host(), port)
                     .timeout(Duration.ofSeconds(readTimeout))
                     .protocol(clientProtocol)
                     .build());
         if (isServer) {
-          LOG.log(Level.INFO, "Process {0} hosts the TCP store for the C10d rendezvous backend.",
+          LOG.log(
+              Level.INFO,
+              "Process {0} hosts the TCP store for the C10d rendezvous backend.",
               String.valueOf(ProcessHandle.current().pid()));
         }
         return new OwnedStore(store, server);
@@ -252,8 +260,11 @@ public final class C10dRendezvous {
         if (!isServer || configuredHost != null) {
           throw new RendezvousConnectionException(CONNECTION_FAILED, e);
         }
-        LOG.log(Level.DEBUG, "cannot host the C10d store on port {0} ({1}); joining it as a client",
-            String.valueOf(endpoint.port()), e.getMessage());
+        LOG.log(
+            Level.DEBUG,
+            "cannot host the C10d store on port {0} ({1}); joining it as a client",
+            String.valueOf(endpoint.port()),
+            e.getMessage());
       }
     }
     throw new IllegalStateException("unreachable");

@@ -73,7 +73,8 @@ final class DynamicHandler implements DynamicRendezvousHandler {
 
   /** A fresh descriptor: {@code local_addr} or this host's FQDN, the pid, a per-JVM counter. */
   static NodeDescriptor newNode(String localAddr) {
-    String host = localAddr != null && !localAddr.isEmpty() ? localAddr : RendezvousStoreInfo.fqdn();
+    String host =
+        localAddr != null && !localAddr.isEmpty() ? localAddr : RendezvousStoreInfo.fqdn();
     return new NodeDescriptor(host, ProcessHandle.current().pid(), LOCAL_IDS.getAndIncrement());
   }
 
@@ -99,8 +100,11 @@ final class DynamicHandler implements DynamicRendezvousHandler {
 
   @Override
   public RendezvousInfo nextRendezvous() {
-    LOG.log(Level.INFO, "The node ''{0}'' attempts to join the next round of the rendezvous ''{1}''.",
-        node, settings.runId());
+    LOG.log(
+        Level.INFO,
+        "The node ''{0}'' attempts to join the next round of the rendezvous ''{1}''.",
+        node,
+        settings.runId());
     stopHeartbeats();
     long round;
     int rank;
@@ -138,13 +142,22 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       } catch (org.rdzv.api.StoreException e) {
         // A 2.x PyTorch rank 0 that cached its bootstrap information does not publish it again in
         // later rounds; the round itself is fine, so report no bootstrap information.
-        LOG.log(Level.WARNING, "rendezvous ''{0}'' round {1}: no MASTER_ADDR/MASTER_PORT from rank 0 ({2})",
-            settings.runId(), String.valueOf(round), e.getMessage());
+        LOG.log(
+            Level.WARNING,
+            "rendezvous ''{0}'' round {1}: no MASTER_ADDR/MASTER_PORT from rank 0 ({2})",
+            settings.runId(),
+            String.valueOf(round),
+            e.getMessage());
       }
     }
-    LOG.log(Level.INFO,
+    LOG.log(
+        Level.INFO,
         "The node ''{0}'' has joined round {1} of the rendezvous ''{2}'' as rank {3} in a world of size {4}.",
-        node, round, settings.runId(), rank, worldSize);
+        node,
+        round,
+        settings.runId(),
+        rank,
+        worldSize);
     return new RendezvousInfo(prefixed, rank, worldSize, bootstrap, round);
   }
 
@@ -200,16 +213,20 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       }
       return true;
     } catch (RendezvousException e) {
-      LOG.log(Level.WARNING,
+      LOG.log(
+          Level.WARNING,
           "The node ''{0}'' has failed to shutdown the rendezvous ''{1}'' due to an error of type {2}.",
-          node, settings.runId(), e.getClass().getSimpleName());
+          node,
+          settings.runId(),
+          e.getClass().getSimpleName());
       return false;
     }
   }
 
   private void closeOp() {
     executor.run(Ops.CLOSE, clock.nanoTime() + settings.closeTimeout().toNanos(), false);
-    LOG.log(Level.INFO, "The node ''{0}'' has closed the rendezvous ''{1}''.", node, settings.runId());
+    LOG.log(
+        Level.INFO, "The node ''{0}'' has closed the rendezvous ''{1}''.", node, settings.runId());
   }
 
   @Override
@@ -254,7 +271,11 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       try {
         owned.close();
       } catch (Exception e) {
-        LOG.log(Level.DEBUG, "closing the store of rendezvous ''{0}'' failed: {1}", settings.runId(), e);
+        LOG.log(
+            Level.DEBUG,
+            "closing the store of rendezvous ''{0}'' failed: {1}",
+            settings.runId(),
+            e);
       }
     }
   }
@@ -269,9 +290,12 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       executor.run(Ops.KEEP_ALIVE, clock.nanoTime() + settings.heartbeatTimeout().toNanos(), false);
       lost = newlyLost();
     } catch (RendezvousException e) {
-      LOG.log(Level.WARNING,
+      LOG.log(
+          Level.WARNING,
           "The node ''{0}'' has failed to send a keep-alive heartbeat to the rendezvous ''{1}'' due to an error of type {2}.",
-          node, settings.runId(), e.getClass().getSimpleName());
+          node,
+          settings.runId(),
+          e.getClass().getSimpleName());
     } finally {
       lock.unlock();
     }
@@ -357,8 +381,12 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     if (lost.isEmpty()) {
       return;
     }
-    LOG.log(Level.WARNING, "rendezvous ''{0}'' round {1}: participants {2} stopped heartbeating or left",
-        settings.runId(), String.valueOf(myRound), lost);
+    LOG.log(
+        Level.WARNING,
+        "rendezvous ''{0}'' round {1}: participants {2} stopped heartbeating or left",
+        settings.runId(),
+        String.valueOf(myRound),
+        lost);
     for (Listener l : listeners) {
       try {
         l.participantsLost(myRound, Set.copyOf(lost));
@@ -381,5 +409,4 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   public String toString() {
     return "DynamicRendezvousHandler(" + backendName + ", " + settings.runId() + ", " + node + ")";
   }
-
 }

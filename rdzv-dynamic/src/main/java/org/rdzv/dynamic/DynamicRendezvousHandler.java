@@ -21,8 +21,8 @@ public interface DynamicRendezvousHandler extends RendezvousHandler, AutoCloseab
    * Creates a handler over any backend: PyTorch's {@code create_handler(store, backend, params)}.
    * Reads PyTorch's config keys ({@code join_timeout}, {@code last_call_timeout}, {@code
    * close_timeout}, {@code heartbeat_timeout}, {@code keep_alive_interval}, {@code
-   * keep_alive_max_attempt}) and the Java-only {@code state_dialect} and {@code rank_order}.
-   * Does not contact the backend.
+   * keep_alive_max_attempt}) and the Java-only {@code state_dialect} and {@code rank_order}. Does
+   * not contact the backend.
    *
    * @param store the store returned (round-prefixed) to callers; not closed by this handler
    * @throws IllegalArgumentException for invalid parameters, with PyTorch's message
@@ -52,15 +52,17 @@ public interface DynamicRendezvousHandler extends RendezvousHandler, AutoCloseab
   Set<NodeDescriptor> lostParticipants();
 
   /**
-   * Registers a listener told when participants of this node's completed round disappear — found
-   * by this node's heartbeat or any other sync. Listeners run on the thread that noticed, outside
-   * the handler's lock; they must not block.
+   * Registers a listener told when participants of this node's completed round disappear — found by
+   * this node's heartbeat or any other sync. Listeners run on the thread that noticed, outside the
+   * handler's lock; they must not block.
    */
   void addListener(Listener listener);
 
   void removeListener(Listener listener);
 
-  /** Stops heartbeating and releases what this handler owns (a store it created, a hosted server). */
+  /**
+   * Stops heartbeating and releases what this handler owns (a store it created, a hosted server).
+   */
   @Override
   void close();
 

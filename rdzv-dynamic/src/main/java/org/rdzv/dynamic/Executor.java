@@ -38,10 +38,13 @@ final class Executor {
   private final ReentrantLock lock;
   private int conflicts;
   private RendezvousBackend.Turn turn;
+
   /** Queued joiners the pending write adds besides this node. */
   private int admitted;
+
   private boolean turnsSupported = true;
   private Ops.Action lastWrite;
+
   /** How long a queue for a turn may stand still before this node writes anyway. */
   private static final Duration TURN_TIMEOUT = Duration.ofSeconds(1);
 
@@ -53,7 +56,11 @@ final class Executor {
    * @param lock the handler's lock, released while a SYNC waits so that readers such as {@code
    *     numNodesWaiting()} are not blocked by a long join
    */
-  Executor(NodeDescriptor node, StateHolder holder, RendezvousSettings settings, Clock clock,
+  Executor(
+      NodeDescriptor node,
+      StateHolder holder,
+      RendezvousSettings settings,
+      Clock clock,
       ReentrantLock lock) {
     this.node = node;
     this.holder = holder;
@@ -63,7 +70,8 @@ final class Executor {
   }
 
   Ops.Context context() {
-    return new Ops.Context(node, holder.state(), settings, holder.dialect(), now(), clock.nanoTime());
+    return new Ops.Context(
+        node, holder.state(), settings, holder.dialect(), now(), clock.nanoTime());
   }
 
   private Instant now() {
@@ -146,12 +154,17 @@ final class Executor {
         case FINISH -> {
           return;
         }
-        case ERROR_CLOSED -> throw new RendezvousClosedException(
-            "The rendezvous '" + settings.runId() + "' is closed.");
-        case ERROR_TIMEOUT -> throw new RendezvousTimeoutException(
-            "The rendezvous '" + settings.runId() + "' operation timed out.");
-        case ERROR_GRACEFUL_EXIT -> throw new RendezvousGracefulExitException(
-            "The rendezvous '" + settings.runId() + "' is closed, terminating pending rendezvous.");
+        case ERROR_CLOSED ->
+            throw new RendezvousClosedException(
+                "The rendezvous '" + settings.runId() + "' is closed.");
+        case ERROR_TIMEOUT ->
+            throw new RendezvousTimeoutException(
+                "The rendezvous '" + settings.runId() + "' operation timed out.");
+        case ERROR_GRACEFUL_EXIT ->
+            throw new RendezvousGracefulExitException(
+                "The rendezvous '"
+                    + settings.runId()
+                    + "' is closed, terminating pending rendezvous.");
         case SYNC -> {
           releaseTurn();
           awaitChange(waitBudget(ctx, deadline));
@@ -213,7 +226,9 @@ final class Executor {
   private Duration waitBudget(Ops.Context ctx, long deadline) {
     // PyTorch nodes do not signal their writes, so poll for them every second; when every node
     // in the state is a Java node that signals, polling is only a safety net.
-    long budget = (holder.everyNodeSignals() ? settings.keepAliveInterval() : settings.pollInterval()).toNanos();
+    long budget =
+        (holder.everyNodeSignals() ? settings.keepAliveInterval() : settings.pollInterval())
+            .toNanos();
     budget = Math.min(budget, deadline - ctx.nanoNow() + 1_000_000);
     MutableState s = ctx.state();
     if (!s.complete && s.deadline != null && s.participants.containsKey(node)) {
@@ -238,7 +253,9 @@ final class Executor {
         admitted = 0;
         if (turn != null) {
           for (NodeDescriptor joiner : turn.waitingJoiners()) {
-            if (s.complete || s.participants.containsKey(joiner) || s.redundancyList.contains(joiner)
+            if (s.complete
+                || s.participants.containsKey(joiner)
+                || s.redundancyList.contains(joiner)
                 || s.closed) {
               break; // a stale registration, or no seat left: the rest take their own turns
             }
@@ -273,8 +290,13 @@ final class Executor {
       case MARK_RENDEZVOUS_CLOSED -> s.closed = true;
       default -> throw new IllegalStateException("not a state-changing action: " + action);
     }
-    LOG.log(Level.DEBUG, "rendezvous ''{0}'' round {1}: node {2} applied {3}",
-        settings.runId(), String.valueOf(s.round), node, action);
+    LOG.log(
+        Level.DEBUG,
+        "rendezvous ''{0}'' round {1}: node {2} applied {3}",
+        settings.runId(),
+        String.valueOf(s.round),
+        node,
+        action);
   }
 
   private void addParticipant(MutableState s, NodeDescriptor n, Ops.Context ctx) {
@@ -293,7 +315,8 @@ final class Executor {
     s.complete = true;
     s.deadline = null;
     List<NodeDescriptor> order = new ArrayList<>(s.participants.keySet());
-    order.sort(settings.naturalRanks() ? NodeDescriptor.NATURAL_ORDER : NodeDescriptor.PYTORCH_ORDER);
+    order.sort(
+        settings.naturalRanks() ? NodeDescriptor.NATURAL_ORDER : NodeDescriptor.PYTORCH_ORDER);
     for (int rank = 0; rank < order.size(); rank++) {
       s.participants.put(order.get(rank), rank);
     }

@@ -59,7 +59,11 @@ final class FileStore implements Store {
     jvmLock.lock();
     try (FileChannel ch =
             write
-                ? FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE)
+                ? FileChannel.open(
+                    path,
+                    StandardOpenOption.READ,
+                    StandardOpenOption.WRITE,
+                    StandardOpenOption.CREATE)
                 : FileChannel.open(path, StandardOpenOption.READ);
         FileLock lock = ch.lock(0, Long.MAX_VALUE, !write)) {
       return op.run(ch);
@@ -117,56 +121,71 @@ final class FileStore implements Store {
 
   @Override
   public void set(String key, byte[] value) {
-    locked(true, ch -> {
-      append(ch, "/" + key, value);
-      return null;
-    });
+    locked(
+        true,
+        ch -> {
+          append(ch, "/" + key, value);
+          return null;
+        });
   }
 
   @Override
   public byte[] get(String key) {
     await(List.of(key));
-    return locked(false, ch -> {
-      refresh(ch);
-      return cache.get("/" + key);
-    });
+    return locked(
+        false,
+        ch -> {
+          refresh(ch);
+          return cache.get("/" + key);
+        });
   }
 
   @Override
   public long add(String key, long delta) {
-    return locked(true, ch -> {
-      refresh(ch);
-      byte[] old = cache.get("/" + key);
-      long value = delta + (old == null || old.length == 0 ? 0 : Long.parseLong(new String(old, StandardCharsets.US_ASCII).strip()));
-      append(ch, "/" + key, Long.toString(value).getBytes(StandardCharsets.US_ASCII));
-      return value;
-    });
+    return locked(
+        true,
+        ch -> {
+          refresh(ch);
+          byte[] old = cache.get("/" + key);
+          long value =
+              delta
+                  + (old == null || old.length == 0
+                      ? 0
+                      : Long.parseLong(new String(old, StandardCharsets.US_ASCII).strip()));
+          append(ch, "/" + key, Long.toString(value).getBytes(StandardCharsets.US_ASCII));
+          return value;
+        });
   }
 
   @Override
   public byte[] compareSet(String key, byte[] expected, byte[] desired) {
-    return locked(true, ch -> {
-      refresh(ch);
-      byte[] current = cache.get("/" + key);
-      if ((current == null && expected.length == 0) || (current != null && Arrays.equals(current, expected))) {
-        append(ch, "/" + key, desired);
-        return desired;
-      }
-      return current == null ? expected : current;
-    });
+    return locked(
+        true,
+        ch -> {
+          refresh(ch);
+          byte[] current = cache.get("/" + key);
+          if ((current == null && expected.length == 0)
+              || (current != null && Arrays.equals(current, expected))) {
+            append(ch, "/" + key, desired);
+            return desired;
+          }
+          return current == null ? expected : current;
+        });
   }
 
   @Override
   public boolean check(List<String> keys) {
-    return locked(false, ch -> {
-      refresh(ch);
-      for (String k : keys) {
-        if (!cache.containsKey("/" + k)) {
-          return false;
-        }
-      }
-      return true;
-    });
+    return locked(
+        false,
+        ch -> {
+          refresh(ch);
+          for (String k : keys) {
+            if (!cache.containsKey("/" + k)) {
+              return false;
+            }
+          }
+          return true;
+        });
   }
 
   @Override
@@ -187,30 +206,36 @@ final class FileStore implements Store {
 
   @Override
   public long numKeys() {
-    return locked(false, ch -> {
-      refresh(ch);
-      return (long) cache.size();
-    });
+    return locked(
+        false,
+        ch -> {
+          refresh(ch);
+          return (long) cache.size();
+        });
   }
 
   @Override
   public boolean deleteKey(String key) {
-    return locked(true, ch -> {
-      append(ch, "-/" + key, new byte[0]);
-      return true;
-    });
+    return locked(
+        true,
+        ch -> {
+          append(ch, "-/" + key, new byte[0]);
+          return true;
+        });
   }
 
   @Override
   public void append(String key, byte[] value) {
-    locked(true, ch -> {
-      refresh(ch);
-      byte[] old = cache.getOrDefault("/" + key, new byte[0]);
-      byte[] joined = Arrays.copyOf(old, old.length + value.length);
-      System.arraycopy(value, 0, joined, old.length, value.length);
-      append(ch, "/" + key, joined);
-      return null;
-    });
+    locked(
+        true,
+        ch -> {
+          refresh(ch);
+          byte[] old = cache.getOrDefault("/" + key, new byte[0]);
+          byte[] joined = Arrays.copyOf(old, old.length + value.length);
+          System.arraycopy(value, 0, joined, old.length, value.length);
+          append(ch, "/" + key, joined);
+          return null;
+        });
   }
 
   @Override

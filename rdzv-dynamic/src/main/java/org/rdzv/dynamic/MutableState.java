@@ -12,15 +12,19 @@ import java.util.Map;
 final class MutableState {
   long round;
   boolean complete;
+
   /** When a round with enough participants completes; {@code null} while it has too few. */
   Instant deadline;
+
   boolean closed;
   final LinkedHashMap<NodeDescriptor, Integer> participants = new LinkedHashMap<>();
   final LinkedHashSet<NodeDescriptor> waitList = new LinkedHashSet<>();
   final LinkedHashSet<NodeDescriptor> redundancyList = new LinkedHashSet<>();
   final LinkedHashMap<NodeDescriptor, Instant> lastHeartbeats = new LinkedHashMap<>();
+
   /** Attributes this version does not know, written back unchanged. */
   final LinkedHashMap<String, Object> extras = new LinkedHashMap<>();
+
   /** The dialect the stored state was written in; {@code null} when it gave no hint. */
   StateDialect dialect;
 

@@ -41,7 +41,10 @@ public record NodeDescriptor(String host, long pid, long localId)
   @Override
   public boolean equals(Object o) {
     return o == this
-        || (o instanceof NodeDescriptor n && n.pid == pid && n.localId == localId && n.host.equals(host));
+        || (o instanceof NodeDescriptor n
+            && n.pid == pid
+            && n.localId == localId
+            && n.host.equals(host));
   }
 
   @Override
@@ -94,7 +97,10 @@ public record NodeDescriptor(String host, long pid, long localId)
         }
         String da = strip(a.substring(si, i));
         String db = strip(b.substring(sj, j));
-        int c = da.length() != db.length() ? Integer.compare(da.length(), db.length()) : da.compareTo(db);
+        int c =
+            da.length() != db.length()
+                ? Integer.compare(da.length(), db.length())
+                : da.compareTo(db);
         if (c != 0) {
           return c;
         }

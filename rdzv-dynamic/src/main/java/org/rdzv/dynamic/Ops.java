@@ -72,14 +72,15 @@ final class Ops {
       };
 
   /**
-   * Leaving without closing (not in PyTorch): remove this node from whichever collection holds
-   * it. Used by {@link DynamicRendezvousHandler#leave()}.
+   * Leaving without closing (not in PyTorch): remove this node from whichever collection holds it.
+   * Used by {@link DynamicRendezvousHandler#leave()}.
    */
   static final Op LEAVE =
       (ctx, deadline) -> {
         MutableState s = ctx.state();
         NodeDescriptor me = ctx.node();
-        if (!s.participants.containsKey(me) && !s.waitList.contains(me)
+        if (!s.participants.containsKey(me)
+            && !s.waitList.contains(me)
             && !s.redundancyList.contains(me)) {
           return Action.FINISH;
         }
@@ -89,7 +90,9 @@ final class Ops {
         if (s.participants.containsKey(me)) {
           return Action.REMOVE_FROM_PARTICIPANTS;
         }
-        return s.waitList.contains(me) ? Action.REMOVE_FROM_WAIT_LIST : Action.REMOVE_FROM_REDUNDANCY_LIST;
+        return s.waitList.contains(me)
+            ? Action.REMOVE_FROM_WAIT_LIST
+            : Action.REMOVE_FROM_REDUNDANCY_LIST;
       };
 
   static final Op JOIN =
@@ -135,7 +138,9 @@ final class Ops {
         } else if (participant) {
           // 2.x's guard (a missing deadline) also protects 1.13 states, where PyTorch would crash.
           int n = s.participants.size();
-          if (n >= settings.minNodes() && n <= settings.maxNodes() && s.deadline != null
+          if (n >= settings.minNodes()
+              && n <= settings.maxNodes()
+              && s.deadline != null
               && s.deadline.isBefore(ctx.wallNow())) {
             return Action.MARK_RENDEZVOUS_COMPLETE;
           }

@@ -43,6 +43,7 @@ final class PickleReader {
           "_codecs.encode");
 
   private static final Object MARK = new Object();
+
   /** Upper bound on containers and memo entries, to refuse absurd input early. */
   private static final int MAX_ITEMS = 10_000_000;
 
@@ -266,7 +267,9 @@ final class PickleReader {
         return s;
       }
       case "_codecs.encode" -> {
-        if (t.size() != 2 || !(t.get(0) instanceof String text) || !(t.get(1) instanceof String enc)
+        if (t.size() != 2
+            || !(t.get(0) instanceof String text)
+            || !(t.get(1) instanceof String enc)
             || !enc.equals("latin1")) {
           throw new PickleException("unexpected _codecs.encode arguments at offset " + offset);
         }
@@ -458,7 +461,11 @@ final class PickleReader {
 
   private int i32() {
     need(4);
-    int v = (in[pos] & 0xff) | (in[pos + 1] & 0xff) << 8 | (in[pos + 2] & 0xff) << 16 | in[pos + 3] << 24;
+    int v =
+        (in[pos] & 0xff)
+            | (in[pos + 1] & 0xff) << 8
+            | (in[pos + 2] & 0xff) << 16
+            | in[pos + 3] << 24;
     pos += 4;
     return v;
   }
@@ -551,7 +558,9 @@ final class PickleReader {
     StringBuilder sb = new StringBuilder();
     for (int i = 0; i < latin1.length(); i++) {
       char c = latin1.charAt(i);
-      if (c == '\\' && i + 1 < latin1.length() && (latin1.charAt(i + 1) == 'u' || latin1.charAt(i + 1) == 'U')) {
+      if (c == '\\'
+          && i + 1 < latin1.length()
+          && (latin1.charAt(i + 1) == 'u' || latin1.charAt(i + 1) == 'U')) {
         int digits = latin1.charAt(i + 1) == 'u' ? 4 : 8;
         if (i + 2 + digits <= latin1.length()) {
           try {

@@ -218,9 +218,16 @@ final class PickleWriter {
     int micros = t.getNano() / 1000;
     bytes(
         new byte[] {
-          (byte) (t.getYear() >> 8), (byte) t.getYear(), (byte) t.getMonthValue(),
-          (byte) t.getDayOfMonth(), (byte) t.getHour(), (byte) t.getMinute(),
-          (byte) t.getSecond(), (byte) (micros >> 16), (byte) (micros >> 8), (byte) micros
+          (byte) (t.getYear() >> 8),
+          (byte) t.getYear(),
+          (byte) t.getMonthValue(),
+          (byte) t.getDayOfMonth(),
+          (byte) t.getHour(),
+          (byte) t.getMinute(),
+          (byte) t.getSecond(),
+          (byte) (micros >> 16),
+          (byte) (micros >> 8),
+          (byte) micros
         });
     if (d.zone() == null) {
       out.write(0x85);

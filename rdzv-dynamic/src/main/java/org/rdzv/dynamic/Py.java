@@ -14,8 +14,8 @@ import java.util.Objects;
  * bytes} → {@code byte[]}; {@code list} → {@link java.util.List}; {@code tuple} → {@link Tuple};
  * {@code dict} → {@link java.util.Map} (insertion-ordered); {@code set}/{@code frozenset} → {@link
  * java.util.Set}; {@code datetime.datetime} → {@link DateTime}; {@code datetime.timezone} → {@link
- * TimeZone}; {@code datetime.timedelta} → {@link TimeDelta}; instances of the two rendezvous classes
- * → {@link Obj}.
+ * TimeZone}; {@code datetime.timedelta} → {@link TimeDelta}; instances of the two rendezvous
+ * classes → {@link Obj}.
  */
 final class Py {
   private Py() {}
@@ -55,12 +55,13 @@ final class Py {
   }
 
   /**
-   * An instance of a whitelisted class, with its attribute dictionary. Equality is identity, as
-   * the decoder builds each object before it is used as a key, and callers convert objects into
-   * records before comparing them.
+   * An instance of a whitelisted class, with its attribute dictionary. Equality is identity, as the
+   * decoder builds each object before it is used as a key, and callers convert objects into records
+   * before comparing them.
    */
   static final class Obj {
     final Global type;
+
     /** The attribute dictionary; BUILD may adopt the pickled dict itself (all keys strings). */
     Map<String, Object> dict = new LinkedHashMap<>();
 

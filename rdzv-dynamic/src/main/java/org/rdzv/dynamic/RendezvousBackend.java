@@ -10,8 +10,8 @@ import java.util.Optional;
  * <p>The state is opaque bytes (a pickled {@code _RendezvousState}); the backend stores it
  * (base64-encoded where PyTorch does) and fences writes with a token it alone understands: the
  * previous base64 value on c10d, the modified index on etcd v2, the mod revision on etcd v3.
- * Methods block on the network for at most the backend's read timeout and report failures as
- * {@link org.rdzv.api.RendezvousConnectionException} (backend unreachable) or {@link
+ * Methods block on the network for at most the backend's read timeout and report failures as {@link
+ * org.rdzv.api.RendezvousConnectionException} (backend unreachable) or {@link
  * org.rdzv.api.RendezvousStateException} (stored value not decodable). Implementations are
  * thread-safe.
  */
@@ -33,9 +33,9 @@ public interface RendezvousBackend {
   /**
    * {@link #setState(byte[], Object)}, told whether the write matters to nodes that wait (a round
    * completed, opened or closed, a deadline moved, a participant left, a list changed) rather than
-   * being a heartbeat or one more participant below the minimum. A backend that signals changes
-   * may signal only significant ones, so that a thousand waiting nodes are not woken by every
-   * join. The default ignores the hint.
+   * being a heartbeat or one more participant below the minimum. A backend that signals changes may
+   * signal only significant ones, so that a thousand waiting nodes are not woken by every join. The
+   * default ignores the hint.
    */
   default Optional<SetResult> setState(byte[] state, Object token, boolean significant) {
     return setState(state, token);
@@ -56,12 +56,12 @@ public interface RendezvousBackend {
 
   /**
    * Optional help against contention: blocks until this node may write with little risk of
-   * colliding (its turn among Java writers), or until the queue has not moved for {@code
-   * timeout}; the caller re-reads, writes, and closes the returned turn. {@code joining} is this
-   * node when it queues to add itself to the participants, else {@code null}: the backend may then
-   * let the writer before it add it too ({@link Turn#waitingJoiners()}). Correctness never depends
-   * on turns — every write stays fenced by its token. The default returns {@link Turn#NONE}: no
-   * turns, write optimistically.
+   * colliding (its turn among Java writers), or until the queue has not moved for {@code timeout};
+   * the caller re-reads, writes, and closes the returned turn. {@code joining} is this node when it
+   * queues to add itself to the participants, else {@code null}: the backend may then let the
+   * writer before it add it too ({@link Turn#waitingJoiners()}). Correctness never depends on turns
+   * — every write stays fenced by its token. The default returns {@link Turn#NONE}: no turns, write
+   * optimistically.
    */
   default Turn awaitTurn(Duration timeout, NodeDescriptor joining) throws InterruptedException {
     return Turn.NONE;
@@ -73,9 +73,9 @@ public interface RendezvousBackend {
 
     /**
      * Nodes queued right behind this one that asked to join (alive a moment ago). A writer that
-     * adds itself to the participants may add them in the same write, as if each had added
-     * itself, and then reports how many with {@link #admitted(int)}. May read the backend; called
-     * at most once per write.
+     * adds itself to the participants may add them in the same write, as if each had added itself,
+     * and then reports how many with {@link #admitted(int)}. May read the backend; called at most
+     * once per write.
      */
     default java.util.List<NodeDescriptor> waitingJoiners() {
       return java.util.List.of();
@@ -90,8 +90,8 @@ public interface RendezvousBackend {
 
   /**
    * How many nodes of this rendezvous are known to signal their significant changes (see {@link
-   * #awaitChange}), as of the last read; an upper bound is fine. When the state holds no more
-   * nodes than this, waiting nodes poll less often. The default, 0, keeps PyTorch's polling.
+   * #awaitChange}), as of the last read; an upper bound is fine. When the state holds no more nodes
+   * than this, waiting nodes poll less often. The default, 0, keeps PyTorch's polling.
    */
   default long signallingNodes() {
     return 0;

@@ -81,14 +81,17 @@ record RendezvousSettings(
     }
     StateDialect dialect = StateDialect.V1_13;
     var protocol = p.getString("store_protocol");
-    if (protocol.isPresent() && !protocol.get().isBlank() && !protocol.get().strip().equalsIgnoreCase("auto")) {
+    if (protocol.isPresent()
+        && !protocol.get().isBlank()
+        && !protocol.get().strip().equalsIgnoreCase("auto")) {
       dialect = StateDialect.parse(protocol.get());
     }
     var configured = p.getString("state_dialect");
     if (configured.isPresent() && !configured.get().strip().equalsIgnoreCase("auto")) {
       dialect = StateDialect.parse(configured.get());
     }
-    String order = p.getString("rank_order").orElse("natural").strip().toLowerCase(java.util.Locale.ROOT);
+    String order =
+        p.getString("rank_order").orElse("natural").strip().toLowerCase(java.util.Locale.ROOT);
     if (!order.equals("natural") && !order.equals("pytorch")) {
       throw new IllegalArgumentException(
           "The rendezvous configuration option 'rank_order' must be 'natural' or 'pytorch'.");
@@ -109,8 +112,19 @@ record RendezvousSettings(
   }
 
   RendezvousSettings withPollInterval(Duration poll) {
-    return new RendezvousSettings(runId, minNodes, maxNodes, joinTimeout, lastCallTimeout, closeTimeout,
-        heartbeatTimeout, keepAliveInterval, keepAliveMaxAttempt, dialect, naturalRanks, poll);
+    return new RendezvousSettings(
+        runId,
+        minNodes,
+        maxNodes,
+        joinTimeout,
+        lastCallTimeout,
+        closeTimeout,
+        heartbeatTimeout,
+        keepAliveInterval,
+        keepAliveMaxAttempt,
+        dialect,
+        naturalRanks,
+        poll);
   }
 
   private static Duration seconds(RendezvousParameters p, String key, int defaultSeconds) {
@@ -125,7 +139,9 @@ record RendezvousSettings(
     }
   }
 
-  /** Python's {@code str(timedelta)} for whole seconds: {@code 0:00:00}, {@code -1 day, 23:59:59}. */
+  /**
+   * Python's {@code str(timedelta)} for whole seconds: {@code 0:00:00}, {@code -1 day, 23:59:59}.
+   */
   static String pythonTimedelta(Duration d) {
     long total = d.getSeconds();
     long days = Math.floorDiv(total, 86_400);

@@ -16,13 +16,21 @@ import org.rdzv.api.RendezvousStateException;
 final class StateCodec {
   private StateCodec() {}
 
-  private static final String CORRUPT = "The rendezvous state is corrupt. See inner exception for details.";
+  private static final String CORRUPT =
+      "The rendezvous state is corrupt. See inner exception for details.";
   private static final Py.Global STATE = Py.Global.of(Py.RDZV_MODULE, Py.STATE_CLASS);
   private static final Py.Global NODE = Py.Global.of(Py.RDZV_MODULE, Py.NODE_CLASS);
   private static final Py.TimeZone UTC = new Py.TimeZone(new Py.TimeDelta(0, 0, 0), null);
   private static final Set<String> KNOWN =
-      Set.of("round", "complete", "deadline", "closed", "participants", "wait_list",
-          "redundancy_list", "last_heartbeats");
+      Set.of(
+          "round",
+          "complete",
+          "deadline",
+          "closed",
+          "participants",
+          "wait_list",
+          "redundancy_list",
+          "last_heartbeats");
 
   /** Decodes a state; anything unexpected is a {@link RendezvousStateException}. */
   static MutableState decode(byte[] pickle) {
@@ -49,7 +57,8 @@ final class StateCodec {
       root.dict.put("redundancy_list", nodeSet(state.redundancyList, dialect, nodes));
     }
     Map<Object, Object> heartbeats = new LinkedHashMap<>();
-    state.lastHeartbeats.forEach((n, t) -> heartbeats.put(node(n, dialect, nodes), time(t, dialect)));
+    state.lastHeartbeats.forEach(
+        (n, t) -> heartbeats.put(node(n, dialect, nodes), time(t, dialect)));
     root.dict.put("last_heartbeats", heartbeats);
     state.extras.forEach(
         (k, v) -> {
@@ -60,7 +69,8 @@ final class StateCodec {
     return PickleWriter.write(root);
   }
 
-  private static Set<Object> nodeSet(Set<NodeDescriptor> set, StateDialect d, Map<NodeDescriptor, Py.Obj> nodes) {
+  private static Set<Object> nodeSet(
+      Set<NodeDescriptor> set, StateDialect d, Map<NodeDescriptor, Py.Obj> nodes) {
     Set<Object> out = new LinkedHashSet<>();
     for (NodeDescriptor n : set) {
       out.add(node(n, d, nodes));
@@ -81,7 +91,8 @@ final class StateCodec {
   }
 
   private static Py.DateTime time(Instant t, StateDialect d) {
-    LocalDateTime utc = LocalDateTime.ofInstant(t, ZoneOffset.UTC).withNano((t.getNano() / 1000) * 1000);
+    LocalDateTime utc =
+        LocalDateTime.ofInstant(t, ZoneOffset.UTC).withNano((t.getNano() / 1000) * 1000);
     return new Py.DateTime(utc, d.awareTimestamps() ? UTC : null);
   }
 
@@ -89,10 +100,19 @@ final class StateCodec {
 
   private static MutableState fromPy(Object root) {
     if (!(root instanceof Py.Obj o) || o.type != STATE) {
-      throw new IllegalArgumentException("the pickle does not hold a _RendezvousState but " + describe(root));
+      throw new IllegalArgumentException(
+          "the pickle does not hold a _RendezvousState but " + describe(root));
     }
     Map<String, Object> d = o.dict;
-    for (String required : List.of("round", "complete", "deadline", "closed", "participants", "wait_list", "last_heartbeats")) {
+    for (String required :
+        List.of(
+            "round",
+            "complete",
+            "deadline",
+            "closed",
+            "participants",
+            "wait_list",
+            "last_heartbeats")) {
       if (!d.containsKey(required)) {
         throw new IllegalArgumentException("the state has no attribute '" + required + "'");
       }
@@ -117,13 +137,15 @@ final class StateCodec {
       }
     }
     for (Map.Entry<?, ?> e : map(d.get("last_heartbeats"), "last_heartbeats").entrySet()) {
-      s.lastHeartbeats.put(node(e.getKey(), hints), instant(e.getValue(), "last_heartbeats", hints));
+      s.lastHeartbeats.put(
+          node(e.getKey(), hints), instant(e.getValue(), "last_heartbeats", hints));
     }
     d.forEach(
         (k, v) -> {
           if (!KNOWN.contains(k)) {
             if (depth(v, 0) > MAX_EXTRA_DEPTH) {
-              throw new IllegalArgumentException("the state attribute '" + k + "' is nested too deeply");
+              throw new IllegalArgumentException(
+                  "the state attribute '" + k + "' is nested too deeply");
             }
             s.extras.put(k, v);
           }
@@ -133,7 +155,8 @@ final class StateCodec {
   }
 
   private static final class Hints {
-    final java.util.IdentityHashMap<Object, NodeDescriptor> nodes = new java.util.IdentityHashMap<>();
+    final java.util.IdentityHashMap<Object, NodeDescriptor> nodes =
+        new java.util.IdentityHashMap<>();
     String nodeField;
     boolean aware;
     boolean naive;
@@ -144,7 +167,9 @@ final class StateCodec {
         return StateDialect.V1_13;
       }
       if ("addr".equals(nodeField) || redundancyList || aware) {
-        return aware ? StateDialect.V2_6 : (naive || redundancyList || nodeField != null) ? StateDialect.V2_0 : null;
+        return aware
+            ? StateDialect.V2_6
+            : (naive || redundancyList || nodeField != null) ? StateDialect.V2_0 : null;
       }
       return null;
     }
@@ -201,7 +226,8 @@ final class StateCodec {
     if (!(o.dict.get(field) instanceof String host)) {
       throw new IllegalArgumentException("a _NodeDesc host is not a string");
     }
-    return new NodeDescriptor(host, integer(o.dict.get("pid"), "pid"), integer(o.dict.get("local_id"), "local_id"));
+    return new NodeDescriptor(
+        host, integer(o.dict.get("pid"), "pid"), integer(o.dict.get("local_id"), "local_id"));
   }
 
   private static Instant instant(Object value, String what, Hints hints) {
@@ -260,6 +286,8 @@ final class StateCodec {
   }
 
   private static String describe(Object v) {
-    return v == null ? "None" : v instanceof Py.Obj o ? o.type.qualified() : v.getClass().getSimpleName();
+    return v == null
+        ? "None"
+        : v instanceof Py.Obj o ? o.type.qualified() : v.getClass().getSimpleName();
   }
 }

@@ -27,6 +27,7 @@ final class StateHolder {
   private long lastSyncNanos;
   private boolean changeSignalled;
   private List<NodeDescriptor> deadNodes = List.of();
+
   /** The state as synced (before local changes), to tell significant writes from the rest. */
   private MutableState base = new MutableState();
 
@@ -56,8 +57,8 @@ final class StateHolder {
 
   /**
    * Writes the local state if dirty, else reads the stored one (unless read less than a second ago
-   * and no change was signalled). Returns whether a write succeeded, or {@code null} if nothing
-   * was written.
+   * and no change was signalled). Returns whether a write succeeded, or {@code null} if nothing was
+   * written.
    */
   Boolean sync() {
     byte[] bytes = null;
@@ -176,7 +177,11 @@ final class StateHolder {
     if (participantRemoved) {
       removeParticipantEpilogue(s, settings);
     }
-    LOG.log(Level.DEBUG, "rendezvous ''{0}'': dropped {1} for lack of heartbeats", settings.runId(), dead);
+    LOG.log(
+        Level.DEBUG,
+        "rendezvous ''{0}'': dropped {1} for lack of heartbeats",
+        settings.runId(),
+        dead);
   }
 
   static void removeParticipantEpilogue(MutableState s, RendezvousSettings settings) {

@@ -38,8 +38,14 @@ final class StaticHandler implements RendezvousHandler, AutoCloseable {
   private TcpStoreServer server;
   private TcpStore store;
 
-  private StaticHandler(String masterAddr, int masterPort, int rank, int worldSize, String runId,
-      Duration timeout, StoreProtocol protocol) {
+  private StaticHandler(
+      String masterAddr,
+      int masterPort,
+      int rank,
+      int worldSize,
+      String runId,
+      Duration timeout,
+      StoreProtocol protocol) {
     this.masterAddr = masterAddr;
     this.masterPort = masterPort;
     this.rank = rank;
@@ -68,10 +74,19 @@ final class StaticHandler implements RendezvousHandler, AutoCloseable {
     // PyTorch takes the rank as given (torchrun passes an int); text from a command line is
     // accepted here too.
     int rank = params.getAsInt("rank");
-    int timeout = params.config().containsKey("timeout") ? params.getAsInt("timeout") : DEFAULT_TIMEOUT_SECONDS;
+    int timeout =
+        params.config().containsKey("timeout")
+            ? params.getAsInt("timeout")
+            : DEFAULT_TIMEOUT_SECONDS;
     StoreProtocol protocol = StoreProtocol.parse(params.getString("store_protocol").orElse("auto"));
-    return new StaticHandler(parsed.host(), parsed.port(), rank, params.maxNodes(), params.runId(),
-        Duration.ofSeconds(timeout), protocol);
+    return new StaticHandler(
+        parsed.host(),
+        parsed.port(),
+        rank,
+        params.maxNodes(),
+        params.runId(),
+        Duration.ofSeconds(timeout),
+        protocol);
   }
 
   @Override
@@ -93,21 +108,31 @@ final class StaticHandler implements RendezvousHandler, AutoCloseable {
             port = server.port();
             host = masterAddr.indexOf(':') >= 0 ? "::1" : "127.0.0.1";
           }
-          store = TcpStore.connect(TcpStoreOptions.builder(host, port).timeout(timeout)
-              .protocol(protocol).worldSize(worldSize).build());
+          store =
+              TcpStore.connect(
+                  TcpStoreOptions.builder(host, port)
+                      .timeout(timeout)
+                      .protocol(protocol)
+                      .worldSize(worldSize)
+                      .build());
         } catch (StoreException | IllegalArgumentException e) {
           if (server != null) {
             server.close();
             server = null;
           }
           throw new RendezvousConnectionException(
-              "The connection to the static rendezvous store at " + masterAddr + ":" + masterPort
-                  + " has failed: " + e.getMessage(), e);
+              "The connection to the static rendezvous store at "
+                  + masterAddr
+                  + ":"
+                  + masterPort
+                  + " has failed: "
+                  + e.getMessage(),
+              e);
         }
       }
       Store prefixed = new PrefixStore(runId, store);
-      return new RendezvousInfo(prefixed, rank, worldSize,
-          new RendezvousStoreInfo(masterAddr, masterPort), 0);
+      return new RendezvousInfo(
+          prefixed, rank, worldSize, new RendezvousStoreInfo(masterAddr, masterPort), 0);
     } finally {
       lock.unlock();
     }

@@ -47,10 +47,14 @@ class C10dRendezvousTest {
   }
 
   DynamicRendezvousHandler handler(int min, int max, Map<String, Object> extra) {
-    Map<String, Object> config = new java.util.HashMap<>(Map.of("is_host", "false", "last_call_timeout", "1", "join_timeout", "30"));
+    Map<String, Object> config =
+        new java.util.HashMap<>(
+            Map.of("is_host", "false", "last_call_timeout", "1", "join_timeout", "30"));
     config.putAll(extra);
-    RendezvousHandler h = RendezvousRegistry.handler(
-        new RendezvousParameters("c10d", "127.0.0.1:" + server.port(), runId, min, max, null, config));
+    RendezvousHandler h =
+        RendezvousRegistry.handler(
+            new RendezvousParameters(
+                "c10d", "127.0.0.1:" + server.port(), runId, min, max, null, config));
     DynamicRendezvousHandler d = (DynamicRendezvousHandler) h;
     handlers.add(d);
     return d;
@@ -62,7 +66,8 @@ class C10dRendezvousTest {
 
   @Test
   void threeNodesAgreeOnRanksAndWorldSize() throws Exception {
-    List<DynamicRendezvousHandler> hs = List.of(handler(3, 3, Map.of()), handler(3, 3, Map.of()), handler(3, 3, Map.of()));
+    List<DynamicRendezvousHandler> hs =
+        List.of(handler(3, 3, Map.of()), handler(3, 3, Map.of()), handler(3, 3, Map.of()));
     List<CompletableFuture<RendezvousInfo>> futures = hs.stream().map(this::join).toList();
     List<Integer> ranks = new ArrayList<>();
     for (var f : futures) {
@@ -103,7 +108,9 @@ class C10dRendezvousTest {
       seen[info.rank()] = true;
     }
     StateSnapshot s = hs.get(0).state();
-    assertThat(s.participants().keySet()).containsExactlyInAnyOrderElementsOf(hs.stream().map(DynamicRendezvousHandler::node).toList());
+    assertThat(s.participants().keySet())
+        .containsExactlyInAnyOrderElementsOf(
+            hs.stream().map(DynamicRendezvousHandler::node).toList());
     assertThat(s.lastHeartbeats().keySet()).containsAll(s.participants().keySet());
   }
 
@@ -133,7 +140,8 @@ class C10dRendezvousTest {
   }
 
   @Test
-  void aNodeThatStopsHeartbeatingIsDroppedReportedAndTheSurvivorsFormTheNextRound() throws Exception {
+  void aNodeThatStopsHeartbeatingIsDroppedReportedAndTheSurvivorsFormTheNextRound()
+      throws Exception {
     Map<String, Object> fast = Map.of("keep_alive_interval", "1", "keep_alive_max_attempt", "4");
     DynamicRendezvousHandler a = handler(2, 3, fast);
     DynamicRendezvousHandler b = handler(2, 3, fast);
@@ -147,7 +155,8 @@ class C10dRendezvousTest {
     fb.get(30, TimeUnit.SECONDS);
     fv.get(30, TimeUnit.SECONDS);
     victim.close(); // killed: no more heartbeats, no goodbye
-    Await.until("the victim to be reported lost", Duration.ofSeconds(20), () -> !reported.isEmpty());
+    Await.until(
+        "the victim to be reported lost", Duration.ofSeconds(20), () -> !reported.isEmpty());
     assertThat(reported.get(0)).containsExactly(victim.node());
     assertThat(a.lostParticipants()).containsExactly(victim.node());
     // PyTorch's behaviour: the round stays complete and nobody waits
@@ -164,20 +173,25 @@ class C10dRendezvousTest {
 
   @Test
   void aNodeKilledWhileTheRoundFormsIsDroppedAndTheOthersCompleteWithoutIt() throws Exception {
-    Map<String, Object> conf = Map.of("keep_alive_interval", "1", "keep_alive_max_attempt", "3",
-        "last_call_timeout", "6");
+    Map<String, Object> conf =
+        Map.of("keep_alive_interval", "1", "keep_alive_max_attempt", "3", "last_call_timeout", "6");
     DynamicRendezvousHandler victim = handler(2, 4, conf);
     DynamicRendezvousHandler a = handler(2, 4, conf);
     // The victim joins first and is killed while waiting for the round to complete: its join
     // thread dies, it never heartbeats again, and it never removes itself.
-    Thread victimThread = Thread.ofVirtual().start(() -> {
-      try {
-        victim.nextRendezvous();
-      } catch (RuntimeException expected) {
-        // interrupted
-      }
-    });
-    Await.until("the victim to be a participant", Duration.ofSeconds(20),
+    Thread victimThread =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    victim.nextRendezvous();
+                  } catch (RuntimeException expected) {
+                    // interrupted
+                  }
+                });
+    Await.until(
+        "the victim to be a participant",
+        Duration.ofSeconds(20),
         () -> a.state().participants().containsKey(victim.node()));
     victimThread.interrupt();
     victimThread.join(Duration.ofSeconds(20));
@@ -203,7 +217,8 @@ class C10dRendezvousTest {
     b.leave();
     StateSnapshot s = a.state();
     assertThat(s.closed()).isFalse();
-    Await.until("b gone", Duration.ofSeconds(5), () -> !a.state().participants().containsKey(b.node()));
+    Await.until(
+        "b gone", Duration.ofSeconds(5), () -> !a.state().participants().containsKey(b.node()));
     assertThat(a.isClosed()).isFalse();
   }
 
@@ -234,9 +249,11 @@ class C10dRendezvousTest {
     try (TcpStore raw = TcpStore.connect("127.0.0.1", server.port())) {
       raw.set(C10dRendezvous.stateKey(runId), "bm90IGEgcGlja2xl"); // base64("not a pickle")
       DynamicRendezvousHandler h = handler(1, 1, Map.of());
-      assertThatThrownBy(h::nextRendezvous).isInstanceOf(org.rdzv.api.RendezvousStateException.class);
+      assertThatThrownBy(h::nextRendezvous)
+          .isInstanceOf(org.rdzv.api.RendezvousStateException.class);
       raw.set(C10dRendezvous.stateKey(runId), "!!!");
-      assertThatThrownBy(h::numNodesWaiting).isInstanceOf(org.rdzv.api.RendezvousStateException.class)
+      assertThatThrownBy(h::numNodesWaiting)
+          .isInstanceOf(org.rdzv.api.RendezvousStateException.class)
           .hasMessage("The state object is corrupt. See inner exception for details.");
     }
   }
@@ -248,8 +265,11 @@ class C10dRendezvousTest {
         .isInstanceOf(RendezvousConnectionException.class);
     // inferred (127.0.0.1 is this machine): falls back to joining the existing server
     Map<String, Object> config = Map.of("last_call_timeout", "1");
-    DynamicRendezvousHandler h = (DynamicRendezvousHandler) RendezvousRegistry.handler(
-        new RendezvousParameters("c10d", "127.0.0.1:" + server.port(), runId, 1, 1, null, config));
+    DynamicRendezvousHandler h =
+        (DynamicRendezvousHandler)
+            RendezvousRegistry.handler(
+                new RendezvousParameters(
+                    "c10d", "127.0.0.1:" + server.port(), runId, 1, 1, null, config));
     handlers.add(h);
     assertThat(h.nextRendezvous().worldSize()).isEqualTo(1);
   }
@@ -262,19 +282,33 @@ class C10dRendezvousTest {
         .hasMessage("Invalid store type given. Currently only supports file and tcp.");
     assertThatThrownBy(() -> handler(1, 1, Map.of("join_timeout", "0")))
         .hasMessage("The join timeout (0:00:00) must be positive.");
-    assertThatThrownBy(() -> RendezvousRegistry.handler(
-            new RendezvousParameters("c10d", "127.0.0.1:" + server.port(), "", 1, 1, null, Map.of("is_host", "false"))))
+    assertThatThrownBy(
+            () ->
+                RendezvousRegistry.handler(
+                    new RendezvousParameters(
+                        "c10d",
+                        "127.0.0.1:" + server.port(),
+                        "",
+                        1,
+                        1,
+                        null,
+                        Map.of("is_host", "false"))))
         .hasMessage("The run id must be a non-empty string.");
   }
 
   @Test
-  void fileStoreBackedRendezvous(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+  void fileStoreBackedRendezvous(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
     String path = dir.resolve("store").toString();
     Map<String, Object> config = Map.of("store_type", "file", "last_call_timeout", "1");
-    DynamicRendezvousHandler a = (DynamicRendezvousHandler) RendezvousRegistry.handler(
-        new RendezvousParameters("c10d", path, runId, 2, 2, null, config));
-    DynamicRendezvousHandler b = (DynamicRendezvousHandler) RendezvousRegistry.handler(
-        new RendezvousParameters("c10d", path, runId, 2, 2, null, config));
+    DynamicRendezvousHandler a =
+        (DynamicRendezvousHandler)
+            RendezvousRegistry.handler(
+                new RendezvousParameters("c10d", path, runId, 2, 2, null, config));
+    DynamicRendezvousHandler b =
+        (DynamicRendezvousHandler)
+            RendezvousRegistry.handler(
+                new RendezvousParameters("c10d", path, runId, 2, 2, null, config));
     handlers.add(a);
     handlers.add(b);
     var fa = join(a);

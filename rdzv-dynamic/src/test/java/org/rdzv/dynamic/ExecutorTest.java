@@ -17,8 +17,18 @@ class ExecutorTest {
   final MemoryBackend backend = new MemoryBackend(clock);
 
   RendezvousSettings settings(int min, int max, StateDialect dialect) {
-    return new RendezvousSettings("run", min, max, Duration.ofSeconds(600), Duration.ofSeconds(30),
-        Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(5), 3, dialect, true,
+    return new RendezvousSettings(
+        "run",
+        min,
+        max,
+        Duration.ofSeconds(600),
+        Duration.ofSeconds(30),
+        Duration.ofSeconds(30),
+        Duration.ofSeconds(5),
+        Duration.ofSeconds(5),
+        3,
+        dialect,
+        true,
         Duration.ofSeconds(1));
   }
 
@@ -94,9 +104,20 @@ class ExecutorTest {
 
   @Test
   void pytorchRanksPutNode10BeforeNode9() {
-    RendezvousSettings st = new RendezvousSettings("run", 2, 2, Duration.ofSeconds(600), Duration.ofSeconds(30),
-        Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(5), 3, StateDialect.V1_13, false,
-        Duration.ofSeconds(1));
+    RendezvousSettings st =
+        new RendezvousSettings(
+            "run",
+            2,
+            2,
+            Duration.ofSeconds(600),
+            Duration.ofSeconds(30),
+            Duration.ofSeconds(30),
+            Duration.ofSeconds(5),
+            Duration.ofSeconds(5),
+            3,
+            StateDialect.V1_13,
+            false,
+            Duration.ofSeconds(1));
     NodeDescriptor me = new NodeDescriptor("node10", 1, 0);
     StateHolder h = new StateHolder(backend, st, clock);
     MutableState other = new MutableState();
@@ -137,7 +158,10 @@ class ExecutorTest {
     done.lastHeartbeats.put(a, clock.wallNow());
     backend.put(done, StateDialect.V1_13);
     n.holder().sync();
-    n.executor().apply(Ops.JOIN.next(n.executor().context(), deadline(Duration.ofSeconds(60))), n.executor().context());
+    n.executor()
+        .apply(
+            Ops.JOIN.next(n.executor().context(), deadline(Duration.ofSeconds(60))),
+            n.executor().context());
     n.holder().markDirty();
     n.holder().sync();
     assertThat(backend.read().waitList).containsExactly(n.desc());
@@ -261,7 +285,10 @@ class ExecutorTest {
     s.lastHeartbeats.put(a, clock.wallNow().plusSeconds(3600)); // never expires in this test
     backend.put(s, StateDialect.V2_6);
     n.holder().sync();
-    n.executor().apply(Ops.JOIN.next(n.executor().context(), deadline(Duration.ofSeconds(1))), n.executor().context());
+    n.executor()
+        .apply(
+            Ops.JOIN.next(n.executor().context(), deadline(Duration.ofSeconds(1))),
+            n.executor().context());
     n.holder().markDirty();
     n.holder().sync();
     MutableState parked = backend.read();
@@ -301,20 +328,49 @@ class ExecutorTest {
     NodeDescriptor j3 = new NodeDescriptor("j3", 4, 0);
     int[] admitted = {-1};
     boolean[] closed = {false};
-    RendezvousBackend withTurns = new RendezvousBackend() {
-      @Override public String name() { return backend.name(); }
-      @Override public java.util.Optional<State> getState() { return backend.getState(); }
-      @Override public java.util.Optional<SetResult> setState(byte[] st, Object token) { return backend.setState(st, token); }
-      @Override public boolean awaitChange(Object token, Duration timeout) { return backend.awaitChange(token, timeout); }
-      @Override public Turn awaitTurn(Duration timeout, NodeDescriptor joining) {
-        assertThat(joining).isNotNull();
-        return new Turn() {
-          @Override public List<NodeDescriptor> waitingJoiners() { return List.of(j1, j2, j3); }
-          @Override public void admitted(int count) { admitted[0] = count; }
-          @Override public void close() { closed[0] = true; }
+    RendezvousBackend withTurns =
+        new RendezvousBackend() {
+          @Override
+          public String name() {
+            return backend.name();
+          }
+
+          @Override
+          public java.util.Optional<State> getState() {
+            return backend.getState();
+          }
+
+          @Override
+          public java.util.Optional<SetResult> setState(byte[] st, Object token) {
+            return backend.setState(st, token);
+          }
+
+          @Override
+          public boolean awaitChange(Object token, Duration timeout) {
+            return backend.awaitChange(token, timeout);
+          }
+
+          @Override
+          public Turn awaitTurn(Duration timeout, NodeDescriptor joining) {
+            assertThat(joining).isNotNull();
+            return new Turn() {
+              @Override
+              public List<NodeDescriptor> waitingJoiners() {
+                return List.of(j1, j2, j3);
+              }
+
+              @Override
+              public void admitted(int count) {
+                admitted[0] = count;
+              }
+
+              @Override
+              public void close() {
+                closed[0] = true;
+              }
+            };
+          }
         };
-      }
-    };
     RendezvousSettings st = settings(2, 3, StateDialect.V1_13);
     NodeDescriptor me = new NodeDescriptor("me", 1, 0);
     StateHolder h = new StateHolder(withTurns, st, clock);

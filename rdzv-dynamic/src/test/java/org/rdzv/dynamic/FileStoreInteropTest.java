@@ -12,7 +12,8 @@ import org.rdzv.testing.PythonProcess;
 
 /** Our FileStore and PyTorch 1.13's read each other's files. */
 class FileStoreInteropTest {
-  static final String SCRIPT = """
+  static final String SCRIPT =
+      """
       import sys
       from datetime import timedelta
       from torch.distributed import FileStore

@@ -3,7 +3,9 @@ package org.rdzv.dynamic;
 import java.time.Duration;
 import java.util.Optional;
 
-/** A backend holding the state in memory, fenced by a version number; waiting advances a fake clock. */
+/**
+ * A backend holding the state in memory, fenced by a version number; waiting advances a fake clock.
+ */
 final class MemoryBackend implements RendezvousBackend {
   private final FakeClock clock;
   byte[] state;

@@ -27,7 +27,8 @@ import org.rdzv.testing.PythonProcess;
 class MixedRendezvousTest {
   static final String NODES = PythonProcess.resource(MixedRendezvousTest.class, "/py/nodes.py");
   static final Pattern RESULT =
-      Pattern.compile("\\{\"node\": \"(.+?)\", \"rank\": (\\d+), \"world\": (\\d+), \"round\": (\\d+)\\}");
+      Pattern.compile(
+          "\\{\"node\": \"(.+?)\", \"rank\": (\\d+), \"world\": (\\d+), \"round\": (\\d+)\\}");
 
   final List<DynamicRendezvousHandler> handlers = new ArrayList<>();
   final ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
@@ -40,18 +41,44 @@ class MixedRendezvousTest {
   }
 
   DynamicRendezvousHandler java(String endpoint, int min, int max, boolean host) {
-    Map<String, Object> config = new HashMap<>(Map.of("is_host", Boolean.toString(host),
-        "last_call_timeout", "1", "join_timeout", "60", "store_protocol", "1.13"));
-    var h = (DynamicRendezvousHandler) RendezvousRegistry.handler(
-        new RendezvousParameters("c10d", endpoint, runId, min, max, null, config));
+    Map<String, Object> config =
+        new HashMap<>(
+            Map.of(
+                "is_host",
+                Boolean.toString(host),
+                "last_call_timeout",
+                "1",
+                "join_timeout",
+                "60",
+                "store_protocol",
+                "1.13"));
+    var h =
+        (DynamicRendezvousHandler)
+            RendezvousRegistry.handler(
+                new RendezvousParameters("c10d", endpoint, runId, min, max, null, config));
     handlers.add(h);
     return h;
   }
 
-  PythonProcess python(String endpoint, int nodes, int min, int max, boolean host, String... extra) {
-    List<String> args = new ArrayList<>(List.of("--endpoint", endpoint, "--run-id", runId,
-        "--nodes", Integer.toString(nodes), "--min", Integer.toString(min), "--max", Integer.toString(max),
-        "--is-host", Boolean.toString(host), "--hold", "30"));
+  PythonProcess python(
+      String endpoint, int nodes, int min, int max, boolean host, String... extra) {
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "--endpoint",
+                endpoint,
+                "--run-id",
+                runId,
+                "--nodes",
+                Integer.toString(nodes),
+                "--min",
+                Integer.toString(min),
+                "--max",
+                Integer.toString(max),
+                "--is-host",
+                Boolean.toString(host),
+                "--hold",
+                "30"));
     args.addAll(List.of(extra));
     return PythonProcess.start(NODES, args);
   }
@@ -63,8 +90,11 @@ class MixedRendezvousTest {
     for (String text : ranks.keySet()) {
       int l = text.lastIndexOf('_');
       int p = text.lastIndexOf('_', l - 1);
-      nodes.add(new NodeDescriptor(text.substring(0, p), Long.parseLong(text.substring(p + 1, l)),
-          Long.parseLong(text.substring(l + 1))));
+      nodes.add(
+          new NodeDescriptor(
+              text.substring(0, p),
+              Long.parseLong(text.substring(p + 1, l)),
+              Long.parseLong(text.substring(l + 1))));
     }
     List<NodeDescriptor> natural = new ArrayList<>(nodes);
     natural.sort(NodeDescriptor.NATURAL_ORDER);
@@ -73,7 +103,8 @@ class MixedRendezvousTest {
     List<Integer> byNatural = natural.stream().map(n -> ranks.get(n.toString())).toList();
     List<Integer> byPytorch = pytorch.stream().map(n -> ranks.get(n.toString())).toList();
     List<Integer> expected = java.util.stream.IntStream.range(0, world).boxed().toList();
-    // whoever completed the round ranked them: a PyTorch node by string order, a Java node naturally
+    // whoever completed the round ranked them: a PyTorch node by string order, a Java node
+    // naturally
     assertThat(byNatural.equals(expected) || byPytorch.equals(expected))
         .as("ranks %s follow the sorted descriptors", ranks)
         .isTrue();
@@ -83,7 +114,9 @@ class MixedRendezvousTest {
     Map<String, Integer> ranks = new HashMap<>();
     for (int i = 0; i < count; i++) {
       final int seen = i;
-      String line = py.awaitLine(l -> l.contains("\"rank\"") && ranksCount(py) > seen, Duration.ofSeconds(60));
+      String line =
+          py.awaitLine(
+              l -> l.contains("\"rank\"") && ranksCount(py) > seen, Duration.ofSeconds(60));
       assertThat(line).isNotNull();
     }
     for (String line : py.lines()) {
@@ -109,15 +142,19 @@ class MixedRendezvousTest {
     try (PythonProcess py = python(endpoint, 2, 3, 3, true)) {
       py.awaitLine(l -> l.contains("\"created\""), Duration.ofSeconds(60));
       DynamicRendezvousHandler j = java(endpoint, 3, 3, false);
-      RendezvousInfo info = CompletableFuture.supplyAsync(j::nextRendezvous, pool).get(60, TimeUnit.SECONDS);
+      RendezvousInfo info =
+          CompletableFuture.supplyAsync(j::nextRendezvous, pool).get(60, TimeUnit.SECONDS);
       assertThat(info.worldSize()).isEqualTo(3);
       Map<String, Integer> ranks = pythonRanks(py, 2, 3, 0);
       ranks.put(j.node().toString(), info.rank());
       assertRanksAreTheSortedDescriptors(ranks, 3);
       assertThat(j.state().dialect()).isEqualTo(StateDialect.V1_13);
       // read-only status against PyTorch's own 1.13 server
-      StateSnapshot status = C10dRendezvous.readState(new RendezvousParameters("c10d", endpoint, runId, 1, 1,
-          null, Map.of("store_protocol", "1.13"))).orElseThrow();
+      StateSnapshot status =
+          C10dRendezvous.readState(
+                  new RendezvousParameters(
+                      "c10d", endpoint, runId, 1, 1, null, Map.of("store_protocol", "1.13")))
+              .orElseThrow();
       assertThat(status.complete()).isTrue();
       assertThat(status.participants()).hasSize(3).containsEntry(j.node(), info.rank());
     }

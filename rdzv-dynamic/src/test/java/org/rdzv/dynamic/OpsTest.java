@@ -19,9 +19,19 @@ class OpsTest {
   static final long LONG_PAST = NANO_NOW - 6_000_000_000L; // beyond it
 
   static RendezvousSettings settings(int min, int max) {
-    return new RendezvousSettings("run", min, max, Duration.ofSeconds(600), Duration.ofSeconds(30),
-        Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(5), 3, StateDialect.V1_13,
-        true, Duration.ofSeconds(1));
+    return new RendezvousSettings(
+        "run",
+        min,
+        max,
+        Duration.ofSeconds(600),
+        Duration.ofSeconds(30),
+        Duration.ofSeconds(30),
+        Duration.ofSeconds(5),
+        Duration.ofSeconds(5),
+        3,
+        StateDialect.V1_13,
+        true,
+        Duration.ofSeconds(1));
   }
 
   static Ops.Context ctx(MutableState s, int min, int max, StateDialect dialect) {
@@ -47,9 +57,12 @@ class OpsTest {
 
   @Test
   void exitRemovesAParticipantOrTimesOutOrFinishes() {
-    assertThat(Ops.EXIT.next(ctx(state(ME), 1, 2, StateDialect.V1_13), FUTURE)).isEqualTo(REMOVE_FROM_PARTICIPANTS);
-    assertThat(Ops.EXIT.next(ctx(state(ME), 1, 2, StateDialect.V1_13), PAST)).isEqualTo(ERROR_TIMEOUT);
-    assertThat(Ops.EXIT.next(ctx(state(OTHER), 1, 2, StateDialect.V1_13), FUTURE)).isEqualTo(FINISH);
+    assertThat(Ops.EXIT.next(ctx(state(ME), 1, 2, StateDialect.V1_13), FUTURE))
+        .isEqualTo(REMOVE_FROM_PARTICIPANTS);
+    assertThat(Ops.EXIT.next(ctx(state(ME), 1, 2, StateDialect.V1_13), PAST))
+        .isEqualTo(ERROR_TIMEOUT);
+    assertThat(Ops.EXIT.next(ctx(state(OTHER), 1, 2, StateDialect.V1_13), FUTURE))
+        .isEqualTo(FINISH);
   }
 
   @Test
@@ -156,7 +169,8 @@ class OpsTest {
   @Test
   void closeOp() {
     MutableState s = state();
-    assertThat(Ops.CLOSE.next(ctx(s, 1, 1, StateDialect.V1_13), FUTURE)).isEqualTo(MARK_RENDEZVOUS_CLOSED);
+    assertThat(Ops.CLOSE.next(ctx(s, 1, 1, StateDialect.V1_13), FUTURE))
+        .isEqualTo(MARK_RENDEZVOUS_CLOSED);
     assertThat(Ops.CLOSE.next(ctx(s, 1, 1, StateDialect.V1_13), PAST)).isEqualTo(ERROR_TIMEOUT);
     s.closed = true;
     assertThat(Ops.CLOSE.next(ctx(s, 1, 1, StateDialect.V1_13), PAST)).isEqualTo(FINISH);
@@ -168,20 +182,25 @@ class OpsTest {
     assertThat(Ops.KEEP_ALIVE.next(ctx(s, 1, 1, StateDialect.V1_13), FUTURE)).isEqualTo(FINISH);
     s.lastHeartbeats.put(ME, NOW.minusSeconds(5)); // exactly the interval: due (<=)
     assertThat(Ops.KEEP_ALIVE.next(ctx(s, 1, 1, StateDialect.V1_13), FUTURE)).isEqualTo(KEEP_ALIVE);
-    assertThat(Ops.KEEP_ALIVE.next(ctx(s, 1, 1, StateDialect.V1_13), PAST)).isEqualTo(ERROR_TIMEOUT);
+    assertThat(Ops.KEEP_ALIVE.next(ctx(s, 1, 1, StateDialect.V1_13), PAST))
+        .isEqualTo(ERROR_TIMEOUT);
     assertThat(Ops.KEEP_ALIVE.next(ctx(state(), 1, 1, StateDialect.V1_13), PAST)).isEqualTo(FINISH);
   }
 
   @Test
   void leaveRemovesFromWhicheverCollection() {
-    assertThat(Ops.LEAVE.next(ctx(state(ME), 1, 2, StateDialect.V1_13), FUTURE)).isEqualTo(REMOVE_FROM_PARTICIPANTS);
+    assertThat(Ops.LEAVE.next(ctx(state(ME), 1, 2, StateDialect.V1_13), FUTURE))
+        .isEqualTo(REMOVE_FROM_PARTICIPANTS);
     MutableState w = state();
     w.waitList.add(ME);
-    assertThat(Ops.LEAVE.next(ctx(w, 1, 2, StateDialect.V1_13), FUTURE)).isEqualTo(REMOVE_FROM_WAIT_LIST);
+    assertThat(Ops.LEAVE.next(ctx(w, 1, 2, StateDialect.V1_13), FUTURE))
+        .isEqualTo(REMOVE_FROM_WAIT_LIST);
     MutableState r = state();
     r.redundancyList.add(ME);
-    assertThat(Ops.LEAVE.next(ctx(r, 1, 2, StateDialect.V2_6), FUTURE)).isEqualTo(REMOVE_FROM_REDUNDANCY_LIST);
+    assertThat(Ops.LEAVE.next(ctx(r, 1, 2, StateDialect.V2_6), FUTURE))
+        .isEqualTo(REMOVE_FROM_REDUNDANCY_LIST);
     assertThat(Ops.LEAVE.next(ctx(state(OTHER), 1, 2, StateDialect.V1_13), PAST)).isEqualTo(FINISH);
-    assertThat(Ops.LEAVE.next(ctx(state(ME), 1, 2, StateDialect.V1_13), PAST)).isEqualTo(ERROR_TIMEOUT);
+    assertThat(Ops.LEAVE.next(ctx(state(ME), 1, 2, StateDialect.V1_13), PAST))
+        .isEqualTo(ERROR_TIMEOUT);
   }
 }

@@ -45,10 +45,22 @@ class OverProvisioningTest {
   }
 
   DynamicRendezvousHandler handler(String dialect, String joinTimeout) {
-    Map<String, Object> config = new HashMap<>(Map.of("is_host", "false", "last_call_timeout", "1",
-        "join_timeout", joinTimeout, "state_dialect", dialect));
-    var h = (DynamicRendezvousHandler) RendezvousRegistry.handler(
-        new RendezvousParameters("c10d", "127.0.0.1:" + server.port(), runId, 2, 2, null, config));
+    Map<String, Object> config =
+        new HashMap<>(
+            Map.of(
+                "is_host",
+                "false",
+                "last_call_timeout",
+                "1",
+                "join_timeout",
+                joinTimeout,
+                "state_dialect",
+                dialect));
+    var h =
+        (DynamicRendezvousHandler)
+            RendezvousRegistry.handler(
+                new RendezvousParameters(
+                    "c10d", "127.0.0.1:" + server.port(), runId, 2, 2, null, config));
     handlers.add(h);
     return h;
   }
@@ -77,7 +89,8 @@ class OverProvisioningTest {
     fb.get(30, TimeUnit.SECONDS);
     var c = handler("2.6+", "2"); // parked nodes ignore the join timeout
     var fc = CompletableFuture.supplyAsync(c::nextRendezvous, pool);
-    Await.until("c parked", Duration.ofSeconds(20), () -> a.state().redundancyList().contains(c.node()));
+    Await.until(
+        "c parked", Duration.ofSeconds(20), () -> a.state().redundancyList().contains(c.node()));
     assertThat(a.numNodesWaiting()).isZero(); // the redundancy list is not counted
     assertThat(a.state().dialect()).isEqualTo(StateDialect.V2_6);
     b.leave();
@@ -101,7 +114,8 @@ class OverProvisioningTest {
     fb.get(30, TimeUnit.SECONDS);
     var c = handler("2.0-2.5", "30");
     var fc = CompletableFuture.supplyAsync(c::nextRendezvous, pool);
-    Await.until("c parked", Duration.ofSeconds(20), () -> a.state().redundancyList().contains(c.node()));
+    Await.until(
+        "c parked", Duration.ofSeconds(20), () -> a.state().redundancyList().contains(c.node()));
     assertThat(a.shutdown()).isTrue();
     assertThatThrownBy(() -> fc.get(30, TimeUnit.SECONDS))
         .isInstanceOf(ExecutionException.class)

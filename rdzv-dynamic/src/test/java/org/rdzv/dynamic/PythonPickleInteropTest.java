@@ -25,8 +25,10 @@ import org.rdzv.testing.PythonProcess;
  * own classes, as a torch node does).
  */
 class PythonPickleInteropTest {
-  static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSSSSS");
-  static final String SCRIPT = PythonProcess.resource(PythonPickleInteropTest.class, "/py/pickles.py");
+  static final DateTimeFormatter STAMP =
+      DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSSSSS");
+  static final String SCRIPT =
+      PythonProcess.resource(PythonPickleInteropTest.class, "/py/pickles.py");
 
   static String stamp(Instant t) {
     return LocalDateTime.ofInstant(t, ZoneOffset.UTC).format(STAMP);
@@ -35,18 +37,33 @@ class PythonPickleInteropTest {
   /** The same one-line summary pickles.py prints. */
   static String summary(MutableState s) {
     StateDialect d = s.dialect;
-    boolean hasNodes = !s.participants.isEmpty() || !s.waitList.isEmpty() || !s.lastHeartbeats.isEmpty()
-        || !s.redundancyList.isEmpty();
+    boolean hasNodes =
+        !s.participants.isEmpty()
+            || !s.waitList.isEmpty()
+            || !s.lastHeartbeats.isEmpty()
+            || !s.redundancyList.isEmpty();
     boolean hasStamps = !s.lastHeartbeats.isEmpty() || s.deadline != null;
-    return String.join(";",
+    return String.join(
+        ";",
         "round=" + s.round,
         "complete=" + py(s.complete),
         "closed=" + py(s.closed),
         "deadline=" + (s.deadline == null ? "None" : stamp(s.deadline)),
-        "participants=" + sorted(s.participants.entrySet().stream().map(e -> e.getKey() + ":" + e.getValue()).toList()),
+        "participants="
+            + sorted(
+                s.participants.entrySet().stream()
+                    .map(e -> e.getKey() + ":" + e.getValue())
+                    .toList()),
         "wait=" + sorted(s.waitList.stream().map(NodeDescriptor::toString).toList()),
-        "redundancy=" + (d != null && d.redundancyList() ? sorted(s.redundancyList.stream().map(NodeDescriptor::toString).toList()) : "absent"),
-        "heartbeats=" + sorted(s.lastHeartbeats.entrySet().stream().map(e -> e.getKey() + "@" + stamp(e.getValue())).toList()),
+        "redundancy="
+            + (d != null && d.redundancyList()
+                ? sorted(s.redundancyList.stream().map(NodeDescriptor::toString).toList())
+                : "absent"),
+        "heartbeats="
+            + sorted(
+                s.lastHeartbeats.entrySet().stream()
+                    .map(e -> e.getKey() + "@" + stamp(e.getValue()))
+                    .toList()),
         "aware=" + py(hasStamps && d == StateDialect.V2_6),
         "field=" + (hasNodes ? d.nodeField() : "none"));
   }
@@ -56,7 +73,9 @@ class PythonPickleInteropTest {
   }
 
   static String sorted(List<String> items) {
-    return items.stream().sorted(NodeDescriptor::compareCodePoints).collect(Collectors.joining(","));
+    return items.stream()
+        .sorted(NodeDescriptor::compareCodePoints)
+        .collect(Collectors.joining(","));
   }
 
   @Test
@@ -136,7 +155,9 @@ class PythonPickleInteropTest {
       try (OutputStream in = py.process().getOutputStream()) {
         for (var e : states.entrySet()) {
           byte[] pickle = StateCodec.encode(e.getValue(), e.getValue().dialect);
-          in.write((e.getKey() + " " + Base64.getEncoder().encodeToString(pickle) + "\n").getBytes(StandardCharsets.US_ASCII));
+          in.write(
+              (e.getKey() + " " + Base64.getEncoder().encodeToString(pickle) + "\n")
+                  .getBytes(StandardCharsets.US_ASCII));
         }
       }
       py.awaitLine("done"::equals, Duration.ofSeconds(120));

@@ -20,8 +20,10 @@ class StateCodecGoldenTest {
   static final NodeDescriptor C = new NodeDescriptor("node-c.example", 910, 1);
 
   static byte[] golden(String name) {
-    try (InputStream in = StateCodecGoldenTest.class.getResourceAsStream("/golden/" + name + ".hex")) {
-      return HexFormat.of().parseHex(new String(in.readAllBytes(), StandardCharsets.US_ASCII).strip());
+    try (InputStream in =
+        StateCodecGoldenTest.class.getResourceAsStream("/golden/" + name + ".hex")) {
+      return HexFormat.of()
+          .parseHex(new String(in.readAllBytes(), StandardCharsets.US_ASCII).strip());
     } catch (IOException e) {
       throw new AssertionError(e);
     }
@@ -141,7 +143,8 @@ class StateCodecGoldenTest {
     byte[] b = golden("b");
     for (int cut = 0; cut < b.length; cut += 7) {
       byte[] truncated = java.util.Arrays.copyOf(b, cut);
-      assertThatThrownBy(() -> StateCodec.decode(truncated)).isInstanceOf(RendezvousStateException.class);
+      assertThatThrownBy(() -> StateCodec.decode(truncated))
+          .isInstanceOf(RendezvousStateException.class);
     }
     assertThatThrownBy(() -> StateCodec.decode("not a pickle".getBytes(StandardCharsets.US_ASCII)))
         .isInstanceOf(RendezvousStateException.class)

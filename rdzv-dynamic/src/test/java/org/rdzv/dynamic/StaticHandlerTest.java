@@ -15,10 +15,13 @@ import org.rdzv.api.RendezvousRegistry;
 import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.testing.FreePort;
 
-/** The static handler: rank from config, world size max_nodes, rank 0 hosts, PrefixStore(run_id). */
+/**
+ * The static handler: rank from config, world size max_nodes, rank 0 hosts, PrefixStore(run_id).
+ */
 class StaticHandlerTest {
   static RendezvousParameters params(String endpoint, Object rank) {
-    return new RendezvousParameters("static", endpoint, "st1", 2, 2, null, Map.of("rank", rank, "timeout", "30"));
+    return new RendezvousParameters(
+        "static", endpoint, "st1", 2, 2, null, Map.of("rank", rank, "timeout", "30"));
   }
 
   @Test
@@ -30,7 +33,8 @@ class StaticHandlerTest {
     try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
       var f0 = CompletableFuture.supplyAsync(zero::nextRendezvous, pool);
       RendezvousInfo i0 = f0.get(30, TimeUnit.SECONDS);
-      RendezvousInfo i1 = CompletableFuture.supplyAsync(one::nextRendezvous, pool).get(30, TimeUnit.SECONDS);
+      RendezvousInfo i1 =
+          CompletableFuture.supplyAsync(one::nextRendezvous, pool).get(30, TimeUnit.SECONDS);
       assertThat(i0.rank()).isZero();
       assertThat(i1.rank()).isEqualTo(1);
       assertThat(i0.worldSize()).isEqualTo(2);
@@ -50,10 +54,13 @@ class StaticHandlerTest {
 
   @Test
   void pyTorchsChecksAndMessages() {
-    assertThatThrownBy(() -> RendezvousRegistry.handler(new RendezvousParameters("static", "h:1", "r", 1, 1)))
-        .hasMessage("rank is absent in RendezvousParameters.Try add --node_rank to the cmd request");
+    assertThatThrownBy(
+            () -> RendezvousRegistry.handler(new RendezvousParameters("static", "h:1", "r", 1, 1)))
+        .hasMessage(
+            "rank is absent in RendezvousParameters.Try add --node_rank to the cmd request");
     assertThatThrownBy(() -> RendezvousRegistry.handler(params("", 0)))
-        .hasMessage("endpoint is absent in RendezvousParametersTry add --master_port and --master_addr to the cmd request");
+        .hasMessage(
+            "endpoint is absent in RendezvousParametersTry add --master_port and --master_addr to the cmd request");
     assertThatThrownBy(() -> RendezvousRegistry.handler(params("host", 0)))
         .hasMessage("Port is absent in endpoint: host. Try launching with --master_port");
   }

@@ -67,8 +67,7 @@ public record EtcdConnection(
     if (readTimeout <= 0) {
       throw new IllegalArgumentException("The read timeout must be a positive integer.");
     }
-    String protocol =
-        params.getString("protocol").orElse("http").strip().toLowerCase(Locale.ROOT);
+    String protocol = params.getString("protocol").orElse("http").strip().toLowerCase(Locale.ROOT);
     if (!protocol.equals("http") && !protocol.equals("https")) {
       throw new IllegalArgumentException("The protocol must be HTTP or HTTPS.");
     }
@@ -84,9 +83,9 @@ public record EtcdConnection(
   }
 
   /**
-   * The options of PyTorch's legacy {@code etcd} handler: {@code protocol} (exactly {@code http}
-   * or {@code https}), {@code cert}, {@code key}, {@code cacert}. {@code read_timeout} is accepted
-   * too (PyTorch leaves it at python-etcd's default, 60 s).
+   * The options of PyTorch's legacy {@code etcd} handler: {@code protocol} (exactly {@code http} or
+   * {@code https}), {@code cert}, {@code key}, {@code cacert}. {@code read_timeout} is accepted too
+   * (PyTorch leaves it at python-etcd's default, 60 s).
    *
    * @throws IllegalArgumentException with PyTorch's message for a bad option
    */

@@ -51,11 +51,15 @@ public final class EtcdRendezvous {
    */
   public static Optional<String> legacyState(RendezvousParameters params) {
     EtcdV2Client client = EtcdV2Client.create(EtcdConnection.forLegacy(params));
-    String prefix = params.getString("etcd_prefix").orElse(LegacyEtcdRendezvousHandler.DEFAULT_PREFIX);
+    String prefix =
+        params.getString("etcd_prefix").orElse(LegacyEtcdRendezvousHandler.DEFAULT_PREFIX);
     prefix = prefix.endsWith("/") ? prefix : prefix + "/";
     try {
       return Optional.ofNullable(
-          client.get(prefix + "run_" + params.runId() + "/rdzv/active_version", false).node().value());
+          client
+              .get(prefix + "run_" + params.runId() + "/rdzv/active_version", false)
+              .node()
+              .value());
     } catch (EtcdV2Exception e) {
       if (e.keyNotFound()) {
         return Optional.empty();
@@ -97,7 +101,10 @@ public final class EtcdRendezvous {
    */
   public static RendezvousBackend v2Backend(RendezvousParameters params) {
     return new EtcdV2Backend(
-        EtcdV2Client.create(EtcdConnection.forDynamic(params)), params.runId(), V2_STATE_PREFIX, null);
+        EtcdV2Client.create(EtcdConnection.forDynamic(params)),
+        params.runId(),
+        V2_STATE_PREFIX,
+        null);
   }
 
   /**
@@ -118,7 +125,8 @@ public final class EtcdRendezvous {
       EtcdV3Backend backend = new EtcdV3Backend(session, params.runId(), V3_STATE_PREFIX);
       EtcdV3Store store = new EtcdV3Store(session, V3_STORE_PREFIX, null, false);
       DynamicRendezvousHandler handler =
-          new OwningHandler(DynamicRendezvousHandler.create(backend, store, params), session::release);
+          new OwningHandler(
+              DynamicRendezvousHandler.create(backend, store, params), session::release);
       backend.getState();
       return handler;
     } catch (RuntimeException e) {
@@ -160,7 +168,9 @@ public final class EtcdRendezvous {
       }
       default ->
           throw new IllegalArgumentException(
-              "readState reads etcd-v2 or etcd-v3 states, not '" + params.backend() + "'; for etcd use legacyState.");
+              "readState reads etcd-v2 or etcd-v3 states, not '"
+                  + params.backend()
+                  + "'; for etcd use legacyState.");
     }
   }
 }

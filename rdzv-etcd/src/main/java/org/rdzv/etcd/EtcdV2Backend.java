@@ -16,9 +16,9 @@ import org.rdzv.dynamic.RendezvousBackend;
  *
  * <p>Unlike PyTorch, {@link #awaitChange} waits with a v2 watch on a signal key that significant
  * writes touch, so Java nodes see each other's significant writes at once instead of re-reading
- * every second (writes by PyTorch nodes are seen at the next poll, within a second); and a write fenced by an
- * index whose key has expired counts as a lost compare-and-set (PyTorch reports a connection
- * error).
+ * every second (writes by PyTorch nodes are seen at the next poll, within a second); and a write
+ * fenced by an index whose key has expired counts as a lost compare-and-set (PyTorch reports a
+ * connection error).
  */
 final class EtcdV2Backend implements RendezvousBackend {
   static final int DEFAULT_TTL_SECONDS = 7200;
@@ -89,14 +89,19 @@ final class EtcdV2Backend implements RendezvousBackend {
           client.put(
               key,
               EtcdV2Client.form(
-                  "value", value,
-                  "ttl", Integer.toString(ttlSeconds),
-                  "prevIndex", index != null && index != 0 ? index.toString() : null,
-                  "prevExist", index != null && index != 0 ? null : "false"));
+                  "value",
+                  value,
+                  "ttl",
+                  Integer.toString(ttlSeconds),
+                  "prevIndex",
+                  index != null && index != 0 ? index.toString() : null,
+                  "prevExist",
+                  index != null && index != 0 ? null : "false"));
       if (significant) {
         signal(result.node().modifiedIndex());
       }
-      return Optional.of(new SetResult(decode(result.node().value()), result.node().modifiedIndex(), true));
+      return Optional.of(
+          new SetResult(decode(result.node().value()), result.node().modifiedIndex(), true));
     } catch (EtcdV2Exception e) {
       if (e.compareFailed() || e.keyNotFound()) {
         return readAfterLoss();
@@ -116,7 +121,8 @@ final class EtcdV2Backend implements RendezvousBackend {
     try {
       client.put(
           signalKey,
-          EtcdV2Client.form("value", Long.toString(stateIndex), "ttl", Integer.toString(ttlSeconds)));
+          EtcdV2Client.form(
+              "value", Long.toString(stateIndex), "ttl", Integer.toString(ttlSeconds)));
     } catch (EtcdV2Exception e) {
       // Waiters fall back to re-reading within their poll interval; the state write stands.
       System.getLogger(EtcdV2Backend.class.getName())
@@ -162,7 +168,8 @@ final class EtcdV2Backend implements RendezvousBackend {
         if (left <= 0) {
           return false;
         }
-        Optional<EtcdV2Client.Result> event = client.watch(signalKey, from, false, Duration.ofNanos(left));
+        Optional<EtcdV2Client.Result> event =
+            client.watch(signalKey, from, false, Duration.ofNanos(left));
         if (event.isEmpty()) {
           return false;
         }
@@ -205,8 +212,11 @@ final class EtcdV2Backend implements RendezvousBackend {
     String mine;
     try {
       mine =
-          client.post(
-                  turnDir, EtcdV2Client.form("value", joining == null ? "" : joining.toString(), "ttl", "60"))
+          client
+              .post(
+                  turnDir,
+                  EtcdV2Client.form(
+                      "value", joining == null ? "" : joining.toString(), "ttl", "60"))
               .node()
               .key();
       long before = -1;
@@ -272,12 +282,15 @@ final class EtcdV2Backend implements RendezvousBackend {
         return false;
       }
       try {
-        Optional<EtcdV2Client.Result> event = client.watch(key, from, false, Duration.ofNanos(left));
+        Optional<EtcdV2Client.Result> event =
+            client.watch(key, from, false, Duration.ofNanos(left));
         if (event.isEmpty()) {
           return false;
         }
         String action = event.get().action();
-        if (action.equals("delete") || action.equals("expire") || action.equals("compareAndDelete")) {
+        if (action.equals("delete")
+            || action.equals("expire")
+            || action.equals("compareAndDelete")) {
           return true;
         }
         from = event.get().node().modifiedIndex() + 1;

@@ -50,7 +50,9 @@ final class EtcdV2Client {
       long ttl,
       List<Node> nodes) {}
 
-  /** An answer: the action, the node, the node before a write, and the store's {@code X-Etcd-Index}. */
+  /**
+   * An answer: the action, the node, the node before a write, and the store's {@code X-Etcd-Index}.
+   */
   record Result(String action, Node node, Node prevNode, long etcdIndex) {}
 
   private final EtcdConnection connection;
@@ -101,9 +103,12 @@ final class EtcdV2Client {
   Result put(String key, Map<String, String> form) {
     // A write without conditions is idempotent, so it may be repeated on another member.
     boolean unconditional =
-        !form.containsKey("prevValue") && !form.containsKey("prevIndex")
-            && !form.containsKey("prevExist") && !form.containsKey("refresh");
-    return execute("PUT", key, Map.of(), form, connection.readTimeout(), unconditional).orElseThrow();
+        !form.containsKey("prevValue")
+            && !form.containsKey("prevIndex")
+            && !form.containsKey("prevExist")
+            && !form.containsKey("refresh");
+    return execute("PUT", key, Map.of(), form, connection.readTimeout(), unconditional)
+        .orElseThrow();
   }
 
   /** Creates an in-order key under the directory {@code dir} (v2's {@code POST}); not repeated. */
@@ -214,7 +219,8 @@ final class EtcdV2Client {
 
   private static String describe(Throwable cause) {
     String message = cause.getMessage();
-    return cause.getClass().getSimpleName() + (message == null || message.isEmpty() ? "" : " " + message);
+    return cause.getClass().getSimpleName()
+        + (message == null || message.isEmpty() ? "" : " " + message);
   }
 
   private static Optional<Result> parse(HttpResponse<String> response, boolean watch) {
@@ -225,29 +231,49 @@ final class EtcdV2Client {
         return Optional.empty();
       }
       throw new EtcdV2Exception(
-          EtcdV2Exception.Kind.PROTOCOL, 0, etcdIndex,
-          "etcd answered HTTP " + response.statusCode() + " without a body", null);
+          EtcdV2Exception.Kind.PROTOCOL,
+          0,
+          etcdIndex,
+          "etcd answered HTTP " + response.statusCode() + " without a body",
+          null);
     }
     JsonNode json;
     try {
       json = JSON.readTree(body);
     } catch (IOException e) {
       throw new EtcdV2Exception(
-          EtcdV2Exception.Kind.PROTOCOL, 0, etcdIndex,
-          "etcd answered HTTP " + response.statusCode() + " with unreadable JSON: " + abbreviate(body), e);
+          EtcdV2Exception.Kind.PROTOCOL,
+          0,
+          etcdIndex,
+          "etcd answered HTTP "
+              + response.statusCode()
+              + " with unreadable JSON: "
+              + abbreviate(body),
+          e);
     }
     if (json.has("errorCode")) {
       int code = json.path("errorCode").asInt();
       long index = json.path("index").asLong(etcdIndex);
       throw new EtcdV2Exception(
-          EtcdV2Exception.Kind.ERROR, code, index,
-          "etcd error " + code + ": " + json.path("message").asText() + " (" + json.path("cause").asText() + ")",
+          EtcdV2Exception.Kind.ERROR,
+          code,
+          index,
+          "etcd error "
+              + code
+              + ": "
+              + json.path("message").asText()
+              + " ("
+              + json.path("cause").asText()
+              + ")",
           null);
     }
     if (response.statusCode() / 100 != 2) {
       throw new EtcdV2Exception(
-          EtcdV2Exception.Kind.PROTOCOL, 0, etcdIndex,
-          "etcd answered HTTP " + response.statusCode() + ": " + abbreviate(body), null);
+          EtcdV2Exception.Kind.PROTOCOL,
+          0,
+          etcdIndex,
+          "etcd answered HTTP " + response.statusCode() + ": " + abbreviate(body),
+          null);
     }
     return Optional.of(
         new Result(
@@ -290,11 +316,14 @@ final class EtcdV2Client {
     StringBuilder out = new StringBuilder(path.length() + 8);
     for (byte b : path.getBytes(StandardCharsets.UTF_8)) {
       int c = b & 0xff;
-      if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+      if ((c >= 'a' && c <= 'z')
+          || (c >= 'A' && c <= 'Z')
+          || (c >= '0' && c <= '9')
           || "-._~/+=:@".indexOf(c) >= 0) {
         out.append((char) c);
       } else {
-        out.append('%').append(Character.toUpperCase(Character.forDigit(c >> 4, 16)))
+        out.append('%')
+            .append(Character.toUpperCase(Character.forDigit(c >> 4, 16)))
             .append(Character.toUpperCase(Character.forDigit(c & 0xf, 16)));
       }
     }

@@ -1,8 +1,8 @@
 package org.rdzv.etcd;
 
 /**
- * A failed etcd v2 request: an error etcd answered with (its {@code errorCode}), no member reachable,
- * an unreadable answer, or an interrupted wait.
+ * A failed etcd v2 request: an error etcd answered with (its {@code errorCode}), no member
+ * reachable, an unreadable answer, or an interrupted wait.
  */
 final class EtcdV2Exception extends RuntimeException {
   private static final long serialVersionUID = 1L;

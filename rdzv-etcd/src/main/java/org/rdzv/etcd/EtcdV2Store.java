@@ -85,7 +85,8 @@ final class EtcdV2Store implements Store {
         () -> {
           try {
             EtcdV2Client.Result created =
-                client.put(path, EtcdV2Client.form("value", encodeLong(delta), "prevExist", "false"));
+                client.put(
+                    path, EtcdV2Client.form("value", encodeLong(delta), "prevExist", "false"));
             return decodeLong(created.node().value());
           } catch (EtcdV2Exception e) {
             if (!e.is(EtcdV2Exception.NODE_EXIST)) {
@@ -260,8 +261,8 @@ final class EtcdV2Store implements Store {
 
   /**
    * Waits until every path exists and returns their raw (base64) values, or {@code null} when
-   * {@code timeout} passes first. Reads the missing keys, then watches the prefix from the index
-   * of the first read, so no write in between is missed.
+   * {@code timeout} passes first. Reads the missing keys, then watches the prefix from the index of
+   * the first read, so no write in between is missed.
    */
   private Map<String, String> waitFor(List<String> paths, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();

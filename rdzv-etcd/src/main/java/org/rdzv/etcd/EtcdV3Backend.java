@@ -33,7 +33,10 @@ final class EtcdV3Backend implements RendezvousBackend {
   private final ByteSequence signal;
   private final String turnPrefix;
   private final String keyText;
-  /** The turn key this node holds, deleted by its next successful state write (passing the turn). */
+
+  /**
+   * The turn key this node holds, deleted by its next successful state write (passing the turn).
+   */
   private volatile ByteSequence heldTurn;
 
   EtcdV3Backend(EtcdV3Session session, String runId, String keyPrefix) {
@@ -60,7 +63,9 @@ final class EtcdV3Backend implements RendezvousBackend {
   @Override
   public Optional<State> getState() {
     GetResponse response = call(() -> session.await(session.client().getKVClient().get(key)));
-    return response.getKvs().stream().findFirst().map(kv -> new State(decode(kv), kv.getModRevision()));
+    return response.getKvs().stream()
+        .findFirst()
+        .map(kv -> new State(decode(kv), kv.getModRevision()));
   }
 
   @Override
@@ -70,9 +75,9 @@ final class EtcdV3Backend implements RendezvousBackend {
 
   /**
    * Writes the state; a {@code significant} write also touches the signal key {@code
-   * <prefix>_signal/<run_id>} in the same transaction, which is what {@link #awaitChange}
-   * watches. Joins below the minimum and heartbeats therefore wake nobody, and a round of a
-   * thousand nodes costs a thousand wake-ups instead of a million.
+   * <prefix>_signal/<run_id>} in the same transaction, which is what {@link #awaitChange} watches.
+   * Joins below the minimum and heartbeats therefore wake nobody, and a round of a thousand nodes
+   * costs a thousand wake-ups instead of a million.
    */
   @Override
   public Optional<SetResult> setState(byte[] state, Object token, boolean significant) {
@@ -88,21 +93,22 @@ final class EtcdV3Backend implements RendezvousBackend {
       }
       fence = new Cmp(key, Cmp.Op.EQUAL, CmpTarget.modRevision(revision));
     }
-    ByteSequence value =
-        ByteSequence.from(Base64.getEncoder().encode(state));
+    ByteSequence value = ByteSequence.from(Base64.getEncoder().encode(state));
     ByteSequence passing = heldTurn;
-    TxnResponse response = call(() -> {
-      try {
-        return commit(fence, value, significant, passing);
-      } catch (EtcdV3Session.Unavailable e) {
-        // A lease that vanished (revoked by hand, or the clock jumped) is replaced once.
-        if (String.valueOf(e.getMessage()).contains("lease not found")) {
-          session.resetLease();
-          return commit(fence, value, significant, passing);
-        }
-        throw e;
-      }
-    });
+    TxnResponse response =
+        call(
+            () -> {
+              try {
+                return commit(fence, value, significant, passing);
+              } catch (EtcdV3Session.Unavailable e) {
+                // A lease that vanished (revoked by hand, or the clock jumped) is replaced once.
+                if (String.valueOf(e.getMessage()).contains("lease not found")) {
+                  session.resetLease();
+                  return commit(fence, value, significant, passing);
+                }
+                throw e;
+              }
+            });
     if (response.isSucceeded()) {
       if (passing != null && heldTurn == passing) {
         heldTurn = null;
@@ -110,10 +116,13 @@ final class EtcdV3Backend implements RendezvousBackend {
       return Optional.of(new SetResult(state, response.getHeader().getRevision(), true));
     }
     List<KeyValue> kvs = response.getGetResponses().get(0).getKvs();
-    return kvs.stream().findFirst().map(kv -> new SetResult(decode(kv), kv.getModRevision(), false));
+    return kvs.stream()
+        .findFirst()
+        .map(kv -> new SetResult(decode(kv), kv.getModRevision(), false));
   }
 
-  private TxnResponse commit(Cmp fence, ByteSequence value, boolean significant, ByteSequence turn) {
+  private TxnResponse commit(
+      Cmp fence, ByteSequence value, boolean significant, ByteSequence turn) {
     PutOption put = PutOption.builder().withLeaseId(session.lease()).build();
     List<Op> ops = new java.util.ArrayList<>(3);
     ops.add(Op.put(key, value, put));
@@ -126,7 +135,10 @@ final class EtcdV3Backend implements RendezvousBackend {
     }
     Op[] then = ops.toArray(Op[]::new);
     return session.await(
-        session.client().getKVClient().txn()
+        session
+            .client()
+            .getKVClient()
+            .txn()
             .If(fence)
             .Then(then)
             .Else(Op.get(key, GetOption.DEFAULT))
@@ -159,9 +171,9 @@ final class EtcdV3Backend implements RendezvousBackend {
    * <prefix>_turns/<run_id>/} (its create revision is its place in the queue; its value names the
    * node when it queues to join) and waits for the key just before it to be deleted. The turn
    * passes with this node's next successful state write (same transaction) or when it is closed;
-   * closing also removes the keys of the joiners this node admitted in its write, which wakes
-   * them and the first writer after them. If the queue does not move for {@code timeout}, the
-   * node goes ahead: its write is still fenced by its token.
+   * closing also removes the keys of the joiners this node admitted in its write, which wakes them
+   * and the first writer after them. If the queue does not move for {@code timeout}, the node goes
+   * ahead: its write is still fenced by its token.
    */
   @Override
   public Turn awaitTurn(Duration timeout, NodeDescriptor joining) throws InterruptedException {
@@ -171,26 +183,34 @@ final class EtcdV3Backend implements RendezvousBackend {
     long myRevision;
     try {
       ByteSequence value =
-          joining == null ? ByteSequence.EMPTY : ByteSequence.from(joining.toString(), StandardCharsets.UTF_8);
+          joining == null
+              ? ByteSequence.EMPTY
+              : ByteSequence.from(joining.toString(), StandardCharsets.UTF_8);
       myRevision =
-          session.await(
-                  session.client().getKVClient().put(
-                      mine, value, PutOption.builder().withLeaseId(session.lease()).build()))
+          session
+              .await(
+                  session
+                      .client()
+                      .getKVClient()
+                      .put(mine, value, PutOption.builder().withLeaseId(session.lease()).build()))
               .getHeader()
               .getRevision();
       long before = -1;
       while (true) {
         GetResponse queue =
             session.await(
-                session.client().getKVClient().get(
-                    prefix,
-                    GetOption.builder()
-                        .isPrefix(true)
-                        .withKeysOnly(true)
-                        .withMaxCreateRevision(myRevision - 1)
-                        .withSortField(GetOption.SortTarget.CREATE)
-                        .withSortOrder(GetOption.SortOrder.DESCEND)
-                        .build()));
+                session
+                    .client()
+                    .getKVClient()
+                    .get(
+                        prefix,
+                        GetOption.builder()
+                            .isPrefix(true)
+                            .withKeysOnly(true)
+                            .withMaxCreateRevision(myRevision - 1)
+                            .withSortField(GetOption.SortTarget.CREATE)
+                            .withSortOrder(GetOption.SortOrder.DESCEND)
+                            .build()));
         long ahead = queue.getKvs().size();
         if (ahead == 0 || (before >= 0 && ahead >= before)) {
           break; // our turn, or the queue stood still for a whole timeout
@@ -238,15 +258,18 @@ final class EtcdV3Backend implements RendezvousBackend {
       try {
         GetResponse behind =
             session.await(
-                session.client().getKVClient().get(
-                    prefix,
-                    GetOption.builder()
-                        .isPrefix(true)
-                        .withMinCreateRevision(revision + 1)
-                        .withSortField(GetOption.SortTarget.CREATE)
-                        .withSortOrder(GetOption.SortOrder.ASCEND)
-                        .withLimit(MAX_BATCH)
-                        .build()));
+                session
+                    .client()
+                    .getKVClient()
+                    .get(
+                        prefix,
+                        GetOption.builder()
+                            .isPrefix(true)
+                            .withMinCreateRevision(revision + 1)
+                            .withSortField(GetOption.SortTarget.CREATE)
+                            .withSortOrder(GetOption.SortOrder.ASCEND)
+                            .withLimit(MAX_BATCH)
+                            .build()));
         for (KeyValue kv : behind.getKvs()) {
           NodeDescriptor node = parseNode(kv.getValue().toString(StandardCharsets.UTF_8));
           if (node == null) {
@@ -296,7 +319,9 @@ final class EtcdV3Backend implements RendezvousBackend {
     }
     try {
       return new NodeDescriptor(
-          text.substring(0, p), Long.parseLong(text.substring(p + 1, l)), Long.parseLong(text.substring(l + 1)));
+          text.substring(0, p),
+          Long.parseLong(text.substring(p + 1, l)),
+          Long.parseLong(text.substring(l + 1)));
     } catch (RuntimeException e) {
       return null;
     }

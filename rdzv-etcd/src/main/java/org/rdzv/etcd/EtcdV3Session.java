@@ -78,7 +78,8 @@ final class EtcdV3Session {
                   ssl.trustManager(trust);
                 }
               } catch (java.security.GeneralSecurityException e) {
-                throw new IllegalArgumentException("Cannot set up TLS for etcd: " + e.getMessage(), e);
+                throw new IllegalArgumentException(
+                    "Cannot set up TLS for etcd: " + e.getMessage(), e);
               }
             });
       } catch (SSLException e) {
@@ -136,17 +137,28 @@ final class EtcdV3Session {
     } catch (InterruptedException e) {
       future.cancel(true);
       Thread.currentThread().interrupt();
-      throw new Unavailable("Interrupted while talking to etcd at " + connection.endpointText() + ".", e);
+      throw new Unavailable(
+          "Interrupted while talking to etcd at " + connection.endpointText() + ".", e);
     } catch (TimeoutException e) {
       future.cancel(true);
       throw new Unavailable(
-          "The connection to etcd has failed (" + connection.endpointText() + ": no answer within "
-              + connection.readTimeout().toSeconds() + " s).", e);
+          "The connection to etcd has failed ("
+              + connection.endpointText()
+              + ": no answer within "
+              + connection.readTimeout().toSeconds()
+              + " s).",
+          e);
     } catch (ExecutionException e) {
       Throwable cause = e.getCause() == null ? e : e.getCause();
       throw new Unavailable(
-          "The connection to etcd has failed (" + connection.endpointText() + ": "
-              + cause.getClass().getSimpleName() + " " + cause.getMessage() + ").", cause);
+          "The connection to etcd has failed ("
+              + connection.endpointText()
+              + ": "
+              + cause.getClass().getSimpleName()
+              + " "
+              + cause.getMessage()
+              + ").",
+          cause);
     }
   }
 
@@ -157,7 +169,11 @@ final class EtcdV3Session {
       if (leaseId == 0 || System.nanoTime() - leaseGrantedNanos > LEASE_RENEW_NANOS) {
         leaseId = await(client.getLeaseClient().grant(LEASE_TTL_SECONDS)).getID();
         leaseGrantedNanos = System.nanoTime();
-        LOG.log(Level.DEBUG, "granted etcd lease {0} for {1} s", Long.toHexString(leaseId), LEASE_TTL_SECONDS);
+        LOG.log(
+            Level.DEBUG,
+            "granted etcd lease {0} for {1} s",
+            Long.toHexString(leaseId),
+            LEASE_TTL_SECONDS);
       }
       return leaseId;
     } finally {
@@ -176,23 +192,25 @@ final class EtcdV3Session {
   }
 
   /**
-   * Waits until {@code key} is deleted at or after {@code fromRevision}, or {@code timeout}
-   * passes; returns whether it was deleted (or the history was compacted).
+   * Waits until {@code key} is deleted at or after {@code fromRevision}, or {@code timeout} passes;
+   * returns whether it was deleted (or the history was compacted).
    */
   boolean awaitDeleted(ByteSequence key, long fromRevision, Duration timeout)
       throws InterruptedException {
     CompletableFuture<Boolean> deleted = new CompletableFuture<>();
     Watch.Watcher watcher =
-        client.getWatchClient().watch(
-            key,
-            WatchOption.builder().withRevision(fromRevision).withNoPut(true).build(),
-            Watch.listener(
-                (WatchResponse response) -> {
-                  if (!response.getEvents().isEmpty()) {
-                    deleted.complete(true);
-                  }
-                },
-                (Throwable error) -> deleted.complete(true)));
+        client
+            .getWatchClient()
+            .watch(
+                key,
+                WatchOption.builder().withRevision(fromRevision).withNoPut(true).build(),
+                Watch.listener(
+                    (WatchResponse response) -> {
+                      if (!response.getEvents().isEmpty()) {
+                        deleted.complete(true);
+                      }
+                    },
+                    (Throwable error) -> deleted.complete(true)));
     try {
       return deleted.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
     } catch (TimeoutException e) {

@@ -24,10 +24,10 @@ import org.rdzv.api.StoreException;
 import org.rdzv.api.StoreTimeoutException;
 
 /**
- * A {@link Store} on etcd's v3 API: each key is the v3 key {@code prefix + key} (UTF-8, no
- * encoding needed: v3 keys are bytes), each value the raw bytes, counters decimal text. Atomic
- * operations are transactions on the mod revision; blocking reads wait with v3 watches from the
- * revision of the read, never polling. Keys carry no lease, like PyTorch's EtcdStore keys.
+ * A {@link Store} on etcd's v3 API: each key is the v3 key {@code prefix + key} (UTF-8, no encoding
+ * needed: v3 keys are bytes), each value the raw bytes, counters decimal text. Atomic operations
+ * are transactions on the mod revision; blocking reads wait with v3 watches from the revision of
+ * the read, never polling. Keys carry no lease, like PyTorch's EtcdStore keys.
  */
 final class EtcdV3Store implements Store {
   private final EtcdV3Session session;
@@ -67,58 +67,65 @@ final class EtcdV3Store implements Store {
 
   @Override
   public long add(String key, long delta) {
-    return call(() -> {
-      for (int attempt = 0; ; attempt++) {
-        KeyValue current = read(key);
-        long value;
-        try {
-          value = current == null ? 0 : Long.parseLong(current.getValue().toString(StandardCharsets.UTF_8).strip());
-        } catch (NumberFormatException e) {
-          throw new StoreException("the value of " + key + " in etcd is not a counter", e);
-        }
-        long next = value + delta;
-        if (swap(key, current, Long.toString(next).getBytes(StandardCharsets.US_ASCII)).isSucceeded()) {
-          return next;
-        }
-        EtcdV2Store.backOff(attempt);
-      }
-    });
+    return call(
+        () -> {
+          for (int attempt = 0; ; attempt++) {
+            KeyValue current = read(key);
+            long value;
+            try {
+              value =
+                  current == null
+                      ? 0
+                      : Long.parseLong(current.getValue().toString(StandardCharsets.UTF_8).strip());
+            } catch (NumberFormatException e) {
+              throw new StoreException("the value of " + key + " in etcd is not a counter", e);
+            }
+            long next = value + delta;
+            if (swap(key, current, Long.toString(next).getBytes(StandardCharsets.US_ASCII))
+                .isSucceeded()) {
+              return next;
+            }
+            EtcdV2Store.backOff(attempt);
+          }
+        });
   }
 
   @Override
   public byte[] compareSet(String key, byte[] expected, byte[] desired) {
-    return call(() -> {
-      for (int attempt = 0; ; attempt++) {
-        KeyValue current = read(key);
-        if (current == null) {
-          if (expected.length != 0) {
-            return expected;
+    return call(
+        () -> {
+          for (int attempt = 0; ; attempt++) {
+            KeyValue current = read(key);
+            if (current == null) {
+              if (expected.length != 0) {
+                return expected;
+              }
+            } else if (!Arrays.equals(current.getValue().getBytes(), expected)) {
+              return current.getValue().getBytes();
+            }
+            if (swap(key, current, desired).isSucceeded()) {
+              return desired;
+            }
+            EtcdV2Store.backOff(attempt);
           }
-        } else if (!Arrays.equals(current.getValue().getBytes(), expected)) {
-          return current.getValue().getBytes();
-        }
-        if (swap(key, current, desired).isSucceeded()) {
-          return desired;
-        }
-        EtcdV2Store.backOff(attempt);
-      }
-    });
+        });
   }
 
   @Override
   public void append(String key, byte[] value) {
-    call(() -> {
-      for (int attempt = 0; ; attempt++) {
-        KeyValue current = read(key);
-        byte[] old = current == null ? new byte[0] : current.getValue().getBytes();
-        byte[] joined = Arrays.copyOf(old, old.length + value.length);
-        System.arraycopy(value, 0, joined, old.length, value.length);
-        if (swap(key, current, joined).isSucceeded()) {
-          return null;
-        }
-        EtcdV2Store.backOff(attempt);
-      }
-    });
+    call(
+        () -> {
+          for (int attempt = 0; ; attempt++) {
+            KeyValue current = read(key);
+            byte[] old = current == null ? new byte[0] : current.getValue().getBytes();
+            byte[] joined = Arrays.copyOf(old, old.length + value.length);
+            System.arraycopy(value, 0, joined, old.length, value.length);
+            if (swap(key, current, joined).isSucceeded()) {
+              return null;
+            }
+            EtcdV2Store.backOff(attempt);
+          }
+        });
   }
 
   /** Writes {@code value} if the key is still as {@code current} (null: still missing). */
@@ -151,9 +158,14 @@ final class EtcdV3Store implements Store {
 
   @Override
   public long numKeys() {
-    return call(() -> session.await(
-        kv().get(EtcdV3Session.bytes(prefix), GetOption.builder().isPrefix(true).withCountOnly(true).build()))
-        .getCount());
+    return call(
+        () ->
+            session
+                .await(
+                    kv().get(
+                            EtcdV3Session.bytes(prefix),
+                            GetOption.builder().isPrefix(true).withCountOnly(true).build()))
+                .getCount());
   }
 
   @Override
@@ -206,30 +218,31 @@ final class EtcdV3Store implements Store {
   private Map<String, byte[]> waitFor(List<String> keys, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
     Map<String, byte[]> found = new HashMap<>();
-    return call(() -> {
-      while (true) {
-        long revision = readAll(keys, found);
-        if (revision < 0) {
-          return found;
-        }
-        long left = deadline - System.nanoTime();
-        if (left <= 0) {
-          return null;
-        }
-        List<ByteSequence> missing = new ArrayList<>();
-        for (String key : keys) {
-          if (!found.containsKey(key)) {
-            missing.add(key(key));
+    return call(
+        () -> {
+          while (true) {
+            long revision = readAll(keys, found);
+            if (revision < 0) {
+              return found;
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+              return null;
+            }
+            List<ByteSequence> missing = new ArrayList<>();
+            for (String key : keys) {
+              if (!found.containsKey(key)) {
+                missing.add(key(key));
+              }
+            }
+            try {
+              session.awaitAny(missing, revision + 1, Duration.ofNanos(left));
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+              throw new StoreException("interrupted while waiting for keys in etcd", e);
+            }
           }
-        }
-        try {
-          session.awaitAny(missing, revision + 1, Duration.ofNanos(left));
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new StoreException("interrupted while waiting for keys in etcd", e);
-        }
-      }
-    });
+        });
   }
 
   /**

@@ -30,9 +30,9 @@ import org.rdzv.api.RendezvousTimeoutException;
  * closed}), and per version {@code v_<N>/rank_<r>} keep-alive keys and the {@code v_<N>/kv} store.
  * Ranks are the join order. Waits are v2 watches. Differences from PyTorch (all invisible to its
  * nodes): no random pause before each compare-and-set (only after a lost one), no one-second pause
- * after a wait that already watched for the change, closing a run with no state yet writes a
- * {@code closed} state, and a run that cannot reach etcd ends with a connection error (not a
- * timeout) at its deadline.
+ * after a wait that already watched for the change, closing a run with no state yet writes a {@code
+ * closed} state, and a run that cannot reach etcd ends with a connection error (not a timeout) at
+ * its deadline.
  */
 final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
   private static final System.Logger LOG =
@@ -47,7 +47,9 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
   static final int WORKER_KEEPALIVE_TTL = 10;
   static final int RUN_ID_SUBROOT_TTL = 7200;
 
-  /** One scheduler thread for every handler's TTL refreshes; the refreshes run on virtual threads. */
+  /**
+   * One scheduler thread for every handler's TTL refreshes; the refreshes run on virtual threads.
+   */
   private static final ScheduledExecutorService RENEWALS =
       Executors.newSingleThreadScheduledExecutor(
           r -> Thread.ofPlatform().daemon().name("rdzv-etcd-lease-renewal").unstarted(r));
@@ -63,8 +65,12 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
   private final ScheduledFuture<?> runLease;
   private volatile ScheduledFuture<?> rankLease;
   private long deadline;
-  /** A running average of how long one compare-and-set takes, to size the pause after a lost one. */
+
+  /**
+   * A running average of how long one compare-and-set takes, to size the pause after a lost one.
+   */
   private volatile long casNanos = 2_000_000;
+
   /** The state text this node last waited on, to tell a moving state from a still one. */
   private String lastSeenText;
 
@@ -123,7 +129,8 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
         createDirIfMissing(path(""), RUN_ID_SUBROOT_TTL);
         createDirIfMissing(path("/rdzv"), null);
         try {
-          client.put(path("/rdzv/version_counter"), EtcdV2Client.form("value", "0", "prevExist", "false"));
+          client.put(
+              path("/rdzv/version_counter"), EtcdV2Client.form("value", "0", "prevExist", "false"));
         } catch (EtcdV2Exception e) {
           if (!e.is(EtcdV2Exception.NODE_EXIST)) {
             throw e;
@@ -268,7 +275,11 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
           throw translate(e);
         }
         lastFailure = e;
-        LOG.log(Level.INFO, "run {0}: rendezvous attempt failed, will retry: {1}", runId, e.getMessage());
+        LOG.log(
+            Level.INFO,
+            "run {0}: rendezvous attempt failed, will retry: {1}",
+            runId,
+            e.getMessage());
         pause(Duration.ofSeconds(1));
       }
     }
@@ -284,10 +295,12 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
         throw e;
       }
       active = getState();
-      LOG.log(Level.DEBUG, "run {0}: observed existing rendezvous state: {1}", runId, active.text());
+      LOG.log(
+          Level.DEBUG, "run {0}: observed existing rendezvous state: {1}", runId, active.text());
     }
     switch (active.status()) {
-      case "closed" -> throw new RendezvousClosedException("The rendezvous of run " + runId + " is closed.");
+      case "closed" ->
+          throw new RendezvousClosedException("The rendezvous of run " + runId + " is closed.");
       case "joinable" -> {
         return joinPhase(active.version());
       }
@@ -317,9 +330,12 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
       client.put(
           path("/rdzv/version_counter"),
           EtcdV2Client.form(
-              "value", version,
-              "prevExist", "true",
-              "prevIndex", Long.toString(counter.modifiedIndex())));
+              "value",
+              version,
+              "prevExist",
+              "true",
+              "prevIndex",
+              Long.toString(counter.modifiedIndex())));
     } catch (EtcdV2Exception e) {
       if (e.keyNotFound() || e.is(EtcdV2Exception.TEST_FAILED)) {
         throw new RendezvousException(
@@ -327,10 +343,10 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
       }
       throw e;
     } catch (NumberFormatException e) {
-      throw new RendezvousStateException("The etcd version counter of run " + runId + " is not a number.", e);
+      throw new RendezvousStateException(
+          "The etcd version counter of run " + runId + " is not a number.", e);
     }
-    client.put(
-        path("/rdzv/v_" + version), EtcdV2Client.form("dir", "true", "prevExist", "false"));
+    client.put(path("/rdzv/v_" + version), EtcdV2Client.form("dir", "true", "prevExist", "false"));
     ObjectNode joinable = PythonJson.object();
     joinable.put("status", "joinable");
     joinable.put("version", version);
@@ -364,7 +380,8 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
       Active active = getState();
       if (!"joinable".equals(active.status())) {
         throw new RetryableFailure(
-            "Rendezvous state became non-joinable before we could join. Must join next one.", false);
+            "Rendezvous state became non-joinable before we could join. Must join next one.",
+            false);
       }
       if (!version.equals(active.version())) {
         throw new RetryImmediately("Rendezvous version changed. Must try join the new one.");
@@ -404,7 +421,8 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
       } else if (active.is("joinable", version)) {
         active = awaitProgress(active, maxNodes - participants(active.state()).size());
       } else {
-        throw new RetryableFailure("Rendezvous state transition no longer possible. Must re-enter.", false);
+        throw new RetryableFailure(
+            "Rendezvous state transition no longer possible. Must re-enter.", false);
       }
     }
   }
@@ -413,7 +431,12 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
     confirmMembership(version, rank);
     Active active = waitForFinal(version);
     int world = participants(active.state()).size();
-    LOG.log(Level.DEBUG, "run {0}: rendezvous version {1} is complete: {2}", runId, version, active.text());
+    LOG.log(
+        Level.DEBUG,
+        "run {0}: rendezvous version {1} is complete: {2}",
+        runId,
+        version,
+        active.text());
     return new long[] {Long.parseLong(version), rank, world};
   }
 
@@ -421,7 +444,8 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
     for (int attempt = 0; ; attempt++) {
       Active active = getState();
       if (!"frozen".equals(active.status())) {
-        throw new RetryImmediately("Rendezvous no longer frozen, before we confirmed. Must join next one");
+        throw new RetryImmediately(
+            "Rendezvous no longer frozen, before we confirmed. Must join next one");
       }
       if (!version.equals(active.version())) {
         throw new RetryImmediately("Rendezvous version changed. Must try join the new one.");
@@ -455,11 +479,14 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
       if (active.is("final", version)) {
         return active;
       } else if (active.is("frozen", version)) {
-        active = awaitProgress(
-            active,
-            participants(active.state()).size() - active.state().withArrayProperty("keep_alives").size());
+        active =
+            awaitProgress(
+                active,
+                participants(active.state()).size()
+                    - active.state().withArrayProperty("keep_alives").size());
       } else {
-        throw new RetryableFailure("Rendezvous state transition no longer possible. Must re-enter.", false);
+        throw new RetryableFailure(
+            "Rendezvous state transition no longer possible. Must re-enter.", false);
       }
     }
   }
@@ -485,7 +512,11 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
 
   private void handleExistingRendezvous(String version) {
     announceSelfWaiting(version);
-    LOG.log(Level.DEBUG, "run {0}: added this node to the waiting workers of version {1}", runId, version);
+    LOG.log(
+        Level.DEBUG,
+        "run {0}: added this node to the waiting workers of version {1}",
+        runId,
+        version);
     waitForRendezvousToFree(version);
   }
 
@@ -493,9 +524,12 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
     for (int attempt = 0; ; attempt++) {
       Active active = getState();
       if (!active.is("final", version)) {
-        throw new RetryImmediately("the final rendezvous changed before this node announced itself");
+        throw new RetryImmediately(
+            "the final rendezvous changed before this node announced itself");
       }
-      active.state().put("num_workers_waiting", active.state().path("num_workers_waiting").asInt(0) + 1);
+      active
+          .state()
+          .put("num_workers_waiting", active.state().path("num_workers_waiting").asInt(0) + 1);
       try {
         cas(active, active.state(), null);
         return;
@@ -520,9 +554,14 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
       }
       for (var key : active.state().withArrayProperty("keep_alives")) {
         if (!alive.contains(key.asText())) {
-          LOG.log(Level.INFO, "run {0}: keep-alive key {1} was not renewed; destroying version {2}",
-              runId, key.asText(), version);
-          client.delete(path("/rdzv/active_version"), EtcdV2Client.form("prevValue", active.text()));
+          LOG.log(
+              Level.INFO,
+              "run {0}: keep-alive key {1} was not renewed; destroying version {2}",
+              runId,
+              key.asText(),
+              version);
+          client.delete(
+              path("/rdzv/active_version"), EtcdV2Client.form("prevValue", active.text()));
           return;
         }
       }
@@ -548,7 +587,8 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
         return;
       }
       if (!active.is("joinable", version)) {
-        throw new RetryableFailure("Rendezvous state transition no longer possible. Must re-enter.", false);
+        throw new RetryableFailure(
+            "Rendezvous state transition no longer possible. Must re-enter.", false);
       }
       if (System.nanoTime() - lastCallDeadline >= 0) {
         active.state().put("status", "frozen");
@@ -601,7 +641,9 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
 
   // ---------------------------------------------------------------- etcd helpers
 
-  /** Compare-and-set of {@code active_version} against the exact text read; returns the new state. */
+  /**
+   * Compare-and-set of {@code active_version} against the exact text read; returns the new state.
+   */
   private Active cas(Active read, ObjectNode state, Integer ttl) {
     String text = PythonJson.dumps(state);
     long start = System.nanoTime();
@@ -633,9 +675,12 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
         client.put(
             path("/rdzv/active_version"),
             EtcdV2Client.form(
-                "value", text,
-                "prevValue", read.text(),
-                "ttl", ttl == null ? null : ttl.toString()));
+                "value",
+                text,
+                "prevValue",
+                read.text(),
+                "ttl",
+                ttl == null ? null : ttl.toString()));
     return new Active(state, text, result.etcdIndex());
   }
 
@@ -648,7 +693,8 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
     try {
       EtcdV2Client.Result result = client.get(path("/rdzv/active_version"), false);
       String text = result.node().value();
-      return java.util.Optional.of(new Active(PythonJson.parseObject(text), text, result.etcdIndex()));
+      return java.util.Optional.of(
+          new Active(PythonJson.parseObject(text), text, result.etcdIndex()));
     } catch (EtcdV2Exception e) {
       if (e.keyNotFound()) {
         return java.util.Optional.empty();
@@ -687,7 +733,9 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
     }
   }
 
-  /** Refreshes {@code path}'s TTL every {@code ttl / 2} seconds until the key is gone or cancelled. */
+  /**
+   * Refreshes {@code path}'s TTL every {@code ttl / 2} seconds until the key is gone or cancelled.
+   */
   private ScheduledFuture<?> renewLease(String path, int ttl) {
     ScheduledFuture<?>[] self = new ScheduledFuture<?>[1];
     Runnable refresh =
@@ -700,20 +748,34 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
                         client.put(
                             path,
                             EtcdV2Client.form(
-                                "ttl", Integer.toString(ttl), "refresh", "true", "prevExist", "true"));
+                                "ttl",
+                                Integer.toString(ttl),
+                                "refresh",
+                                "true",
+                                "prevExist",
+                                "true"));
                       } catch (EtcdV2Exception e) {
                         if (e.keyNotFound() || e.kind() == EtcdV2Exception.Kind.UNAVAILABLE) {
-                          LOG.log(Level.DEBUG, "stopping TTL refresh of {0}: {1}", path, e.getMessage());
+                          LOG.log(
+                              Level.DEBUG,
+                              "stopping TTL refresh of {0}: {1}",
+                              path,
+                              e.getMessage());
                           if (self[0] != null) {
                             self[0].cancel(false);
                           }
                         } else {
-                          LOG.log(Level.WARNING, "TTL refresh of {0} failed: {1}", path, e.getMessage());
+                          LOG.log(
+                              Level.WARNING,
+                              "TTL refresh of {0} failed: {1}",
+                              path,
+                              e.getMessage());
                         }
                       }
                     });
     long periodMillis = ttl * 1000L / 2;
-    self[0] = RENEWALS.scheduleAtFixedRate(refresh, periodMillis, periodMillis, TimeUnit.MILLISECONDS);
+    self[0] =
+        RENEWALS.scheduleAtFixedRate(refresh, periodMillis, periodMillis, TimeUnit.MILLISECONDS);
     return self[0];
   }
 
@@ -722,7 +784,8 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
     while (System.nanoTime() - until < 0) {
       LockSupport.parkNanos(until - System.nanoTime());
       if (Thread.currentThread().isInterrupted()) {
-        throw new RendezvousException("Interrupted while waiting to retry the etcd rendezvous of run " + runId + ".");
+        throw new RendezvousException(
+            "Interrupted while waiting to retry the etcd rendezvous of run " + runId + ".");
       }
     }
   }
@@ -731,14 +794,21 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
     return switch (e.kind()) {
       case UNAVAILABLE -> new RendezvousConnectionException(e.getMessage(), e);
       case INTERRUPTED -> new RendezvousException("Interrupted while talking to etcd.", e);
-      case PROTOCOL -> new RendezvousConnectionException("etcd gave an unexpected answer: " + e.getMessage(), e);
-      case ERROR -> new RendezvousException("etcd refused a rendezvous request: " + e.getMessage(), e);
+      case PROTOCOL ->
+          new RendezvousConnectionException("etcd gave an unexpected answer: " + e.getMessage(), e);
+      case ERROR ->
+          new RendezvousException("etcd refused a rendezvous request: " + e.getMessage(), e);
     };
   }
 
   @Override
   public String toString() {
-    return "EtcdRendezvousHandler[run=" + runId + ", prefix=" + prefix + ", etcd="
-        + client.connection().endpointText() + "]";
+    return "EtcdRendezvousHandler[run="
+        + runId
+        + ", prefix="
+        + prefix
+        + ", etcd="
+        + client.connection().endpointText()
+        + "]";
   }
 }

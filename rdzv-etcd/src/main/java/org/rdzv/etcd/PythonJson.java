@@ -67,7 +67,11 @@ final class PythonJson {
         out.append(']');
       }
       case STRING -> string(node.textValue(), out);
-      case NUMBER -> out.append(node.isIntegralNumber() ? node.bigIntegerValue().toString() : python(node.doubleValue()));
+      case NUMBER ->
+          out.append(
+              node.isIntegralNumber()
+                  ? node.bigIntegerValue().toString()
+                  : python(node.doubleValue()));
       case BOOLEAN -> out.append(node.booleanValue() ? "true" : "false");
       default -> out.append("null");
     }

@@ -51,11 +51,13 @@ final class Tls {
       return null;
     }
     List<Certificate> chain = certificates(connection.clientCert());
-    Path keyFile = connection.clientKey() != null ? connection.clientKey() : connection.clientCert();
+    Path keyFile =
+        connection.clientKey() != null ? connection.clientKey() : connection.clientCert();
     PrivateKey key = privateKey(keyFile);
     KeyStore store = emptyStore();
     store.setKeyEntry("client", key, NO_PASSWORD, chain.toArray(Certificate[]::new));
-    KeyManagerFactory factory = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+    KeyManagerFactory factory =
+        KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
     factory.init(store, NO_PASSWORD);
     return factory;
   }
@@ -108,7 +110,8 @@ final class Tls {
           byte[] der = block.der;
           for (String algorithm : new String[] {"RSA", "EC", "Ed25519"}) {
             try {
-              return KeyFactory.getInstance(algorithm).generatePrivate(new PKCS8EncodedKeySpec(der));
+              return KeyFactory.getInstance(algorithm)
+                  .generatePrivate(new PKCS8EncodedKeySpec(der));
             } catch (GeneralSecurityException e) {
               // try the next algorithm
             }
@@ -122,15 +125,27 @@ final class Tls {
         default -> {}
       }
     }
-    throw new GeneralSecurityException(
-        "no PEM private key (PKCS#8 or PKCS#1 RSA) in " + file);
+    throw new GeneralSecurityException("no PEM private key (PKCS#8 or PKCS#1 RSA) in " + file);
   }
 
   /** Wraps a PKCS#1 RSA key in a PKCS#8 envelope. */
   private static byte[] wrapPkcs1(byte[] pkcs1) {
     byte[] algorithm = {
-      0x30, 0x0d, 0x06, 0x09, 0x2a, (byte) 0x86, 0x48, (byte) 0x86, (byte) 0xf7, 0x0d, 0x01, 0x01,
-      0x01, 0x05, 0x00
+      0x30,
+      0x0d,
+      0x06,
+      0x09,
+      0x2a,
+      (byte) 0x86,
+      0x48,
+      (byte) 0x86,
+      (byte) 0xf7,
+      0x0d,
+      0x01,
+      0x01,
+      0x01,
+      0x05,
+      0x00
     };
     byte[] version = {0x02, 0x01, 0x00};
     byte[] octets = der((byte) 0x04, pkcs1);

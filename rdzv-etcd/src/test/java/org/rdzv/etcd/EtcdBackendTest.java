@@ -13,9 +13,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.Test;
 import org.rdzv.api.RendezvousClosedException;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousParameters;
@@ -51,7 +51,11 @@ class EtcdBackendTest {
 
   private static RendezvousBackend backend(String kind, String runId) {
     return kind.equals("v2")
-        ? new EtcdV2Backend(EtcdV2Client.create(EtcdConnection.of(etcd.endpoint())), runId, EtcdRendezvous.V2_STATE_PREFIX, null)
+        ? new EtcdV2Backend(
+            EtcdV2Client.create(EtcdConnection.of(etcd.endpoint())),
+            runId,
+            EtcdRendezvous.V2_STATE_PREFIX,
+            null)
         : new EtcdV3Backend(session, runId, EtcdRendezvous.V3_STATE_PREFIX);
   }
 
@@ -72,10 +76,12 @@ class EtcdBackendTest {
     assertThat(lost.written()).isFalse();
     assertThat(lost.state()).isEqualTo(bytes("one"));
     assertThat(lost.token()).isEqualTo(first.token());
-    RendezvousBackend.SetResult second = backend.setState(bytes("two"), first.token()).orElseThrow();
+    RendezvousBackend.SetResult second =
+        backend.setState(bytes("two"), first.token()).orElseThrow();
     assertThat(second.written()).isTrue();
     // The old token no longer fences anything.
-    RendezvousBackend.SetResult stale = backend.setState(bytes("three"), first.token()).orElseThrow();
+    RendezvousBackend.SetResult stale =
+        backend.setState(bytes("three"), first.token()).orElseThrow();
     assertThat(stale.written()).isFalse();
     assertThat(stale.state()).isEqualTo(bytes("two"));
     assertThat(stale.token()).isEqualTo(second.token());
@@ -94,7 +100,8 @@ class EtcdBackendTest {
         EtcdV2Client.create(EtcdConnection.of(etcd.endpoint()))
             .get("/torch/elastic/rendezvous/ttl-run", false)
             .node();
-    assertThat(node.value()).isEqualTo(Base64.getEncoder().encodeToString(new byte[] {(byte) 0x80, 4, (byte) 0x95}));
+    assertThat(node.value())
+        .isEqualTo(Base64.getEncoder().encodeToString(new byte[] {(byte) 0x80, 4, (byte) 0x95}));
     assertThat(node.ttl()).isBetween(7190L, 7200L);
     assertThat(backend.getState().orElseThrow().token()).isEqualTo(node.modifiedIndex());
   }
@@ -103,10 +110,25 @@ class EtcdBackendTest {
   void v3StateIsBase64OnALeaseOfTwoHours() throws Exception {
     RendezvousBackend backend = backend("v3", "lease-run");
     backend.setState(bytes("state"), null);
-    var kv = session.await(session.client().getKVClient().get(EtcdV3Session.bytes("/torch/elastic/rendezvous/lease-run"))).getKvs().get(0);
+    var kv =
+        session
+            .await(
+                session
+                    .client()
+                    .getKVClient()
+                    .get(EtcdV3Session.bytes("/torch/elastic/rendezvous/lease-run")))
+            .getKvs()
+            .get(0);
     assertThat(kv.getValue().toString(StandardCharsets.UTF_8)).isEqualTo("c3RhdGU=");
     assertThat(kv.getLease()).isNotZero();
-    long ttl = session.await(session.client().getLeaseClient().timeToLive(kv.getLease(), io.etcd.jetcd.options.LeaseOption.DEFAULT)).getTTL();
+    long ttl =
+        session
+            .await(
+                session
+                    .client()
+                    .getLeaseClient()
+                    .timeToLive(kv.getLease(), io.etcd.jetcd.options.LeaseOption.DEFAULT))
+            .getTTL();
     assertThat(ttl).isBetween(7100L, 7200L);
   }
 
@@ -117,14 +139,17 @@ class EtcdBackendTest {
     Object token = backend.setState(bytes("a"), null).orElseThrow().token();
     long start = System.nanoTime();
     assertThat(backend.awaitChange(token, Duration.ofMillis(300))).isFalse();
-    assertThat(System.nanoTime() - start).isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(290));
-    CompletableFuture<Boolean> waiter = CompletableFuture.supplyAsync(() -> {
-      try {
-        return backend.awaitChange(token, Duration.ofSeconds(30));
-      } catch (InterruptedException e) {
-        throw new IllegalStateException(e);
-      }
-    });
+    assertThat(System.nanoTime() - start)
+        .isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(290));
+    CompletableFuture<Boolean> waiter =
+        CompletableFuture.supplyAsync(
+            () -> {
+              try {
+                return backend.awaitChange(token, Duration.ofSeconds(30));
+              } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+              }
+            });
     backend.setState(bytes("b"), token);
     start = System.nanoTime();
     assertThat(waiter.get(20, TimeUnit.SECONDS)).isTrue();
@@ -144,7 +169,9 @@ class EtcdBackendTest {
     // The waiter may be woken once by the signal of the write it already saw; then it waits.
     waiter.awaitChange(seen, Duration.ofMillis(200));
     Object quiet = writer.setState(bytes("b"), token, false).orElseThrow().token();
-    assertThat(waiter.awaitChange(seen, Duration.ofMillis(300))).as("a heartbeat wakes nobody").isFalse();
+    assertThat(waiter.awaitChange(seen, Duration.ofMillis(300)))
+        .as("a heartbeat wakes nobody")
+        .isFalse();
     writer.setState(bytes("c"), quiet, true);
     assertThat(waiter.awaitChange(seen, Duration.ofSeconds(10))).isTrue();
   }
@@ -153,13 +180,15 @@ class EtcdBackendTest {
   @ValueSource(strings = {"v2", "v3"})
   void awaitChangeWithoutStateWakesWhenTheFirstStateIsWritten(String kind) throws Exception {
     RendezvousBackend backend = backend(kind, "first-" + kind);
-    CompletableFuture<Boolean> waiter = CompletableFuture.supplyAsync(() -> {
-      try {
-        return backend.awaitChange(null, Duration.ofSeconds(30));
-      } catch (InterruptedException e) {
-        throw new IllegalStateException(e);
-      }
-    });
+    CompletableFuture<Boolean> waiter =
+        CompletableFuture.supplyAsync(
+            () -> {
+              try {
+                return backend.awaitChange(null, Duration.ofSeconds(30));
+              } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+              }
+            });
     backend.setState(bytes("x"), null);
     assertThat(waiter.get(20, TimeUnit.SECONDS)).isTrue();
   }
@@ -170,13 +199,15 @@ class EtcdBackendTest {
     RendezvousBackend first = backend(kind, "turns-" + kind);
     RendezvousBackend second = backend(kind, "turns-" + kind);
     RendezvousBackend.Turn turn = first.awaitTurn(Duration.ofSeconds(10), null);
-    CompletableFuture<RendezvousBackend.Turn> next = CompletableFuture.supplyAsync(() -> {
-      try {
-        return second.awaitTurn(Duration.ofSeconds(10), null);
-      } catch (InterruptedException e) {
-        throw new IllegalStateException(e);
-      }
-    });
+    CompletableFuture<RendezvousBackend.Turn> next =
+        CompletableFuture.supplyAsync(
+            () -> {
+              try {
+                return second.awaitTurn(Duration.ofSeconds(10), null);
+              } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+              }
+            });
     // The second waits while the first holds its turn...
     assertThatThrownBy(() -> next.get(500, TimeUnit.MILLISECONDS))
         .isInstanceOf(java.util.concurrent.TimeoutException.class);
@@ -190,14 +221,17 @@ class EtcdBackendTest {
     RendezvousBackend.Turn held = first.awaitTurn(Duration.ofSeconds(10), null);
     long start = System.nanoTime();
     RendezvousBackend.Turn anyway = second.awaitTurn(Duration.ofMillis(300), null);
-    assertThat(System.nanoTime() - start).isBetween(TimeUnit.MILLISECONDS.toNanos(250), TimeUnit.SECONDS.toNanos(5));
+    assertThat(System.nanoTime() - start)
+        .isBetween(TimeUnit.MILLISECONDS.toNanos(250), TimeUnit.SECONDS.toNanos(5));
     anyway.close();
     held.close();
   }
 
   @Test
   void v3StoreOperations() throws Exception {
-    try (Store store = EtcdRendezvous.v3Store(EtcdConnection.of(etcd.endpoint()), "/t/v3store", Duration.ofSeconds(20))) {
+    try (Store store =
+        EtcdRendezvous.v3Store(
+            EtcdConnection.of(etcd.endpoint()), "/t/v3store", Duration.ofSeconds(20))) {
       store.set("k", "v");
       assertThat(store.getString("k")).isEqualTo("v");
       assertThat(store.add("n", 3)).isEqualTo(3);
@@ -216,13 +250,17 @@ class EtcdBackendTest {
       assertThat(store.check(List.of("k", "log"))).isFalse();
       assertThatThrownBy(() -> store.await(List.of("never"), Duration.ofMillis(200)))
           .isInstanceOf(StoreTimeoutException.class);
-      CompletableFuture<List<byte[]>> waiter = CompletableFuture.supplyAsync(() -> store.multiGet(List.of("p", "q")));
+      CompletableFuture<List<byte[]>> waiter =
+          CompletableFuture.supplyAsync(() -> store.multiGet(List.of("p", "q")));
       store.multiSet(List.of("p", "q"), List.of(bytes("1"), bytes("2")));
       List<byte[]> values = waiter.get(10, TimeUnit.SECONDS);
       assertThat(values.get(0)).isEqualTo(bytes("1"));
       assertThat(values.get(1)).isEqualTo(bytes("2"));
       // The raw v3 key is the prefix plus the key, the value the bytes themselves.
-      var kv = session.await(session.client().getKVClient().get(EtcdV3Session.bytes("/t/v3store/k"))).getKvs();
+      var kv =
+          session
+              .await(session.client().getKVClient().get(EtcdV3Session.bytes("/t/v3store/k")))
+              .getKvs();
       assertThat(kv.get(0).getValue().toString(StandardCharsets.UTF_8)).isEqualTo("v");
     }
   }
@@ -235,21 +273,26 @@ class EtcdBackendTest {
         backendName.equals("etcd")
             ? Map.of("timeout", "30", "last_call_timeout", "1")
             : Map.of("join_timeout", "30", "last_call_timeout", "1");
-    RendezvousParameters params = new RendezvousParameters(backendName, etcd.endpoint(), runId, 4, 4, config);
+    RendezvousParameters params =
+        new RendezvousParameters(backendName, etcd.endpoint(), runId, 4, 4, config);
     try (JavaNodes nodes = JavaNodes.start(params, 4, true)) {
       List<JavaNodes.Outcome> outcomes = nodes.await(Duration.ofSeconds(60));
       assertThat(outcomes).extracting(o -> o.info().rank()).containsExactlyInAnyOrder(0, 1, 2, 3);
-      assertThat(outcomes).allSatisfy(o -> {
-        assertThat(o.info().worldSize()).isEqualTo(4);
-        assertThat(o.greetings()).containsExactly("hello0", "hello1", "hello2", "hello3");
-      });
+      assertThat(outcomes)
+          .allSatisfy(
+              o -> {
+                assertThat(o.info().worldSize()).isEqualTo(4);
+                assertThat(o.greetings()).containsExactly("hello0", "hello1", "hello2", "hello3");
+              });
       if (!backendName.equals("etcd")) {
         StateSnapshot snapshot = EtcdRendezvous.readState(params).orElseThrow();
         assertThat(snapshot.complete()).isTrue();
         assertThat(snapshot.participants()).hasSize(4);
       } else {
         String state = EtcdRendezvous.legacyState(params).orElseThrow();
-        assertThat(state).startsWith("{\"status\": \"final\", \"version\": \"1\", \"participants\": [0, 1, 2, 3], \"keep_alives\": [");
+        assertThat(state)
+            .startsWith(
+                "{\"status\": \"final\", \"version\": \"1\", \"participants\": [0, 1, 2, 3], \"keep_alives\": [");
         assertThat(state).endsWith("], \"num_workers_waiting\": 0}");
       }
       RendezvousHandler first = nodes.handlers.get(0);
@@ -275,10 +318,22 @@ class EtcdBackendTest {
 
   @Test
   void readStateRefusesOtherBackends() {
-    assertThatThrownBy(() -> EtcdRendezvous.readState(new RendezvousParameters("c10d", etcd.endpoint(), "r", 1, 1)))
+    assertThatThrownBy(
+            () ->
+                EtcdRendezvous.readState(
+                    new RendezvousParameters("c10d", etcd.endpoint(), "r", 1, 1)))
         .isInstanceOf(IllegalArgumentException.class);
-    assertThat(EtcdRendezvous.readState(new RendezvousParameters("etcd-v2", etcd.endpoint(), "none", 1, 1))).isEqualTo(Optional.empty());
-    assertThat(EtcdRendezvous.readState(new RendezvousParameters("etcd-v3", etcd.endpoint(), "none", 1, 1))).isEqualTo(Optional.empty());
-    assertThat(EtcdRendezvous.legacyState(new RendezvousParameters("etcd", etcd.endpoint(), "none", 1, 1))).isEqualTo(Optional.empty());
+    assertThat(
+            EtcdRendezvous.readState(
+                new RendezvousParameters("etcd-v2", etcd.endpoint(), "none", 1, 1)))
+        .isEqualTo(Optional.empty());
+    assertThat(
+            EtcdRendezvous.readState(
+                new RendezvousParameters("etcd-v3", etcd.endpoint(), "none", 1, 1)))
+        .isEqualTo(Optional.empty());
+    assertThat(
+            EtcdRendezvous.legacyState(
+                new RendezvousParameters("etcd", etcd.endpoint(), "none", 1, 1)))
+        .isEqualTo(Optional.empty());
   }
 }

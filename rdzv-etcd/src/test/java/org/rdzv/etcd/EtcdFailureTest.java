@@ -13,7 +13,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.rdzv.api.RendezvousConnectionException;
-import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.RendezvousRegistry;
 import org.rdzv.testing.Await;
@@ -21,13 +20,28 @@ import org.rdzv.testing.EtcdProcess;
 import org.rdzv.testing.FreePort;
 import org.rdzv.testing.Peers;
 
-/** etcd failures: an unreachable endpoint, etcd dying under waiting nodes, a cluster losing a member. */
+/**
+ * etcd failures: an unreachable endpoint, etcd dying under waiting nodes, a cluster losing a
+ * member.
+ */
 class EtcdFailureTest {
 
   private static Map<String, String> config(String backend, int timeoutSeconds) {
     return backend.equals("etcd")
-        ? Map.of("timeout", Integer.toString(timeoutSeconds), "last_call_timeout", "1", "read_timeout", "3")
-        : Map.of("join_timeout", Integer.toString(timeoutSeconds), "last_call_timeout", "1", "read_timeout", "3");
+        ? Map.of(
+            "timeout",
+            Integer.toString(timeoutSeconds),
+            "last_call_timeout",
+            "1",
+            "read_timeout",
+            "3")
+        : Map.of(
+            "join_timeout",
+            Integer.toString(timeoutSeconds),
+            "last_call_timeout",
+            "1",
+            "read_timeout",
+            "3");
   }
 
   @ParameterizedTest
@@ -37,7 +51,9 @@ class EtcdFailureTest {
     long start = System.nanoTime();
     assertThatThrownBy(
             // Default options (read_timeout 60 s): refusal must still be reported at once.
-            () -> RendezvousRegistry.handler(new RendezvousParameters(backend, endpoint, "nobody", 1, 1)))
+            () ->
+                RendezvousRegistry.handler(
+                    new RendezvousParameters(backend, endpoint, "nobody", 1, 1)))
         .isInstanceOf(RendezvousConnectionException.class)
         .hasMessageContaining(endpoint);
     assertThat(System.nanoTime() - start).isLessThan(TimeUnit.SECONDS.toNanos(15));
@@ -52,7 +68,12 @@ class EtcdFailureTest {
       // min = max = 3 with two nodes: they wait for a third that never comes.
       RendezvousParameters params =
           new RendezvousParameters(
-              backend, etcd.endpoint(), "stopped", 3, 3, config(backend, backend.equals("etcd") ? 8 : 20));
+              backend,
+              etcd.endpoint(),
+              "stopped",
+              3,
+              3,
+              config(backend, backend.equals("etcd") ? 8 : 20));
       JavaNodes nodes = JavaNodes.start(params, 2, false);
       awaitJoined(backend, params, 2);
       etcd.kill();
@@ -79,14 +100,21 @@ class EtcdFailureTest {
 
   /** Waits until {@code count} nodes are in the state (by reading it as a status tool would). */
   private static void awaitJoined(String backend, RendezvousParameters params, int count) {
-    Await.until(count + " nodes in the rendezvous", Duration.ofSeconds(30), () -> {
-      if (backend.equals("etcd")) {
-        return EtcdRendezvous.legacyState(params)
-            .map(s -> PythonJson.parseObject(s).withArrayProperty("participants").size() == count)
-            .orElse(false);
-      }
-      return EtcdRendezvous.readState(params).map(s -> s.participants().size() == count).orElse(false);
-    });
+    Await.until(
+        count + " nodes in the rendezvous",
+        Duration.ofSeconds(30),
+        () -> {
+          if (backend.equals("etcd")) {
+            return EtcdRendezvous.legacyState(params)
+                .map(
+                    s ->
+                        PythonJson.parseObject(s).withArrayProperty("participants").size() == count)
+                .orElse(false);
+          }
+          return EtcdRendezvous.readState(params)
+              .map(s -> s.participants().size() == count)
+              .orElse(false);
+        });
   }
 
   @ParameterizedTest
@@ -95,13 +123,15 @@ class EtcdFailureTest {
     Peers.requireEtcdServer();
     try (EtcdProcess.Cluster cluster = EtcdProcess.startCluster(3)) {
       RendezvousParameters params =
-          new RendezvousParameters(backend, cluster.endpoints(), "cluster-" + backend, 3, 3, config(backend, 60));
+          new RendezvousParameters(
+              backend, cluster.endpoints(), "cluster-" + backend, 3, 3, config(backend, 60));
       JavaNodes early = JavaNodes.start(params, 2, false);
       awaitJoined(backend, params, 2);
       // The first member is where every node sends its requests first.
       cluster.member(0).kill();
       JavaNodes late = JavaNodes.start(params, 1, false);
-      List<JavaNodes.Outcome> outcomes = new java.util.ArrayList<>(early.await(Duration.ofSeconds(60)));
+      List<JavaNodes.Outcome> outcomes =
+          new java.util.ArrayList<>(early.await(Duration.ofSeconds(60)));
       outcomes.addAll(late.await(Duration.ofSeconds(60)));
       assertThat(outcomes).extracting(o -> o.info().rank()).containsExactlyInAnyOrder(0, 1, 2);
       assertThat(outcomes).allSatisfy(o -> assertThat(o.info().worldSize()).isEqualTo(3));
@@ -112,17 +142,28 @@ class EtcdFailureTest {
 
   @Test
   void optionsAreValidatedWithPyTorchsMessages() {
-    assertThatThrownBy(() -> EtcdConnection.forLegacy(
-            new RendezvousParameters("etcd", "h", "r", 1, 1, Map.of("protocol", "HTTP"))))
+    assertThatThrownBy(
+            () ->
+                EtcdConnection.forLegacy(
+                    new RendezvousParameters("etcd", "h", "r", 1, 1, Map.of("protocol", "HTTP"))))
         .hasMessage("The etcd protocol must be HTTP or HTTPS.");
-    assertThat(EtcdConnection.forDynamic(
-            new RendezvousParameters("etcd-v2", "h", "r", 1, 1, Map.of("protocol", " HTTPS "))).protocol())
+    assertThat(
+            EtcdConnection.forDynamic(
+                    new RendezvousParameters(
+                        "etcd-v2", "h", "r", 1, 1, Map.of("protocol", " HTTPS ")))
+                .protocol())
         .isEqualTo("https");
-    assertThatThrownBy(() -> EtcdConnection.forDynamic(
-            new RendezvousParameters("etcd-v2", "h", "r", 1, 1, Map.of("protocol", "grpc"))))
+    assertThatThrownBy(
+            () ->
+                EtcdConnection.forDynamic(
+                    new RendezvousParameters(
+                        "etcd-v2", "h", "r", 1, 1, Map.of("protocol", "grpc"))))
         .hasMessage("The protocol must be HTTP or HTTPS.");
-    assertThatThrownBy(() -> EtcdConnection.forDynamic(
-            new RendezvousParameters("etcd-v2", "h", "r", 1, 1, Map.of("read_timeout", "0"))))
+    assertThatThrownBy(
+            () ->
+                EtcdConnection.forDynamic(
+                    new RendezvousParameters(
+                        "etcd-v2", "h", "r", 1, 1, Map.of("read_timeout", "0"))))
         .hasMessage("The read timeout must be a positive integer.");
     assertThat(EtcdConnection.parseEndpoints("h1:1,[::1]:2, h3 ").toString())
         .isEqualTo("[h1:1, [::1]:2, h3:2379]");
@@ -131,9 +172,10 @@ class EtcdFailureTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("empty item");
     assertThatThrownBy(() -> EtcdConnection.parseEndpoints("h1:99999"))
-        .hasMessage("The port number of the rendezvous endpoint 'h1:99999' must be an integer between 0 and 65536.");
-    assertThatThrownBy(() -> RendezvousRegistry.handler(new RendezvousParameters("etcd-v2", "h:1", "", 1, 1)))
+        .hasMessage(
+            "The port number of the rendezvous endpoint 'h1:99999' must be an integer between 0 and 65536.");
+    assertThatThrownBy(
+            () -> RendezvousRegistry.handler(new RendezvousParameters("etcd-v2", "h:1", "", 1, 1)))
         .hasMessage("The run id must be a non-empty string.");
   }
-
 }

@@ -56,17 +56,38 @@ class EtcdInteropTest {
 
   @Test
   void legacyEtcdLatePyTorchNodeIsCountedByJavaAndStoppedWhenJavaCloses() throws Exception {
-    RendezvousParameters params = new RendezvousParameters(
-        "etcd", etcd.endpoint(), "legacy-late", 2, 2, Map.of("timeout", "60", "last_call_timeout", "1"));
+    RendezvousParameters params =
+        new RendezvousParameters(
+            "etcd",
+            etcd.endpoint(),
+            "legacy-late",
+            2,
+            2,
+            Map.of("timeout", "60", "last_call_timeout", "1"));
     try (JavaNodes java = JavaNodes.start(params, 2, false)) {
       java.await(Duration.ofSeconds(60));
       RendezvousHandler first = java.handlers.get(0);
       try (PythonProcess python =
           PythonProcess.start(
               PythonProcess.resource(EtcdInteropTest.class, "/py/etcd_nodes.py"),
-              List.of("--backend", "etcd", "--endpoint", etcd.endpoint(), "--run-id", "legacy-late",
-                  "--nodes", "1", "--min", "2", "--max", "2", "--timeout", "60"))) {
-        Await.until("the PyTorch node counted as waiting", Duration.ofSeconds(60),
+              List.of(
+                  "--backend",
+                  "etcd",
+                  "--endpoint",
+                  etcd.endpoint(),
+                  "--run-id",
+                  "legacy-late",
+                  "--nodes",
+                  "1",
+                  "--min",
+                  "2",
+                  "--max",
+                  "2",
+                  "--timeout",
+                  "60"))) {
+        Await.until(
+            "the PyTorch node counted as waiting",
+            Duration.ofSeconds(60),
             () -> first.numNodesWaiting() == 1);
         assertThat(first.shutdown()).isTrue();
         String line = python.awaitLine(l -> l.contains("\"error\""), Duration.ofSeconds(60));
@@ -92,9 +113,24 @@ class EtcdInteropTest {
     try (PythonProcess python =
             PythonProcess.start(
                 PythonProcess.resource(EtcdInteropTest.class, "/py/etcd_nodes.py"),
-                List.of("--backend", backend, "--endpoint", etcd.endpoint(), "--run-id", runId,
-                    "--nodes", "2", "--min", "4", "--max", "4", "--timeout", "60",
-                    "--last-call-timeout", "1", "--exchange"));
+                List.of(
+                    "--backend",
+                    backend,
+                    "--endpoint",
+                    etcd.endpoint(),
+                    "--run-id",
+                    runId,
+                    "--nodes",
+                    "2",
+                    "--min",
+                    "4",
+                    "--max",
+                    "4",
+                    "--timeout",
+                    "60",
+                    "--last-call-timeout",
+                    "1",
+                    "--exchange"));
         JavaNodes java =
             JavaNodes.start(
                 JavaNodes.params(backend, etcd.endpoint(), runId, 4, 4, javaConfig), 2, true)) {

@@ -23,8 +23,8 @@ import org.rdzv.testing.Peers;
 /**
  * PyTorch's TLS options against a real etcd that serves HTTPS only and requires client
  * certificates: {@code protocol=https} with {@code ssl_cert}/{@code ssl_cert_key}/{@code ca_cert}
- * (etcd-v2, etcd-v3) and {@code cert}/{@code key}/{@code cacert} (etcd). Certificates are made
- * with openssl for the test.
+ * (etcd-v2, etcd-v3) and {@code cert}/{@code key}/{@code cacert} (etcd). Certificates are made with
+ * openssl for the test.
  */
 class EtcdTlsTest {
   private static Path dir;
@@ -35,20 +35,61 @@ class EtcdTlsTest {
     Peers.requireEtcdServer();
     requireOpenssl();
     dir = Files.createTempDirectory("rdzv-etcd-tls-");
-    Files.writeString(dir.resolve("server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+    Files.writeString(
+        dir.resolve("server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
     Files.writeString(dir.resolve("client.ext"), "extendedKeyUsage=clientAuth\n");
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-        "-days", "2", "-subj", "/CN=rdzv-test-ca");
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rdzv-test-ca");
     for (String who : List.of("server", "client")) {
-      openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", who + ".key", "-out", who + ".csr",
-          "-subj", "/CN=rdzv-test-" + who);
-      openssl("x509", "-req", "-in", who + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-          "-CAcreateserial", "-out", who + ".crt", "-days", "2", "-extfile", who + ".ext");
+      openssl(
+          "req",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-keyout",
+          who + ".key",
+          "-out",
+          who + ".csr",
+          "-subj",
+          "/CN=rdzv-test-" + who);
+      openssl(
+          "x509",
+          "-req",
+          "-in",
+          who + ".csr",
+          "-CA",
+          "ca.crt",
+          "-CAkey",
+          "ca.key",
+          "-CAcreateserial",
+          "-out",
+          who + ".crt",
+          "-days",
+          "2",
+          "-extfile",
+          who + ".ext");
     }
-    etcd = EtcdProcess.startTls(dir.resolve("server.crt"), dir.resolve("server.key"), dir.resolve("ca.crt"));
+    etcd =
+        EtcdProcess.startTls(
+            dir.resolve("server.crt"), dir.resolve("server.key"), dir.resolve("ca.crt"));
   }
 
-  /** Skips (fails on CI) without the openssl command (Debian's openssl, a ca-certificates dependency). */
+  /**
+   * Skips (fails on CI) without the openssl command (Debian's openssl, a ca-certificates
+   * dependency).
+   */
   private static void requireOpenssl() {
     boolean present;
     try {
@@ -62,7 +103,8 @@ class EtcdTlsTest {
       present = false;
     }
     if (!present) {
-      String message = "the openssl command is needed to make test certificates (apt-get install openssl)";
+      String message =
+          "the openssl command is needed to make test certificates (apt-get install openssl)";
       if (Peers.isCi()) {
         throw new AssertionError("required on CI (CI=true): " + message);
       }
@@ -74,7 +116,8 @@ class EtcdTlsTest {
     List<String> command = new java.util.ArrayList<>();
     command.add("openssl");
     command.addAll(List.of(args));
-    Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
+    Process p =
+        new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
     String output = new String(p.getInputStream().readAllBytes());
     assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
     assertThat(p.exitValue()).as("openssl %s: %s", String.join(" ", args), output).isZero();
@@ -106,11 +149,13 @@ class EtcdTlsTest {
   @ValueSource(strings = {"etcd", "etcd-v2", "etcd-v3"})
   void aRoundCompletesOverTlsWithAClientCertificate(String backend) {
     RendezvousParameters params =
-        new RendezvousParameters(backend, etcd.endpoint(), "tls-" + backend, 2, 2, tls(backend, true));
+        new RendezvousParameters(
+            backend, etcd.endpoint(), "tls-" + backend, 2, 2, tls(backend, true));
     try (JavaNodes nodes = JavaNodes.start(params, 2, true)) {
       List<JavaNodes.Outcome> outcomes = nodes.await(Duration.ofSeconds(60));
       assertThat(outcomes).extracting(o -> o.info().rank()).containsExactlyInAnyOrder(0, 1);
-      assertThat(outcomes).allSatisfy(o -> assertThat(o.greetings()).containsExactly("hello0", "hello1"));
+      assertThat(outcomes)
+          .allSatisfy(o -> assertThat(o.greetings()).containsExactly("hello0", "hello1"));
       nodes.handlers.forEach(EtcdBackendTest::closeQuietly);
     }
   }
@@ -119,7 +164,8 @@ class EtcdTlsTest {
   @ValueSource(strings = {"etcd", "etcd-v2", "etcd-v3"})
   void withoutAClientCertificateEtcdRefusesTheConnection(String backend) {
     RendezvousParameters params =
-        new RendezvousParameters(backend, etcd.endpoint(), "tls-refused-" + backend, 1, 1, tls(backend, false));
+        new RendezvousParameters(
+            backend, etcd.endpoint(), "tls-refused-" + backend, 1, 1, tls(backend, false));
     assertThatThrownBy(() -> org.rdzv.api.RendezvousRegistry.handler(params))
         .isInstanceOf(RendezvousConnectionException.class)
         .hasMessageContaining(etcd.endpoint());

@@ -38,7 +38,8 @@ class EtcdV2StoreTest {
   }
 
   private static Store store(String prefix) {
-    return EtcdRendezvous.v2Store(EtcdConnection.of(etcd.endpoint()), prefix, Duration.ofSeconds(30));
+    return EtcdRendezvous.v2Store(
+        EtcdConnection.of(etcd.endpoint()), prefix, Duration.ofSeconds(30));
   }
 
   @Test
@@ -70,11 +71,13 @@ class EtcdV2StoreTest {
     assertThat(store.add("counter", -2)).isEqualTo(3);
     List<CompletableFuture<Void>> adders = new ArrayList<>();
     for (int t = 0; t < 8; t++) {
-      adders.add(CompletableFuture.runAsync(() -> {
-        for (int i = 0; i < 10; i++) {
-          store.add("counter", 1);
-        }
-      }));
+      adders.add(
+          CompletableFuture.runAsync(
+              () -> {
+                for (int i = 0; i < 10; i++) {
+                  store.add("counter", 1);
+                }
+              }));
     }
     CompletableFuture.allOf(adders.toArray(CompletableFuture[]::new)).get(60, TimeUnit.SECONDS);
     assertThat(store.add("counter", 0)).isEqualTo(83);
@@ -127,7 +130,8 @@ class EtcdV2StoreTest {
   @Test
   void aWaiterWakesWhenTheKeysAreWrittenEvenBeforeThePrefixExists() throws Exception {
     Store store = store("/t/wake/" + System.nanoTime());
-    CompletableFuture<List<byte[]>> waiter = CompletableFuture.supplyAsync(() -> store.multiGet(List.of("x", "y")));
+    CompletableFuture<List<byte[]>> waiter =
+        CompletableFuture.supplyAsync(() -> store.multiGet(List.of("x", "y")));
     store.set("x", "1");
     store.set("y", "2");
     long start = System.nanoTime();

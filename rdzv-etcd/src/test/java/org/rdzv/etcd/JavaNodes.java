@@ -35,23 +35,25 @@ final class JavaNodes implements AutoCloseable {
     }
     for (RendezvousHandler handler : nodes.handlers) {
       CompletableFuture<Outcome> future = new CompletableFuture<>();
-      Thread.ofVirtual().start(() -> {
-        try {
-          RendezvousInfo info = handler.nextRendezvous();
-          List<String> greetings = List.of();
-          if (exchange) {
-            info.store().set("from_" + info.rank(), "hello" + info.rank());
-            List<String> got = new ArrayList<>();
-            for (int r = 0; r < info.worldSize(); r++) {
-              got.add(new String(info.store().get("from_" + r), StandardCharsets.UTF_8));
-            }
-            greetings = got;
-          }
-          future.complete(new Outcome(info, greetings));
-        } catch (Throwable t) {
-          future.completeExceptionally(t);
-        }
-      });
+      Thread.ofVirtual()
+          .start(
+              () -> {
+                try {
+                  RendezvousInfo info = handler.nextRendezvous();
+                  List<String> greetings = List.of();
+                  if (exchange) {
+                    info.store().set("from_" + info.rank(), "hello" + info.rank());
+                    List<String> got = new ArrayList<>();
+                    for (int r = 0; r < info.worldSize(); r++) {
+                      got.add(new String(info.store().get("from_" + r), StandardCharsets.UTF_8));
+                    }
+                    greetings = got;
+                  }
+                  future.complete(new Outcome(info, greetings));
+                } catch (Throwable t) {
+                  future.completeExceptionally(t);
+                }
+              });
       nodes.outcomes.add(future);
     }
     return nodes;

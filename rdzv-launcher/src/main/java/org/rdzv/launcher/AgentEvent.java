@@ -37,7 +37,8 @@ public sealed interface AgentEvent {
    * @param pids process ids by local rank
    * @param globalRanks {@code RANK} by local rank
    */
-  record WorkersStarted(int restartCount, Map<Integer, Long> pids, Map<Integer, Integer> globalRanks)
+  record WorkersStarted(
+      int restartCount, Map<Integer, Long> pids, Map<Integer, Integer> globalRanks)
       implements AgentEvent {}
 
   /**

@@ -41,8 +41,8 @@ public interface ElasticAgent {
 
   /**
    * Stops the agent: its workers get SIGTERM, then SIGKILL after the stop timeout, and {@link
-   * #run()} returns {@link WorkerState#STOPPED}. Blocks until the workers are gone. Idempotent; does
-   * not close the rendezvous, so a replacement agent can join the job.
+   * #run()} returns {@link WorkerState#STOPPED}. Blocks until the workers are gone. Idempotent;
+   * does not close the rendezvous, so a replacement agent can join the job.
    */
   void stop();
 

@@ -7,9 +7,9 @@ import java.util.Map;
 
 /**
  * The little JSON the agent reads and writes: role infos in the store and error files. Values are
- * {@code Map<String,Object>} (insertion-ordered), {@code List<Object>}, {@code String}, {@code Long},
- * {@code Double}, {@code Boolean} and {@code null}. A hand-written parser keeps the launcher's
- * start-up free of a JSON library's class loading, which a quick launch would feel.
+ * {@code Map<String,Object>} (insertion-ordered), {@code List<Object>}, {@code String}, {@code
+ * Long}, {@code Double}, {@code Boolean} and {@code null}. A hand-written parser keeps the
+ * launcher's start-up free of a JSON library's class loading, which a quick launch would feel.
  */
 final class Json {
   private final String text;

@@ -13,20 +13,20 @@ import org.rdzv.api.RendezvousParameters;
 
 /**
  * Everything one elastic agent needs: PyTorch's {@code LaunchConfig} plus the worker command.
- * Immutable; build one with {@link #builder(RendezvousParameters, List)}, where every default lives.
+ * Immutable; build one with {@link #builder(RendezvousParameters, List)}, where every default
+ * lives.
  *
  * @param rendezvous how to find the other agents; its {@code minNodes}/{@code maxNodes} are {@code
  *     --nnodes}
  * @param nprocPerNode local workers per agent ({@code --nproc-per-node}), at least 1
  * @param role worker role name ({@code --role}, default {@code default})
- * @param command the worker program and its arguments, already resolved (an interpreter first
- *     where one is needed); {@code ${local_rank}} in an argument is replaced per worker, as in
- *     PyTorch
+ * @param command the worker program and its arguments, already resolved (an interpreter first where
+ *     one is needed); {@code ${local_rank}} in an argument is replaced per worker, as in PyTorch
  * @param entrypointName how failures name the program (PyTorch: the script, else the program)
  * @param maxRestarts worker-group restarts allowed after failures ({@code --max-restarts}, default
  *     0); membership changes do not count
- * @param monitorInterval how often the agent asks the rendezvous whether nodes wait to join
- *     ({@code --monitor-interval}, default 0.1 s as in PyTorch 2.x). Worker exits are seen at once,
+ * @param monitorInterval how often the agent asks the rendezvous whether nodes wait to join ({@code
+ *     --monitor-interval}, default 0.1 s as in PyTorch 2.x). Worker exits are seen at once,
  *     whatever this is.
  * @param stopTimeout grace between SIGTERM and SIGKILL when workers are stopped (default 30 s, as
  *     PyTorch's {@code PContext.close})
@@ -82,7 +82,8 @@ public record LaunchConfig(
     command = List.copyOf(command);
     entrypointName = entrypointName == null ? command.get(0) : entrypointName;
     if (maxRestarts < 0) {
-      throw new IllegalArgumentException("--max-restarts must not be negative, not " + maxRestarts + ".");
+      throw new IllegalArgumentException(
+          "--max-restarts must not be negative, not " + maxRestarts + ".");
     }
     requirePositive(monitorInterval, "--monitor-interval");
     requireNonNegative(stopTimeout, "the stop timeout");
@@ -91,7 +92,9 @@ public record LaunchConfig(
     tee = perRank(tee, nprocPerNode);
     logLinePrefixTemplate =
         logLinePrefixTemplate == null ? DEFAULT_LOG_LINE_PREFIX : logLinePrefixTemplate;
-    environment = Collections.unmodifiableMap(new LinkedHashMap<>(environment == null ? Map.of() : environment));
+    environment =
+        Collections.unmodifiableMap(
+            new LinkedHashMap<>(environment == null ? Map.of() : environment));
   }
 
   private static void requirePositive(Duration d, String what) {

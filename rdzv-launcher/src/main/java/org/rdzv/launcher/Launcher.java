@@ -70,7 +70,15 @@ public final class Launcher {
               .putLong(uuid.getLeastSignificantBits())
               .array();
       String decimal = new BigInteger(1, bytes).toString(); // Python's str(uuid.uuid4().int)
-      p = new RendezvousParameters(p.backend(), p.endpoint(), decimal, p.minNodes(), p.maxNodes(), p.localAddr(), p.config());
+      p =
+          new RendezvousParameters(
+              p.backend(),
+              p.endpoint(),
+              decimal,
+              p.minNodes(),
+              p.maxNodes(),
+              p.localAddr(),
+              p.config());
     }
     if (!p.config().containsKey("timeout")) {
       p = p.with("timeout", Integer.toString(DEFAULT_RDZV_TIMEOUT_SECONDS));
@@ -97,7 +105,8 @@ public final class Launcher {
               LOG.log(Level.WARNING, "Received a termination signal, shutting down workers");
               agent.stop();
               try {
-                finished.await(config.stopTimeout().plusSeconds(10).toMillis(), TimeUnit.MILLISECONDS);
+                finished.await(
+                    config.stopTimeout().plusSeconds(10).toMillis(), TimeUnit.MILLISECONDS);
               } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
               }

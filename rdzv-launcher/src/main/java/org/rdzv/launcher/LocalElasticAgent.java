@@ -38,15 +38,18 @@ import org.rdzv.dynamic.DynamicRendezvousHandler;
  *
  * <p>Unlike PyTorch it does not poll its workers: each worker's exit wakes the agent at once. On a
  * {@link DynamicRendezvousHandler}, a participant of the current round that stops heartbeating
- * makes the agent re-rendezvous (without using a restart), where PyTorch would carry on. The monitor interval only paces the question "do nodes wait to join?".
+ * makes the agent re-rendezvous (without using a restart), where PyTorch would carry on. The
+ * monitor interval only paces the question "do nodes wait to join?".
  */
 final class LocalElasticAgent implements ElasticAgent {
   private static final System.Logger LOG = System.getLogger(LocalElasticAgent.class.getName());
 
   static final String ROLE_INFO_PREFIX = "torchelastic/role_info";
   static final String TERMINAL_STATE_PREFIX = "torchelastic/agent/terminal_state";
+
   /** Extra role-info field by which rdzv agents tell each other they can use an agent store. */
   static final String AGENT_STORE_FIELD = "agent_store";
+
   private static final Duration SHARE_TIMEOUT = Duration.ofSeconds(300);
 
   private final LaunchConfig config;
@@ -56,8 +59,10 @@ final class LocalElasticAgent implements ElasticAgent {
   private final LinkedBlockingQueue<Integer> exits = new LinkedBlockingQueue<>();
   private final ReentrantLock lock = new ReentrantLock();
   private final AtomicBoolean ran = new AtomicBoolean();
+
   /** The backend round in which participants were lost (-1: none), set by the handler's thread. */
   private final AtomicLong lostRound = new AtomicLong(-1);
+
   private static final int WAKE = Integer.MIN_VALUE;
   private volatile boolean stopping;
   private volatile Thread runThread;
@@ -104,10 +109,11 @@ final class LocalElasticAgent implements ElasticAgent {
     }
     runThread = Thread.currentThread();
     boolean success = false;
-    DynamicRendezvousHandler.Listener lossListener = (round, lost) -> {
-      lostRound.set(round);
-      exits.offer(WAKE);
-    };
+    DynamicRendezvousHandler.Listener lossListener =
+        (round, lost) -> {
+          lostRound.set(round);
+          exits.offer(WAKE);
+        };
     if (handler instanceof DynamicRendezvousHandler dynamic) {
       dynamic.addListener(lossListener);
     }
@@ -140,7 +146,8 @@ final class LocalElasticAgent implements ElasticAgent {
   }
 
   private RunResult invokeRun() {
-    LOG.log(Level.INFO, "[{0}] starting workers for entrypoint: {1}", role(), config.entrypointName());
+    LOG.log(
+        Level.INFO, "[{0}] starting workers for entrypoint: {1}", role(), config.entrypointName());
     prepareLogDir();
     initializeWorkers();
     long intervalNanos = config.monitorInterval().toNanos();
@@ -164,8 +171,11 @@ final class LocalElasticAgent implements ElasticAgent {
         if (lost >= 0 && lost == backendRound && !handler.isClosed()) {
           // PyTorch leaves survivors running when a node of a completed round dies (issue
           // #111646); their next collective would hang or fail. We re-rendezvous at once.
-          LOG.log(Level.INFO, "[{0}] Participants of round {1} are gone; will restart worker group",
-              role(), String.valueOf(lost));
+          LOG.log(
+              Level.INFO,
+              "[{0}] Participants of round {1} are gone; will restart worker group",
+              role(),
+              String.valueOf(lost));
           listener.accept(new AgentEvent.WorkersExited(WorkerState.HEALTHY, Map.of()));
           restartWorkers();
           continue;
@@ -174,8 +184,12 @@ final class LocalElasticAgent implements ElasticAgent {
           nextPoll = System.nanoTime() + intervalNanos;
           int waiting = handler.numNodesWaiting();
           if (waiting > 0) {
-            LOG.log(Level.INFO, "[{0}] Detected {1} new nodes from group_rank={2}; will restart worker group",
-                role(), String.valueOf(waiting), String.valueOf(groupRank));
+            LOG.log(
+                Level.INFO,
+                "[{0}] Detected {1} new nodes from group_rank={2}; will restart worker group",
+                role(),
+                String.valueOf(waiting),
+                String.valueOf(groupRank));
             listener.accept(new AgentEvent.WorkersExited(WorkerState.HEALTHY, Map.of()));
             restartWorkers();
           }
@@ -187,8 +201,11 @@ final class LocalElasticAgent implements ElasticAgent {
       switch (state) {
         case SUCCEEDED -> {
           current.awaitOutput(Duration.ofSeconds(2));
-          LOG.log(Level.INFO, "[{0}] worker group successfully finished. Waiting {1} seconds for other agents to finish.",
-              role(), String.valueOf(config.exitBarrierTimeout().toSeconds()));
+          LOG.log(
+              Level.INFO,
+              "[{0}] worker group successfully finished. Waiting {1} seconds for other agents to finish.",
+              role(),
+              String.valueOf(config.exitBarrierTimeout().toSeconds()));
           listener.accept(new AgentEvent.WorkersExited(WorkerState.SUCCEEDED, Map.of()));
           exitBarrier();
           return new RunResult(WorkerState.SUCCEEDED, Map.of(), restartCount(), rounds);
@@ -197,8 +214,12 @@ final class LocalElasticAgent implements ElasticAgent {
           Map<Integer, ProcessFailure> failures = current.failures(Instant.now());
           listener.accept(new AgentEvent.WorkersExited(WorkerState.FAILED, failures));
           if (remainingRestarts > 0) {
-            LOG.log(Level.INFO, "[{0}] Worker group FAILED. {1}/{2} attempts left; will restart worker group",
-                role(), String.valueOf(remainingRestarts), String.valueOf(config.maxRestarts()));
+            LOG.log(
+                Level.INFO,
+                "[{0}] Worker group FAILED. {1}/{2} attempts left; will restart worker group",
+                role(),
+                String.valueOf(remainingRestarts),
+                String.valueOf(config.maxRestarts()));
             remainingRestarts--;
             restartWorkers();
           } else {
@@ -286,24 +307,40 @@ final class LocalElasticAgent implements ElasticAgent {
     Ranks ranks = Ranks.assign(infos, groupRank);
     Master master = master(info, infos);
 
-    LOG.log(Level.INFO,
+    LOG.log(
+        Level.INFO,
         "[{0}] Rendezvous complete for workers. Result:\n  restart_count={1}\n  master_addr={2}\n"
             + "  master_port={3}\n  group_rank={4}\n  group_world_size={5}\n  global_ranks={6}\n"
             + "  global_world_size={7}\n  use_agent_store={8}",
-        role(), String.valueOf(restartCount()), master.addr, String.valueOf(master.port),
-        String.valueOf(groupRank), String.valueOf(groupWorldSize),
-        ranks.globalRanks(config.nprocPerNode()), String.valueOf(ranks.worldSize), master.useAgentStore);
+        role(),
+        String.valueOf(restartCount()),
+        master.addr,
+        String.valueOf(master.port),
+        String.valueOf(groupRank),
+        String.valueOf(groupWorldSize),
+        ranks.globalRanks(config.nprocPerNode()),
+        String.valueOf(ranks.worldSize),
+        master.useAgentStore);
     listener.accept(
         new AgentEvent.RendezvousCompleted(
-            round, groupRank, groupWorldSize, ranks.worldSize, master.addr, master.port, master.useAgentStore));
+            round,
+            groupRank,
+            groupWorldSize,
+            ranks.worldSize,
+            master.addr,
+            master.port,
+            master.useAgentStore));
     startWorkers(ranks, master);
   }
 
-  /** Writes this agent's role info and reads everybody's: PyTorch 1.13's {@code _share_and_gather}. */
+  /**
+   * Writes this agent's role info and reads everybody's: PyTorch 1.13's {@code _share_and_gather}.
+   */
   private List<RoleInfo> shareAndGather() {
     RoleInfo mine = new RoleInfo(role(), groupRank, config.nprocPerNode(), config.agentStore());
     List<byte[]> values =
-        synchronize(store, mine.encode(), groupRank, groupWorldSize, ROLE_INFO_PREFIX, SHARE_TIMEOUT);
+        synchronize(
+            store, mine.encode(), groupRank, groupWorldSize, ROLE_INFO_PREFIX, SHARE_TIMEOUT);
     List<RoleInfo> infos = new ArrayList<>(values.size());
     for (int i = 0; i < values.size(); i++) {
       infos.add(RoleInfo.decode(values.get(i), i));
@@ -364,7 +401,10 @@ final class LocalElasticAgent implements ElasticAgent {
     }
     boolean agentStore = infos.stream().allMatch(RoleInfo::agentStore);
     if (groupRank == 0) {
-      String addr = config.rendezvous().localAddr() != null ? config.rendezvous().localAddr() : RendezvousStoreInfo.fqdn();
+      String addr =
+          config.rendezvous().localAddr() != null
+              ? config.rendezvous().localAddr()
+              : RendezvousStoreInfo.fqdn();
       int port;
       if (agentStore) {
         WorkerStoreHost.Server server = storeHost.start("");
@@ -385,16 +425,21 @@ final class LocalElasticAgent implements ElasticAgent {
 
   private void publishMaster(String addr, int port) {
     store.set(RendezvousStoreInfo.MASTER_ADDR_KEY, addr.getBytes(StandardCharsets.UTF_8));
-    store.set(RendezvousStoreInfo.MASTER_PORT_KEY, Integer.toString(port).getBytes(StandardCharsets.UTF_8));
+    store.set(
+        RendezvousStoreInfo.MASTER_PORT_KEY,
+        Integer.toString(port).getBytes(StandardCharsets.UTF_8));
   }
 
   private Master readMaster(boolean useAgentStore) {
-    String addr = new String(store.get(RendezvousStoreInfo.MASTER_ADDR_KEY), StandardCharsets.UTF_8);
-    String port = new String(store.get(RendezvousStoreInfo.MASTER_PORT_KEY), StandardCharsets.UTF_8);
+    String addr =
+        new String(store.get(RendezvousStoreInfo.MASTER_ADDR_KEY), StandardCharsets.UTF_8);
+    String port =
+        new String(store.get(RendezvousStoreInfo.MASTER_PORT_KEY), StandardCharsets.UTF_8);
     try {
       return new Master(addr, Integer.parseInt(port.strip()), useAgentStore);
     } catch (NumberFormatException e) {
-      throw new org.rdzv.api.RendezvousStateException("MASTER_PORT in the store is not a number: " + port, e);
+      throw new org.rdzv.api.RendezvousStateException(
+          "MASTER_PORT in the store is not a number: " + port, e);
     }
   }
 
@@ -464,9 +509,14 @@ final class LocalElasticAgent implements ElasticAgent {
       env.put("TORCHELASTIC_MAX_RESTARTS", Integer.toString(config.maxRestarts()));
       env.put("TORCHELASTIC_RUN_ID", handler.runId());
       env.put("TORCHELASTIC_USE_AGENT_STORE", master.useAgentStore ? "True" : "False");
-      env.put("NCCL_ASYNC_ERROR_HANDLING", inherited.getOrDefault("NCCL_ASYNC_ERROR_HANDLING", "1"));
-      env.put("TORCH_NCCL_ASYNC_ERROR_HANDLING", inherited.getOrDefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1"));
-      if (!inherited.containsKey("OMP_NUM_THREADS") && !config.environment().containsKey("OMP_NUM_THREADS") && n > 1) {
+      env.put(
+          "NCCL_ASYNC_ERROR_HANDLING", inherited.getOrDefault("NCCL_ASYNC_ERROR_HANDLING", "1"));
+      env.put(
+          "TORCH_NCCL_ASYNC_ERROR_HANDLING",
+          inherited.getOrDefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1"));
+      if (!inherited.containsKey("OMP_NUM_THREADS")
+          && !config.environment().containsKey("OMP_NUM_THREADS")
+          && n > 1) {
         // torchrun's rule: several workers per node must not each use every core.
         env.put("OMP_NUM_THREADS", "1");
       }
@@ -483,7 +533,14 @@ final class LocalElasticAgent implements ElasticAgent {
               .replace("${role_name}", role());
       specs.add(
           new LocalWorkers.Spec(
-              local, rank, command, env, dir, config.redirects().get(local), config.tee().get(local), prefix));
+              local,
+              rank,
+              command,
+              env,
+              dir,
+              config.redirects().get(local),
+              config.tee().get(local),
+              prefix));
     }
     lock.lock();
     try {
@@ -493,7 +550,12 @@ final class LocalElasticAgent implements ElasticAgent {
       int gen = ++generation;
       exits.clear();
       workers = LocalWorkers.start(specs, config.out(), config.err(), local -> exits.offer(gen));
-      LOG.log(Level.INFO, "[{0}] Started workers {1} (attempt {2})", role(), workers.pids(), String.valueOf(restartCount));
+      LOG.log(
+          Level.INFO,
+          "[{0}] Started workers {1} (attempt {2})",
+          role(),
+          workers.pids(),
+          String.valueOf(restartCount));
       listener.accept(new AgentEvent.WorkersStarted(restartCount, workers.pids(), globalRanks));
     } finally {
       lock.unlock();
@@ -542,13 +604,19 @@ final class LocalElasticAgent implements ElasticAgent {
           groupWorldSize,
           TERMINAL_STATE_PREFIX,
           config.exitBarrierTimeout());
-      LOG.log(Level.DEBUG, "Done waiting for other agents. Elapsed: {0} ms", String.valueOf((System.nanoTime() - start) / 1_000_000));
+      LOG.log(
+          Level.DEBUG,
+          "Done waiting for other agents. Elapsed: {0} ms",
+          String.valueOf((System.nanoTime() - start) / 1_000_000));
     } catch (RuntimeException e) {
       if (stopping) {
         throw e;
       }
-      LOG.log(Level.WARNING, "Error waiting on exit barrier. Elapsed: {0} ms: {1}",
-          String.valueOf((System.nanoTime() - start) / 1_000_000), e.toString());
+      LOG.log(
+          Level.WARNING,
+          "Error waiting on exit barrier. Elapsed: {0} ms: {1}",
+          String.valueOf((System.nanoTime() - start) / 1_000_000),
+          e.toString());
     }
   }
 
@@ -604,13 +672,17 @@ final class LocalElasticAgent implements ElasticAgent {
             && map.get("role") instanceof String role
             && map.get("rank") instanceof Long rank
             && map.get("local_world_size") instanceof Long n) {
-          return new RoleInfo(role, rank.intValue(), n.intValue(), Boolean.TRUE.equals(map.get(AGENT_STORE_FIELD)));
+          return new RoleInfo(
+              role, rank.intValue(), n.intValue(), Boolean.TRUE.equals(map.get(AGENT_STORE_FIELD)));
         }
       } catch (IllegalArgumentException e) {
         // reported below
       }
       throw new org.rdzv.api.RendezvousStateException(
-          "the role info of agent " + expectedRank + " is not what an elastic agent writes: " + text);
+          "the role info of agent "
+              + expectedRank
+              + " is not what an elastic agent writes: "
+              + text);
     }
   }
 }

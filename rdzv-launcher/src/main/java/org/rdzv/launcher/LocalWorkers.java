@@ -25,8 +25,9 @@ import java.util.function.IntConsumer;
 
 /**
  * The worker processes of one attempt on one agent: started together, each watched by a thread
- * blocked in {@link Process#waitFor()} (so an exit is reported the moment it happens), stopped together (SIGTERM, a grace period, then SIGKILL for each worker and
- * every process it started). Thread-safe.
+ * blocked in {@link Process#waitFor()} (so an exit is reported the moment it happens), stopped
+ * together (SIGTERM, a grace period, then SIGKILL for each worker and every process it started).
+ * Thread-safe.
  */
 final class LocalWorkers {
   private static final System.Logger LOG = System.getLogger(LocalWorkers.class.getName());
@@ -89,7 +90,8 @@ final class LocalWorkers {
       partial.stop(Duration.ZERO);
       if (e instanceof IOException io) {
         throw new UncheckedIOException(
-            "cannot start worker program " + specs.get(0).command().get(0) + ": " + io.getMessage(), io);
+            "cannot start worker program " + specs.get(0).command().get(0) + ": " + io.getMessage(),
+            io);
       }
       throw (RuntimeException) e;
     }
@@ -121,17 +123,29 @@ final class LocalWorkers {
     Files.createDirectories(spec.dir());
     Path outFile = spec.dir().resolve("stdout.log");
     Path errFile = spec.dir().resolve("stderr.log");
-    boolean outPump = configure(builder, true, spec.redirect().out(), spec.tee().out(), out, outFile);
-    boolean errPump = configure(builder, false, spec.redirect().err(), spec.tee().err(), err, errFile);
+    boolean outPump =
+        configure(builder, true, spec.redirect().out(), spec.tee().out(), out, outFile);
+    boolean errPump =
+        configure(builder, false, spec.redirect().err(), spec.tee().err(), err, errFile);
     Process process = builder.start();
     Worker worker = new Worker(spec, process, Instant.now());
     if (outPump) {
       worker.pumps.add(
-          pump(process.getInputStream(), spec.tee().out() ? outFile : null, console(out, System.out), spec.tee().out() ? spec.prefix() : "", process.pid()));
+          pump(
+              process.getInputStream(),
+              spec.tee().out() ? outFile : null,
+              console(out, System.out),
+              spec.tee().out() ? spec.prefix() : "",
+              process.pid()));
     }
     if (errPump) {
       worker.pumps.add(
-          pump(process.getErrorStream(), spec.tee().err() ? errFile : null, console(err, System.err), spec.tee().err() ? spec.prefix() : "", process.pid()));
+          pump(
+              process.getErrorStream(),
+              spec.tee().err() ? errFile : null,
+              console(err, System.err),
+              spec.tee().err() ? spec.prefix() : "",
+              process.pid()));
     }
     return worker;
   }
@@ -145,7 +159,12 @@ final class LocalWorkers {
    * pumped into a given stream); both need a pump. Returns whether a pump is needed.
    */
   private static boolean configure(
-      ProcessBuilder builder, boolean stdout, boolean redirect, boolean tee, PrintStream console, Path file) {
+      ProcessBuilder builder,
+      boolean stdout,
+      boolean redirect,
+      boolean tee,
+      PrintStream console,
+      Path file) {
     boolean toFile = redirect || tee;
     boolean toConsole = tee || !redirect;
     ProcessBuilder.Redirect target;
@@ -167,7 +186,8 @@ final class LocalWorkers {
   }
 
   /** Copies lines from a worker's stream to the console (with the prefix) and to its log file. */
-  private static Thread pump(InputStream in, Path file, PrintStream console, String prefix, long pid) {
+  private static Thread pump(
+      InputStream in, Path file, PrintStream console, String prefix, long pid) {
     byte[] prefixBytes = prefix.getBytes(StandardCharsets.UTF_8);
     return Thread.ofPlatform()
         .daemon()
@@ -175,7 +195,10 @@ final class LocalWorkers {
         .start(
             () -> {
               try (in;
-                  OutputStream log = file == null ? OutputStream.nullOutputStream() : Files.newOutputStream(file)) {
+                  OutputStream log =
+                      file == null
+                          ? OutputStream.nullOutputStream()
+                          : Files.newOutputStream(file)) {
                 LineSplitter lines = new LineSplitter();
                 byte[] buffer = new byte[8192];
                 int n;
@@ -186,7 +209,11 @@ final class LocalWorkers {
                 }
                 lines.finish(line -> writeLine(console, prefixBytes, line));
               } catch (IOException e) {
-                LOG.log(Level.DEBUG, "output of worker {0} ended: {1}", String.valueOf(pid), e.getMessage());
+                LOG.log(
+                    Level.DEBUG,
+                    "output of worker {0} ended: {1}",
+                    String.valueOf(pid),
+                    e.getMessage());
               }
             });
   }
@@ -252,8 +279,8 @@ final class LocalWorkers {
   }
 
   /**
-   * The group's state now: {@link WorkerState#FAILED} as soon as one worker exited non-zero,
-   * {@link WorkerState#SUCCEEDED} when all exited 0, else {@link WorkerState#HEALTHY}.
+   * The group's state now: {@link WorkerState#FAILED} as soon as one worker exited non-zero, {@link
+   * WorkerState#SUCCEEDED} when all exited 0, else {@link WorkerState#HEALTHY}.
    */
   WorkerState state() {
     boolean allDone = true;
@@ -290,8 +317,8 @@ final class LocalWorkers {
 
   /**
    * Stops every worker that still runs: SIGTERM, up to {@code grace} for them to exit, then SIGKILL
-   * to each worker and to every process it had started. Returns when all are gone (or after a
-   * last short wait). Idempotent.
+   * to each worker and to every process it had started. Returns when all are gone (or after a last
+   * short wait). Idempotent.
    */
   void stop(Duration grace) {
     Set<ProcessHandle> tree = new LinkedHashSet<>();
@@ -307,8 +334,12 @@ final class LocalWorkers {
     for (Worker w : workers) {
       if (w.process.isAlive()) {
         w.process.descendants().forEach(tree::add);
-        LOG.log(Level.WARNING, "worker {0} (pid {1}) ignored SIGTERM for {2}; killing it",
-            String.valueOf(w.spec.localRank()), String.valueOf(w.process.pid()), grace);
+        LOG.log(
+            Level.WARNING,
+            "worker {0} (pid {1}) ignored SIGTERM for {2}; killing it",
+            String.valueOf(w.spec.localRank()),
+            String.valueOf(w.process.pid()),
+            grace);
         w.process.destroyForcibly();
       }
     }

@@ -90,7 +90,8 @@ public record ProcessFailure(
               ? "Signal " + -exitCode + " (" + Signals.name(-exitCode) + ") received by PID " + pid
               : NO_TRACEBACK;
     }
-    return new ProcessFailure(localRank, globalRank, pid, exitCode, errorFile, contents, message, timestamp);
+    return new ProcessFailure(
+        localRank, globalRank, pid, exitCode, errorFile, contents, message, timestamp);
   }
 
   private static Instant seconds(Object value, Instant fallback) {
@@ -110,10 +111,38 @@ public record ProcessFailure(
   /** POSIX signal names on Linux. */
   static final class Signals {
     private static final String[] NAMES = {
-      null, "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-      "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
-      "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-      "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS"
+      null,
+      "SIGHUP",
+      "SIGINT",
+      "SIGQUIT",
+      "SIGILL",
+      "SIGTRAP",
+      "SIGABRT",
+      "SIGBUS",
+      "SIGFPE",
+      "SIGKILL",
+      "SIGUSR1",
+      "SIGSEGV",
+      "SIGUSR2",
+      "SIGPIPE",
+      "SIGALRM",
+      "SIGTERM",
+      "SIGSTKFLT",
+      "SIGCHLD",
+      "SIGCONT",
+      "SIGSTOP",
+      "SIGTSTP",
+      "SIGTTIN",
+      "SIGTTOU",
+      "SIGURG",
+      "SIGXCPU",
+      "SIGXFSZ",
+      "SIGVTALRM",
+      "SIGPROF",
+      "SIGWINCH",
+      "SIGIO",
+      "SIGPWR",
+      "SIGSYS"
     };
 
     private Signals() {}

@@ -13,8 +13,8 @@ import java.util.Objects;
  *     seen; empty on success
  * @param restarts how many restarts the failures used ({@code TORCHELASTIC_RESTART_COUNT} of the
  *     last attempt)
- * @param rounds how many rendezvous rounds this agent joined (restarts plus membership changes
- *     plus one)
+ * @param rounds how many rendezvous rounds this agent joined (restarts plus membership changes plus
+ *     one)
  */
 public record RunResult(
     WorkerState state, Map<Integer, ProcessFailure> failures, int restarts, int rounds) {

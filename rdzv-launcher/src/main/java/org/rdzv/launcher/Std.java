@@ -5,8 +5,8 @@ import java.util.Map;
 import java.util.regex.Pattern;
 
 /**
- * Which of a worker's streams {@code --redirects} and {@code --tee} apply to: PyTorch's {@code
- * Std} flag. Codes are PyTorch's: 0 none, 1 stdout, 2 stderr, 3 both.
+ * Which of a worker's streams {@code --redirects} and {@code --tee} apply to: PyTorch's {@code Std}
+ * flag. Codes are PyTorch's: 0 none, 1 stdout, 2 stderr, 3 both.
  */
 public enum Std {
   NONE(0),

@@ -45,15 +45,16 @@ public final class ErrorFile {
 
   /**
    * Writes {@code error} to {@code file} as PyTorch's error handler does: {@code {"message":
-   * {"message": "<Type>: <message>", "extraInfo": {"py_callstack": "<trace>", "timestamp":
-   * "<unix seconds>"}}}}.
+   * {"message": "<Type>: <message>", "extraInfo": {"py_callstack": "<trace>", "timestamp": "<unix
+   * seconds>"}}}}.
    *
    * @throws UncheckedIOException if the file cannot be written
    */
   public static void write(Path file, Throwable error, Instant when) {
     StringWriter trace = new StringWriter();
     error.printStackTrace(new PrintWriter(trace));
-    String message = error.getClass().getName() + (error.getMessage() == null ? "" : ": " + error.getMessage());
+    String message =
+        error.getClass().getName() + (error.getMessage() == null ? "" : ": " + error.getMessage());
     String json =
         "{\"message\": {\"message\": "
             + quote(message)

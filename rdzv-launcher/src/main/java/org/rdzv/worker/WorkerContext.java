@@ -175,7 +175,8 @@ public record WorkerContext(
       }
       throw e;
     }
-    Store store = useAgentStore ? new PrefixStore("/worker/attempt_" + restartCount, client) : client;
+    Store store =
+        useAgentStore ? new PrefixStore("/worker/attempt_" + restartCount, client) : client;
     return new OwningStore(store, client, server);
   }
 

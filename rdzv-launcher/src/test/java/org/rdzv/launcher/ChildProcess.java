@@ -22,16 +22,23 @@ final class ChildProcess implements AutoCloseable {
 
   private ChildProcess(Process process) {
     this.process = process;
-    this.reader = Thread.ofPlatform().daemon().start(() -> {
-      try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-        String line;
-        while ((line = in.readLine()) != null) {
-          lines.add(line);
-        }
-      } catch (IOException e) {
-        lines.add("<read error " + e + ">");
-      }
-    });
+    this.reader =
+        Thread.ofPlatform()
+            .daemon()
+            .start(
+                () -> {
+                  try (BufferedReader in =
+                      new BufferedReader(
+                          new InputStreamReader(
+                              process.getInputStream(), StandardCharsets.UTF_8))) {
+                    String line;
+                    while ((line = in.readLine()) != null) {
+                      lines.add(line);
+                    }
+                  } catch (IOException e) {
+                    lines.add("<read error " + e + ">");
+                  }
+                });
   }
 
   static ChildProcess start(List<String> command, Map<String, String> env) {
@@ -58,15 +65,18 @@ final class ChildProcess implements AutoCloseable {
   String awaitLine(Predicate<String> match, Duration timeout) {
     String[] found = new String[1];
     try {
-      Await.until("a matching line", timeout, () -> {
-        for (String l : lines) {
-          if (match.test(l)) {
-            found[0] = l;
-            return true;
-          }
-        }
-        return false;
-      });
+      Await.until(
+          "a matching line",
+          timeout,
+          () -> {
+            for (String l : lines) {
+              if (match.test(l)) {
+                found[0] = l;
+                return true;
+              }
+            }
+            return false;
+          });
     } catch (AssertionError e) {
       throw new AssertionError(e.getMessage() + "; output:\n" + output(), e);
     }

@@ -24,14 +24,20 @@ class FailureSummaryTest {
   void summaryIsByteForByteWhatPytorchPrints() throws Exception {
     Peers.requireTorch();
     Path errorFile = dir.resolve("error.json");
-    Files.writeString(errorFile,
+    Files.writeString(
+        errorFile,
         "{\"message\": {\"message\": \"RuntimeError: boom from rank 3\", \"extraInfo\": {\"py_callstack\": "
             + "\"Traceback (most recent call last):\\n  File \\\"w.py\\\", line 3\\nRuntimeError: boom from rank 3\\n\","
             + " \"timestamp\": \"1795719036\"}}}");
     Map<Integer, ProcessFailure> failures = new LinkedHashMap<>();
-    failures.put(0, ProcessFailure.of(0, 0, 4242, 1, dir.resolve("missing.json"), Instant.ofEpochSecond(1795719040L)));
-    failures.put(3, ProcessFailure.of(1, 3, 17680, 1, errorFile, Instant.ofEpochSecond(1795719050L)));
-    String ours = FailureSummary.format("worker_env.py", failures, "localhost", ZoneId.systemDefault());
+    failures.put(
+        0,
+        ProcessFailure.of(
+            0, 0, 4242, 1, dir.resolve("missing.json"), Instant.ofEpochSecond(1795719040L)));
+    failures.put(
+        3, ProcessFailure.of(1, 3, 17680, 1, errorFile, Instant.ofEpochSecond(1795719050L)));
+    String ours =
+        FailureSummary.format("worker_env.py", failures, "localhost", ZoneId.systemDefault());
 
     String script =
         """
@@ -45,7 +51,9 @@ class FailureSummaryTest {
         print(ChildFailedError("worker_env.py", {0: f0, 3: f3}).format_msg(), end="")
         print("\\n<END>")
         """;
-    try (PythonProcess py = PythonProcess.start(script, List.of(errorFile.toString(), dir.resolve("missing.json").toString()))) {
+    try (PythonProcess py =
+        PythonProcess.start(
+            script, List.of(errorFile.toString(), dir.resolve("missing.json").toString()))) {
       py.awaitLine("<END>"::equals, Duration.ofSeconds(60));
       List<String> lines = py.lines();
       String theirs = String.join("\n", lines.subList(0, lines.indexOf("<END>")));
@@ -63,11 +71,14 @@ class FailureSummaryTest {
     String root = text.substring(text.indexOf("Root Cause"));
     assertThat(root).contains("rank      : 5 (local_rank: 1)").contains("1970-01-01_00:01:40");
     String others = text.substring(text.indexOf("Failures:"), text.indexOf("Root Cause"));
-    assertThat(others).contains("rank      : 2 (local_rank: 0)")
+    assertThat(others)
+        .contains("rank      : 2 (local_rank: 0)")
         .contains("exitcode  : -15 (pid: 10)")
         .contains("traceback : Signal 15 (SIGTERM) received by PID 10");
-    assertThat(new RunResult(WorkerState.FAILED, failures, 0, 1).rootCause().globalRank()).isEqualTo(5);
-    assertThat(text.lines().findFirst().orElseThrow()).isEqualTo("=".repeat(60)); // capped, as PyTorch
+    assertThat(new RunResult(WorkerState.FAILED, failures, 0, 1).rootCause().globalRank())
+        .isEqualTo(5);
+    assertThat(text.lines().findFirst().orElseThrow())
+        .isEqualTo("=".repeat(60)); // capped, as PyTorch
   }
 
   @Test
@@ -105,11 +116,14 @@ class FailureSummaryTest {
   @Test
   void rootCauseIsCopiedToTheAgentsErrorFileWithItsExitCode() throws Exception {
     Path child = dir.resolve("child.json");
-    Files.writeString(child, "{\"message\": {\"message\": \"RuntimeError: x\", \"extraInfo\": {\"py_callstack\": \"tb\", \"timestamp\": \"5\"}}}");
+    Files.writeString(
+        child,
+        "{\"message\": {\"message\": \"RuntimeError: x\", \"extraInfo\": {\"py_callstack\": \"tb\", \"timestamp\": \"5\"}}}");
     ProcessFailure f = ProcessFailure.of(0, 0, 1, 3, child, Instant.EPOCH);
     Path target = dir.resolve("out/agent.json");
     Launcher.propagateRootCause(f, target.toString());
-    assertThat(Files.readString(target)).isEqualTo(
-        "{\"message\": {\"message\": \"RuntimeError: x\", \"extraInfo\": {\"py_callstack\": \"tb\", \"timestamp\": \"5\"}, \"errorCode\": 3}}");
+    assertThat(Files.readString(target))
+        .isEqualTo(
+            "{\"message\": {\"message\": \"RuntimeError: x\", \"extraInfo\": {\"py_callstack\": \"tb\", \"timestamp\": \"5\"}, \"errorCode\": 3}}");
   }
 }

@@ -64,7 +64,8 @@ class GlooWorkersTest {
   void standaloneTwoWorkersAllReduceOverTheAgentsStore() {
     Peers.requireTorch();
     RunResult result =
-        Launcher.launch(python(standalone(), 2, EXAMPLES.resolve("allreduce.py")).build(), events::add);
+        Launcher.launch(
+            python(standalone(), 2, EXAMPLES.resolve("allreduce.py")).build(), events::add);
 
     assertThat(result.state()).as(output()).isEqualTo(WorkerState.SUCCEEDED);
     assertThat(output())
@@ -80,7 +81,12 @@ class GlooWorkersTest {
     try (TcpStoreServer rdzvStore = TcpStoreServer.start("127.0.0.1", 0)) {
       RendezvousParameters p =
           Launcher.withDefaults(
-              new RendezvousParameters("c10d", "127.0.0.1:" + rdzvStore.port(), "two-" + UUID.randomUUID(), 2, 2,
+              new RendezvousParameters(
+                  "c10d",
+                  "127.0.0.1:" + rdzvStore.port(),
+                  "two-" + UUID.randomUUID(),
+                  2,
+                  2,
                   Map.of("is_host", "false", "last_call_timeout", "1")));
       List<CompletableFuture<RunResult>> runs = new ArrayList<>();
       for (int i = 0; i < 2; i++) {
@@ -88,13 +94,26 @@ class GlooWorkersTest {
         runs.add(async(() -> Launcher.launch(config, events::add)));
       }
       for (CompletableFuture<RunResult> run : runs) {
-        assertThat(run.get(150, TimeUnit.SECONDS).state()).as(output()).isEqualTo(WorkerState.SUCCEEDED);
+        assertThat(run.get(150, TimeUnit.SECONDS).state())
+            .as(output())
+            .isEqualTo(WorkerState.SUCCEEDED);
       }
     }
     for (int rank = 0; rank < 4; rank++) {
-      assertThat(output()).contains("[rank" + rank + "]:rank " + rank + "/4 (local " + rank % 2 + ", node " + rank / 2 + "): all_reduce sum = 10");
+      assertThat(output())
+          .contains(
+              "[rank"
+                  + rank
+                  + "]:rank "
+                  + rank
+                  + "/4 (local "
+                  + rank % 2
+                  + ", node "
+                  + rank / 2
+                  + "): all_reduce sum = 10");
     }
-    assertThat(events).filteredOn(e -> e instanceof AgentEvent.RendezvousCompleted)
+    assertThat(events)
+        .filteredOn(e -> e instanceof AgentEvent.RendezvousCompleted)
         .extracting(e -> ((AgentEvent.RendezvousCompleted) e).groupRank())
         .containsExactlyInAnyOrder(0, 1);
   }
@@ -107,58 +126,80 @@ class GlooWorkersTest {
     for (int node = 0; node < 2; node++) {
       RendezvousParameters p =
           Launcher.withDefaults(
-              new RendezvousParameters("static", "127.0.0.1:" + port, "static-" + port, 2, 2,
-                  Map.of("rank", node)));
+              new RendezvousParameters(
+                  "static", "127.0.0.1:" + port, "static-" + port, 2, 2, Map.of("rank", node)));
       LaunchConfig config = python(p, 2, EXAMPLES.resolve("allreduce.py")).build();
       runs.add(async(() -> Launcher.launch(config, events::add)));
     }
     for (CompletableFuture<RunResult> run : runs) {
-      assertThat(run.get(150, TimeUnit.SECONDS).state()).as(output()).isEqualTo(WorkerState.SUCCEEDED);
+      assertThat(run.get(150, TimeUnit.SECONDS).state())
+          .as(output())
+          .isEqualTo(WorkerState.SUCCEEDED);
     }
     for (int rank = 0; rank < 4; rank++) {
-      assertThat(output()).contains("[rank" + rank + "]:rank " + rank + "/4 (local " + rank % 2 + ", node " + rank / 2 + "): all_reduce sum = 10");
+      assertThat(output())
+          .contains(
+              "[rank"
+                  + rank
+                  + "]:rank "
+                  + rank
+                  + "/4 (local "
+                  + rank % 2
+                  + ", node "
+                  + rank / 2
+                  + "): all_reduce sum = 10");
     }
     // PyTorch 1.13's static rule: workers are clients of the rendezvous endpoint's store.
-    assertThat(events).filteredOn(e -> e instanceof AgentEvent.RendezvousCompleted)
-        .allMatch(e -> ((AgentEvent.RendezvousCompleted) e).useAgentStore()
-            && ((AgentEvent.RendezvousCompleted) e).masterPort() == port);
+    assertThat(events)
+        .filteredOn(e -> e instanceof AgentEvent.RendezvousCompleted)
+        .allMatch(
+            e ->
+                ((AgentEvent.RendezvousCompleted) e).useAgentStore()
+                    && ((AgentEvent.RendezvousCompleted) e).masterPort() == port);
   }
 
   @Test
   void underAPytorch2StateDialectTheHandlersBootstrapInformationIsUsed() {
     Peers.requireTorch();
     RendezvousParameters p = standalone().with("state_dialect", "2.6+");
-    RunResult result = Launcher.launch(python(p, 2, EXAMPLES.resolve("allreduce.py")).build(), events::add);
+    RunResult result =
+        Launcher.launch(python(p, 2, EXAMPLES.resolve("allreduce.py")).build(), events::add);
 
     assertThat(result.state()).as(output()).isEqualTo(WorkerState.SUCCEEDED);
-    assertThat(output()).contains("[rank1]:rank 1/2 (local 1, node 0): all_reduce sum = 3, expected 3");
+    assertThat(output())
+        .contains("[rank1]:rank 1/2 (local 1, node 0): all_reduce sum = 3, expected 3");
     AgentEvent.RendezvousCompleted rdzv = (AgentEvent.RendezvousCompleted) events.get(0);
-    assertThat(rdzv.useAgentStore()).isFalse(); // the handler's useAgentStore(): worker rank 0 hosts
+    assertThat(rdzv.useAgentStore())
+        .isFalse(); // the handler's useAgentStore(): worker rank 0 hosts
   }
 
   @Test
   void aWorkerFailingOnceIsRestartedAndTheJobSucceeds() {
     Peers.requireTorch();
     RunResult result =
-        Launcher.launch(python(standalone(), 2, script("flaky.py")).maxRestarts(1).build(), events::add);
+        Launcher.launch(
+            python(standalone(), 2, script("flaky.py")).maxRestarts(1).build(), events::add);
 
     assertThat(result.state()).as(output()).isEqualTo(WorkerState.SUCCEEDED);
     assertThat(result.restarts()).isEqualTo(1);
-    assertThat(output()).contains("[rank0]:rank 0 restart 1 sum 3", "[rank1]:rank 1 restart 1 sum 3");
+    assertThat(output())
+        .contains("[rank0]:rank 0 restart 1 sum 3", "[rank1]:rank 1 restart 1 sum 3");
   }
 
   @Test
   void aWorkerFailingWithNoRestartsLeftFailsTheJobWithItsTraceback() {
     Peers.requireTorch();
     RunResult result =
-        Launcher.launch(python(standalone(), 2, script("flaky.py")).maxRestarts(0).build(), events::add);
+        Launcher.launch(
+            python(standalone(), 2, script("flaky.py")).maxRestarts(0).build(), events::add);
 
     assertThat(result.state()).as(output()).isEqualTo(WorkerState.FAILED);
     ProcessFailure failure = result.failures().get(1);
     assertThat(failure).as("failures: %s", result.failures()).isNotNull();
     assertThat(failure.exitCode()).isEqualTo(1);
     assertThat(failure.errorFile()).isNotNull();
-    String summary = FailureSummary.format("flaky.py", result.failures(), "localhost", ZoneId.systemDefault());
+    String summary =
+        FailureSummary.format("flaky.py", result.failures(), "localhost", ZoneId.systemDefault());
     assertThat(summary)
         .contains("flaky.py FAILED")
         .contains("rank      : 1 (local_rank: 1)")
@@ -171,8 +212,12 @@ class GlooWorkersTest {
     RunResult result =
         Launcher.launch(
             python(standalone(), 2, EXAMPLES.resolve("StoreSum.java"))
-                .command(List.of(ProcessHandle.current().info().command().orElse("java"),
-                    "-cp", System.getProperty("java.class.path"), EXAMPLES.resolve("StoreSum.java").toString()))
+                .command(
+                    List.of(
+                        ProcessHandle.current().info().command().orElse("java"),
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        EXAMPLES.resolve("StoreSum.java").toString()))
                 .build(),
             events::add);
 
@@ -184,13 +229,16 @@ class GlooWorkersTest {
 
   static <T> CompletableFuture<T> async(java.util.function.Supplier<T> body) {
     CompletableFuture<T> f = new CompletableFuture<>();
-    Thread.ofPlatform().daemon().start(() -> {
-      try {
-        f.complete(body.get());
-      } catch (Throwable t) {
-        f.completeExceptionally(t);
-      }
-    });
+    Thread.ofPlatform()
+        .daemon()
+        .start(
+            () -> {
+              try {
+                f.complete(body.get());
+              } catch (Throwable t) {
+                f.completeExceptionally(t);
+              }
+            });
     return f;
   }
 }

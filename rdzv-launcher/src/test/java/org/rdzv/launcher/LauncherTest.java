@@ -15,7 +15,8 @@ import org.rdzv.api.RendezvousParameters;
 @Timeout(60)
 class LauncherTest {
   private final SingleNodeHandler handler = new SingleNodeHandler("launchertest");
-  private final RendezvousParameters params = new RendezvousParameters("test", "", "launchertest", 1, 1);
+  private final RendezvousParameters params =
+      new RendezvousParameters("test", "", "launchertest", 1, 1);
 
   @AfterEach
   void close() {
@@ -24,15 +25,21 @@ class LauncherTest {
 
   @Test
   void aSuccessfulRunClosesTheRendezvous() {
-    RunResult r = Launcher.launch(LaunchConfig.builder(params, List.of("true")).build(), handler, null);
+    RunResult r =
+        Launcher.launch(LaunchConfig.builder(params, List.of("true")).build(), handler, null);
     assertThat(r.isSuccess()).isTrue();
     assertThat(handler.shutDown).isTrue();
   }
 
   @Test
   void aFailedRunClosesTheRendezvousToo() {
-    RunResult r = Launcher.launch(
-        LaunchConfig.builder(params, List.of("false")).stopTimeout(Duration.ofSeconds(1)).build(), handler, null);
+    RunResult r =
+        Launcher.launch(
+            LaunchConfig.builder(params, List.of("false"))
+                .stopTimeout(Duration.ofSeconds(1))
+                .build(),
+            handler,
+            null);
     assertThat(r.state()).isEqualTo(WorkerState.FAILED);
     assertThat(r.failures().get(0).exitCode()).isEqualTo(1);
     assertThat(handler.shutDown).isTrue();

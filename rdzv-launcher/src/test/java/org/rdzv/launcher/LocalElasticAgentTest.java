@@ -72,7 +72,8 @@ class LocalElasticAgentTest {
 
   @Test
   void workersGetPytorchsEnvironmentContract() throws IOException {
-    RunResult result = run(config(2, "env > \"$OUT_DIR/env.$LOCAL_RANK\"").maxRestarts(3).role("trainer").build());
+    RunResult result =
+        run(config(2, "env > \"$OUT_DIR/env.$LOCAL_RANK\"").maxRestarts(3).role("trainer").build());
 
     assertThat(result.state()).isEqualTo(WorkerState.SUCCEEDED);
     assertThat(result.restarts()).isZero();
@@ -97,15 +98,21 @@ class LocalElasticAgentTest {
           .containsEntry("TORCHELASTIC_RUN_ID", "agenttest")
           .containsEntry("TORCHELASTIC_USE_AGENT_STORE", "True")
           .containsKey("NCCL_ASYNC_ERROR_HANDLING");
-      assertThat(env.get("TORCHELASTIC_ERROR_FILE")).endsWith("/attempt_0/" + local + "/error.json");
+      assertThat(env.get("TORCHELASTIC_ERROR_FILE"))
+          .endsWith("/attempt_0/" + local + "/error.json");
       if (System.getenv("OMP_NUM_THREADS") == null) {
         assertThat(env).containsEntry("OMP_NUM_THREADS", "1");
       }
     }
     assertThat(rdzv.useAgentStore()).isTrue();
     // The exit barrier ran on the round's store, with PyTorch 1.13's keys.
-    assertThat(handler.client.check(List.of("test.rdzv.0/torchelastic/agent/terminal_state0.FIN",
-        "test.rdzv.0/torchelastic/role_info0", "test.rdzv.0/MASTER_PORT"))).isTrue();
+    assertThat(
+            handler.client.check(
+                List.of(
+                    "test.rdzv.0/torchelastic/agent/terminal_state0.FIN",
+                    "test.rdzv.0/torchelastic/role_info0",
+                    "test.rdzv.0/MASTER_PORT")))
+        .isTrue();
   }
 
   @Test
@@ -117,7 +124,8 @@ class LocalElasticAgentTest {
     assertThat(result.restarts()).isEqualTo(1);
     assertThat(result.rounds()).isEqualTo(2);
     assertThat(handler.rounds.get()).isEqualTo(2);
-    assertThat(events(AgentEvent.WorkersStarted.class)).extracting(AgentEvent.WorkersStarted::restartCount)
+    assertThat(events(AgentEvent.WorkersStarted.class))
+        .extracting(AgentEvent.WorkersStarted::restartCount)
         .containsExactly(0, 1);
   }
 
@@ -169,7 +177,9 @@ class LocalElasticAgentTest {
     String script = "sleep 300 & echo $! > \"$OUT_DIR/child.$LOCAL_RANK\"; wait";
     ElasticAgent agent = ElasticAgent.create(config(2, script).build(), handler, events::add);
     CompletableFuture<RunResult> run = runInThread(agent);
-    Await.until("children started", Duration.ofSeconds(20),
+    Await.until(
+        "children started",
+        Duration.ofSeconds(20),
         () -> Files.exists(dir.resolve("child.0")) && Files.exists(dir.resolve("child.1")));
     List<Long> pids = new ArrayList<>(agent.workerPids().values());
     pids.add(Long.parseLong(Files.readString(dir.resolve("child.0")).strip()));
@@ -204,11 +214,15 @@ class LocalElasticAgentTest {
 
   @Test
   void nodesWaitingToJoinRestartTheGroupWithoutUsingTheBudget() throws Exception {
-    String script = "[ -f \"$OUT_DIR/go\" ] && exit 0; touch \"$OUT_DIR/up.$LOCAL_RANK\"; exec sleep 300";
-    ElasticAgent agent = ElasticAgent.create(
-        config(2, script).monitorInterval(Duration.ofMillis(50)).build(), handler, events::add);
+    String script =
+        "[ -f \"$OUT_DIR/go\" ] && exit 0; touch \"$OUT_DIR/up.$LOCAL_RANK\"; exec sleep 300";
+    ElasticAgent agent =
+        ElasticAgent.create(
+            config(2, script).monitorInterval(Duration.ofMillis(50)).build(), handler, events::add);
     CompletableFuture<RunResult> run = runInThread(agent);
-    Await.until("first workers up", Duration.ofSeconds(20),
+    Await.until(
+        "first workers up",
+        Duration.ofSeconds(20),
         () -> Files.exists(dir.resolve("up.0")) && Files.exists(dir.resolve("up.1")));
     Files.createFile(dir.resolve("go"));
 
@@ -218,7 +232,8 @@ class LocalElasticAgentTest {
     assertThat(result.state()).isEqualTo(WorkerState.SUCCEEDED);
     assertThat(result.restarts()).isZero();
     assertThat(result.rounds()).isEqualTo(2);
-    assertThat(events(AgentEvent.WorkersStarted.class)).extracting(AgentEvent.WorkersStarted::restartCount)
+    assertThat(events(AgentEvent.WorkersStarted.class))
+        .extracting(AgentEvent.WorkersStarted::restartCount)
         .containsExactly(0, 0);
   }
 
@@ -227,21 +242,25 @@ class LocalElasticAgentTest {
     ByteArrayOutputStream console = new ByteArrayOutputStream();
     Path logs = dir.resolve("logs");
     RunResult result =
-        run(config(2, "echo \"hello from $RANK\"; echo \"oops $RANK\" >&2")
-            .tee(Std.OUT)
-            .redirects(Std.ERR)
-            .logDir(logs)
-            .out(new PrintStream(console, true, StandardCharsets.UTF_8))
-            .err(new PrintStream(console, true, StandardCharsets.UTF_8))
-            .build());
+        run(
+            config(2, "echo \"hello from $RANK\"; echo \"oops $RANK\" >&2")
+                .tee(Std.OUT)
+                .redirects(Std.ERR)
+                .logDir(logs)
+                .out(new PrintStream(console, true, StandardCharsets.UTF_8))
+                .err(new PrintStream(console, true, StandardCharsets.UTF_8))
+                .build());
 
     assertThat(result.isSuccess()).isTrue();
     String text = console.toString(StandardCharsets.UTF_8);
-    assertThat(text).contains("[rank0]:hello from 0\n", "[rank1]:hello from 1\n").doesNotContain("oops");
+    assertThat(text)
+        .contains("[rank0]:hello from 0\n", "[rank1]:hello from 1\n")
+        .doesNotContain("oops");
     try (var runDirs = Files.list(logs)) {
       Path runDir = runDirs.findFirst().orElseThrow();
       assertThat(runDir.getFileName().toString()).startsWith("agenttest_");
-      assertThat(Files.readString(runDir.resolve("attempt_0/1/stdout.log"))).isEqualTo("hello from 1\n");
+      assertThat(Files.readString(runDir.resolve("attempt_0/1/stdout.log")))
+          .isEqualTo("hello from 1\n");
       assertThat(Files.readString(runDir.resolve("attempt_0/0/stderr.log"))).isEqualTo("oops 0\n");
     }
   }
@@ -264,7 +283,9 @@ class LocalElasticAgentTest {
   @Test
   void aProgramThatCannotStartIsAClearError() {
     LaunchConfig config =
-        LaunchConfig.builder(new RendezvousParameters("test", "", "agenttest", 1, 1), List.of(dir.resolve("nope").toString()))
+        LaunchConfig.builder(
+                new RendezvousParameters("test", "", "agenttest", 1, 1),
+                List.of(dir.resolve("nope").toString()))
             .build();
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> run(config))
         .isInstanceOf(java.io.UncheckedIOException.class)
@@ -274,13 +295,17 @@ class LocalElasticAgentTest {
   /** Runs the agent on its own thread (not the common pool, which the JDK's own work needs). */
   static CompletableFuture<RunResult> runInThread(ElasticAgent agent) {
     CompletableFuture<RunResult> result = new CompletableFuture<>();
-    Thread.ofPlatform().name("agent-under-test").daemon().start(() -> {
-      try {
-        result.complete(agent.run());
-      } catch (Throwable t) {
-        result.completeExceptionally(t);
-      }
-    });
+    Thread.ofPlatform()
+        .name("agent-under-test")
+        .daemon()
+        .start(
+            () -> {
+              try {
+                result.complete(agent.run());
+              } catch (Throwable t) {
+                result.completeExceptionally(t);
+              }
+            });
     return result;
   }
 

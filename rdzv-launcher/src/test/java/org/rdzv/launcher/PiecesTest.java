@@ -21,16 +21,20 @@ class PiecesTest {
     var ours = new LocalElasticAgent.RoleInfo("default", 0, 4, true);
     assertThat(LocalElasticAgent.RoleInfo.decode(ours.encode(), 0)).isEqualTo(ours);
     assertThat(LocalElasticAgent.RoleInfo.decode(plain.encode(), 1)).isEqualTo(plain);
-    assertThatThrownBy(() -> LocalElasticAgent.RoleInfo.decode("{\"rank\": 1}".getBytes(StandardCharsets.UTF_8), 1))
+    assertThatThrownBy(
+            () ->
+                LocalElasticAgent.RoleInfo.decode(
+                    "{\"rank\": 1}".getBytes(StandardCharsets.UTF_8), 1))
         .hasMessageContaining("the role info of agent 1");
   }
 
   @Test
   void ranksFollowGroupOrderAndRoleBlocks() {
-    List<LocalElasticAgent.RoleInfo> infos = List.of(
-        new LocalElasticAgent.RoleInfo("trainer", 0, 2, true),
-        new LocalElasticAgent.RoleInfo("ps", 1, 1, true),
-        new LocalElasticAgent.RoleInfo("trainer", 2, 3, true));
+    List<LocalElasticAgent.RoleInfo> infos =
+        List.of(
+            new LocalElasticAgent.RoleInfo("trainer", 0, 2, true),
+            new LocalElasticAgent.RoleInfo("ps", 1, 1, true),
+            new LocalElasticAgent.RoleInfo("trainer", 2, 3, true));
     var r2 = LocalElasticAgent.Ranks.assign(infos, 2);
     assertThat(r2).isEqualTo(new LocalElasticAgent.Ranks(3, 6, 2, 5));
     var r1 = LocalElasticAgent.Ranks.assign(infos, 1);
@@ -39,10 +43,12 @@ class PiecesTest {
 
   @Test
   void jsonRoundTripsWhatErrorFilesHold() {
-    String text = "{\"message\": {\"message\": \"E: \\\"q\\\" \\u00e9\", \"extraInfo\": {\"n\": -12, \"f\": 1.5, \"ok\": true, \"no\": null, \"l\": [1, \"a\"]}}}";
+    String text =
+        "{\"message\": {\"message\": \"E: \\\"q\\\" \\u00e9\", \"extraInfo\": {\"n\": -12, \"f\": 1.5, \"ok\": true, \"no\": null, \"l\": [1, \"a\"]}}}";
     Object parsed = Json.parse(text);
     assertThat(Json.write(parsed)).isEqualTo(text);
-    assertThatThrownBy(() -> Json.parse("{\"a\": }")).hasMessageContaining("malformed JSON at offset 6");
+    assertThatThrownBy(() -> Json.parse("{\"a\": }"))
+        .hasMessageContaining("malformed JSON at offset 6");
     assertThatThrownBy(() -> Json.parse("[1] x")).hasMessageContaining("trailing");
   }
 
@@ -58,11 +64,13 @@ class PiecesTest {
 
   @Test
   void launchDefaultsInjectTimeoutAndARunId() {
-    RendezvousParameters p = Launcher.withDefaults(new RendezvousParameters("c10d", "h:1", "", 1, 2));
+    RendezvousParameters p =
+        Launcher.withDefaults(new RendezvousParameters("c10d", "h:1", "", 1, 2));
     assertThat(p.runId()).matches("[0-9]+");
     assertThat(p.getAsInt("timeout")).isEqualTo(900);
     RendezvousParameters mine =
-        Launcher.withDefaults(new RendezvousParameters("c10d", "h:1", "job", 1, 2, Map.of("timeout", "5")));
+        Launcher.withDefaults(
+            new RendezvousParameters("c10d", "h:1", "job", 1, 2, Map.of("timeout", "5")));
     assertThat(mine.runId()).isEqualTo("job");
     assertThat(mine.getAsInt("timeout")).isEqualTo(5);
   }

@@ -4,10 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,10 +45,14 @@ class ResilienceTest {
 
   @TempDir Path dir;
 
-  private ChildProcess agent(String runId, String nnodes, int nproc, int maxRestarts, List<String> command) {
-    List<String> args = new ArrayList<>(List.of(endpoint, runId, nnodes, "" + nproc, "" + maxRestarts, FAST_CONF, "--"));
+  private ChildProcess agent(
+      String runId, String nnodes, int nproc, int maxRestarts, List<String> command) {
+    List<String> args =
+        new ArrayList<>(
+            List.of(endpoint, runId, nnodes, "" + nproc, "" + maxRestarts, FAST_CONF, "--"));
     args.addAll(command);
-    ChildProcess child = ChildProcess.agent(args, Map.of("ELASTIC_DONE", dir.resolve("done").toString()));
+    ChildProcess child =
+        ChildProcess.agent(args, Map.of("ELASTIC_DONE", dir.resolve("done").toString()));
     children.add(child);
     return child;
   }
@@ -57,7 +61,8 @@ class ResilienceTest {
   void whenALauncherIsKilledTheSurvivorReRendezvousesAndFinishes() throws Exception {
     Peers.requireTorch();
     String script = GlooWorkersTest.script("elastic.py").toString();
-    Survivor survivor = killOneOfTwo(List.of(Peers.PYTHON, "-u", script), "up rank 0 world 1", "world 2");
+    Survivor survivor =
+        killOneOfTwo(List.of(Peers.PYTHON, "-u", script), "up rank 0 world 1", "world 2");
 
     RunResult result = survivor.run.get(120, TimeUnit.SECONDS);
     String out = survivor.output();
@@ -83,18 +88,20 @@ class ResilienceTest {
     assertThat(survivor.rounds().getLast().groupWorldSize()).isEqualTo(1);
   }
 
-  record Survivor(CompletableFuture<RunResult> run, List<AgentEvent> events, ByteArrayOutputStream console) {
+  record Survivor(
+      CompletableFuture<RunResult> run, List<AgentEvent> events, ByteArrayOutputStream console) {
     String output() {
       return console.toString(StandardCharsets.UTF_8);
     }
 
     List<AgentEvent.RendezvousCompleted> rounds() {
       List<AgentEvent.RendezvousCompleted> rounds = new ArrayList<>();
-      events.forEach(e -> {
-        if (e instanceof AgentEvent.RendezvousCompleted r) {
-          rounds.add(r);
-        }
-      });
+      events.forEach(
+          e -> {
+            if (e instanceof AgentEvent.RendezvousCompleted r) {
+              rounds.add(r);
+            }
+          });
       return rounds;
     }
   }
@@ -103,7 +110,8 @@ class ResilienceTest {
    * Starts a victim launcher (own JVM) alone, then a survivor launcher (in-process) that joins it
    * in a round of two; then kills the victim's whole process tree, as a lost node.
    */
-  private Survivor killOneOfTwo(List<String> command, String victimAlone, String together) throws Exception {
+  private Survivor killOneOfTwo(List<String> command, String victimAlone, String together)
+      throws Exception {
     String runId = "kill-" + UUID.randomUUID();
     ChildProcess victim = agent(runId, "1:2", 1, 0, command);
     victim.awaitLine(l -> l.contains(victimAlone), Duration.ofSeconds(60));
@@ -112,7 +120,13 @@ class ResilienceTest {
     ByteArrayOutputStream console = new ByteArrayOutputStream();
     RendezvousParameters p =
         Launcher.withDefaults(
-            new RendezvousParameters("c10d", endpoint, runId, 1, 2, null,
+            new RendezvousParameters(
+                "c10d",
+                endpoint,
+                runId,
+                1,
+                2,
+                null,
                 Map.copyOf(org.rdzv.api.RendezvousConfig.parse(FAST_CONF))));
     LaunchConfig config =
         LaunchConfig.builder(p, command)
@@ -123,11 +137,14 @@ class ResilienceTest {
             .out(new PrintStream(console, true, StandardCharsets.UTF_8))
             .err(new PrintStream(console, true, StandardCharsets.UTF_8))
             .build();
-    CompletableFuture<RunResult> run = GlooWorkersTest.async(() -> Launcher.launch(config, events::add));
+    CompletableFuture<RunResult> run =
+        GlooWorkersTest.async(() -> Launcher.launch(config, events::add));
 
     // The newcomer waits; the running agent sees it and both restart into a round of two.
     victim.awaitLine(l -> l.contains(together), Duration.ofSeconds(60));
-    Await.until("the survivor's worker is in the two-node group", Duration.ofSeconds(60),
+    Await.until(
+        "the survivor's worker is in the two-node group",
+        Duration.ofSeconds(60),
         () -> console.toString(StandardCharsets.UTF_8).contains(together));
 
     Files.createFile(dir.resolve("done"));
@@ -150,13 +167,21 @@ class ResilienceTest {
 
   private void assertSignalLeavesNothingBehind(String signal, int expectedStatus) {
     ChildProcess launcher =
-        agent("sig-" + UUID.randomUUID(), "1", 2, 0,
+        agent(
+            "sig-" + UUID.randomUUID(),
+            "1",
+            2,
+            0,
             List.of("sh", "-c", "sleep 300 & echo \"child $!\"; wait"));
-    String started = launcher.awaitLine(l -> l.startsWith("event WorkersStarted"), Duration.ofSeconds(60));
+    String started =
+        launcher.awaitLine(l -> l.startsWith("event WorkersStarted"), Duration.ofSeconds(60));
     Matcher m = PIDS.matcher(started);
     assertThat(m.find()).as(started).isTrue();
-    List<Long> pids = new ArrayList<>(List.of(Long.parseLong(m.group(1)), Long.parseLong(m.group(2))));
-    Await.until("both workers started their child", Duration.ofSeconds(30),
+    List<Long> pids =
+        new ArrayList<>(List.of(Long.parseLong(m.group(1)), Long.parseLong(m.group(2))));
+    Await.until(
+        "both workers started their child",
+        Duration.ofSeconds(30),
         () -> launcher.lines.stream().filter(l -> CHILD.matcher(l).find()).count() == 2);
     for (String line : launcher.lines) {
       Matcher c = CHILD.matcher(line);
@@ -168,13 +193,16 @@ class ResilienceTest {
 
     kill(signal, launcher.process.pid());
 
-    assertThat(launcher.awaitExit(Duration.ofSeconds(30))).as(launcher.output()).isEqualTo(expectedStatus);
+    assertThat(launcher.awaitExit(Duration.ofSeconds(30)))
+        .as(launcher.output())
+        .isEqualTo(expectedStatus);
     assertThat(pids).noneMatch(LocalElasticAgentTest::alive);
   }
 
   private static void kill(String signal, long pid) {
     try {
-      Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(pid)).inheritIO().start();
+      Process kill =
+          new ProcessBuilder("kill", "-" + signal, Long.toString(pid)).inheritIO().start();
       assertThat(kill.waitFor(10, TimeUnit.SECONDS)).isTrue();
       assertThat(kill.exitValue()).isZero();
     } catch (IOException e) {

@@ -19,6 +19,7 @@ final class SingleNodeHandler implements RendezvousHandler, AutoCloseable {
   final AtomicInteger waiting = new AtomicInteger();
   final String runId;
   volatile boolean shutDown;
+
   /** Thrown by the next {@link #nextRendezvous()} when set. */
   volatile RuntimeException failNext;
 

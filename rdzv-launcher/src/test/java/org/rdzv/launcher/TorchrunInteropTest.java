@@ -31,8 +31,22 @@ class TorchrunInteropTest {
     assertThat(rdzv.worldSize()).isEqualTo(4);
     int base = rdzv.groupRank() * 2;
     int other = 2 - base;
-    assertThat(job.ours).contains("[rank" + base + "]:rank " + base + "/4 (local 0, node " + rdzv.groupRank() + "): all_reduce sum = 10");
-    assertThat(job.theirs).contains("rank " + other + "/4 (local 0, node " + (1 - rdzv.groupRank()) + "): all_reduce sum = 10");
+    assertThat(job.ours)
+        .contains(
+            "[rank"
+                + base
+                + "]:rank "
+                + base
+                + "/4 (local 0, node "
+                + rdzv.groupRank()
+                + "): all_reduce sum = 10");
+    assertThat(job.theirs)
+        .contains(
+            "rank "
+                + other
+                + "/4 (local 0, node "
+                + (1 - rdzv.groupRank())
+                + "): all_reduce sum = 10");
   }
 
   /** Global rank 1 fails once: whichever agent hosts it restarts, and the other follows. */
@@ -63,16 +77,32 @@ class TorchrunInteropTest {
       String endpoint = "127.0.0.1:" + rdzvStore.port();
       try (ChildProcess torchrun =
           ChildProcess.start(
-              List.of(Peers.PYTHON, GlooWorkersTest.script("torchrun113.py").toString(),
-                  "--nnodes=2", "--nproc_per_node=2", "--rdzv_backend=c10d", "--rdzv_endpoint=" + endpoint,
-                  "--rdzv_id=" + runId, "--rdzv_conf=is_host=false,last_call_timeout=1",
-                  "--max_restarts=" + maxRestarts, "--monitor_interval=1", "--tee=3", script),
+              List.of(
+                  Peers.PYTHON,
+                  GlooWorkersTest.script("torchrun113.py").toString(),
+                  "--nnodes=2",
+                  "--nproc_per_node=2",
+                  "--rdzv_backend=c10d",
+                  "--rdzv_endpoint=" + endpoint,
+                  "--rdzv_id=" + runId,
+                  "--rdzv_conf=is_host=false,last_call_timeout=1",
+                  "--max_restarts=" + maxRestarts,
+                  "--monitor_interval=1",
+                  "--tee=3",
+                  script),
               Map.of())) {
         List<AgentEvent> events = new CopyOnWriteArrayList<>();
         ByteArrayOutputStream console = new ByteArrayOutputStream();
         RendezvousParameters p =
-            Launcher.withDefaults(new RendezvousParameters("c10d", endpoint, runId, 2, 2, null,
-                Map.of("is_host", "false", "last_call_timeout", "1")));
+            Launcher.withDefaults(
+                new RendezvousParameters(
+                    "c10d",
+                    endpoint,
+                    runId,
+                    2,
+                    2,
+                    null,
+                    Map.of("is_host", "false", "last_call_timeout", "1")));
         LaunchConfig config =
             LaunchConfig.builder(p, List.of(Peers.PYTHON, "-u", script))
                 .nprocPerNode(2)
@@ -82,11 +112,14 @@ class TorchrunInteropTest {
                 .out(new PrintStream(console, true, StandardCharsets.UTF_8))
                 .err(new PrintStream(console, true, StandardCharsets.UTF_8))
                 .build();
-        CompletableFuture<RunResult> ours = GlooWorkersTest.async(() -> Launcher.launch(config, events::add));
+        CompletableFuture<RunResult> ours =
+            GlooWorkersTest.async(() -> Launcher.launch(config, events::add));
 
         RunResult result = ours.get(150, TimeUnit.SECONDS);
         String out = console.toString(StandardCharsets.UTF_8);
-        assertThat(result.state()).as(out + "\n--- torchrun:\n" + torchrun.output()).isEqualTo(WorkerState.SUCCEEDED);
+        assertThat(result.state())
+            .as(out + "\n--- torchrun:\n" + torchrun.output())
+            .isEqualTo(WorkerState.SUCCEEDED);
         assertThat(torchrun.awaitExit(Duration.ofSeconds(60))).as(torchrun.output()).isZero();
         return new Job(result, events, out, torchrun.output());
       }

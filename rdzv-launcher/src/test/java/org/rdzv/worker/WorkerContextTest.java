@@ -51,7 +51,10 @@ class WorkerContextTest {
   @Test
   void readsEveryVariableOfTheContract() {
     WorkerContext ctx = WorkerContext.from(env(3, 1234, true, 2));
-    assertThat(ctx).isEqualTo(new WorkerContext(3, 1, 4, 2, 1, 2, 3, 4, "trainer", "127.0.0.1", 1234, 2, 3, "job", true, null));
+    assertThat(ctx)
+        .isEqualTo(
+            new WorkerContext(
+                3, 1, 4, 2, 1, 2, 3, 4, "trainer", "127.0.0.1", 1234, 2, 3, "job", true, null));
     assertThat(ctx.isFirst()).isFalse();
   }
 
@@ -61,20 +64,25 @@ class WorkerContextTest {
     env.remove("RANK");
     assertThatThrownBy(() -> WorkerContext.from(env))
         .isInstanceOf(IllegalStateException.class)
-        .hasMessage("RANK is not set: start this program with an elastic agent (rdzv run, torchrun)");
+        .hasMessage(
+            "RANK is not set: start this program with an elastic agent (rdzv run, torchrun)");
     Map<String, String> bad = env(0, 1, true, 0);
     bad.put("WORLD_SIZE", "four");
-    assertThatThrownBy(() -> WorkerContext.from(bad)).hasMessage("WORLD_SIZE is not a number: 'four'");
+    assertThatThrownBy(() -> WorkerContext.from(bad))
+        .hasMessage("WORLD_SIZE is not a number: 'four'");
     Map<String, String> outside = env(0, 1, true, 0);
     outside.put("RANK", "9");
-    assertThatThrownBy(() -> WorkerContext.from(outside)).hasMessage("RANK 9 is outside WORLD_SIZE 4");
+    assertThatThrownBy(() -> WorkerContext.from(outside))
+        .hasMessage("RANK 9 is outside WORLD_SIZE 4");
   }
 
   @Test
   void withAnAgentStoreWorkersAreClientsUnderTheAttemptPrefix() {
     try (TcpStoreServer agentStore = TcpStoreServer.start("127.0.0.1", 0);
         TcpStore observer = TcpStore.connect("127.0.0.1", agentStore.port());
-        Store store = WorkerContext.from(env(1, agentStore.port(), true, 2)).connectStore(Duration.ofSeconds(10))) {
+        Store store =
+            WorkerContext.from(env(1, agentStore.port(), true, 2))
+                .connectStore(Duration.ofSeconds(10))) {
       store.set("x", "1");
       assertThat(observer.check(List.of("/worker/attempt_2/x"))).isTrue();
     }
@@ -83,12 +91,17 @@ class WorkerContextTest {
   @Test
   void withoutAnAgentStoreRankZeroHostsIt() throws Exception {
     int port = FreePort.next();
-    try (Store rank0 = WorkerContext.from(env(0, port, false, 0)).connectStore(Duration.ofSeconds(10))) {
-      CompletableFuture<String> other = CompletableFuture.supplyAsync(() -> {
-        try (Store rank1 = WorkerContext.from(env(1, port, false, 0)).connectStore(Duration.ofSeconds(10))) {
-          return rank1.getString("hello");
-        }
-      });
+    try (Store rank0 =
+        WorkerContext.from(env(0, port, false, 0)).connectStore(Duration.ofSeconds(10))) {
+      CompletableFuture<String> other =
+          CompletableFuture.supplyAsync(
+              () -> {
+                try (Store rank1 =
+                    WorkerContext.from(env(1, port, false, 0))
+                        .connectStore(Duration.ofSeconds(10))) {
+                  return rank1.getString("hello");
+                }
+              });
       rank0.set("hello", "from rank 0");
       assertThat(other.get(20, TimeUnit.SECONDS)).isEqualTo("from rank 0");
     }
@@ -98,7 +111,8 @@ class WorkerContextTest {
   void errorFilesAreReadByPytorchAsItsOwn() throws Exception {
     Peers.requireTorch();
     Path file = dir.resolve("error.json");
-    ErrorFile.write(file, new IllegalStateException("boom \"quoted\" é"), Instant.ofEpochSecond(1795719036L));
+    ErrorFile.write(
+        file, new IllegalStateException("boom \"quoted\" é"), Instant.ofEpochSecond(1795719036L));
     String script =
         """
         import sys
@@ -110,18 +124,25 @@ class WorkerContextTest {
         """;
     try (PythonProcess py = PythonProcess.start(script, List.of(file.toString()))) {
       assertThat(py.awaitExit(Duration.ofSeconds(60))).as(py.output()).isZero();
-      assertThat(py.lines()).contains(
-          "MESSAGE java.lang.IllegalStateException: boom \"quoted\" é",
-          "TIMESTAMP 1795719036",
-          "TRACE java.lang.IllegalStateException: boom \"quoted\" é");
+      assertThat(py.lines())
+          .contains(
+              "MESSAGE java.lang.IllegalStateException: boom \"quoted\" é",
+              "TIMESTAMP 1795719036",
+              "TRACE java.lang.IllegalStateException: boom \"quoted\" é");
     }
-    assertThat(Files.readString(file, StandardCharsets.UTF_8)).startsWith("{\"message\": {\"message\": ");
+    assertThat(Files.readString(file, StandardCharsets.UTF_8))
+        .startsWith("{\"message\": {\"message\": ");
   }
 
   @Test
   void recordWritesTheErrorFileAndRethrows() {
-    assertThatThrownBy(() -> ErrorFile.record(() -> {
-      throw new IllegalArgumentException("bad");
-    })).isInstanceOf(IllegalArgumentException.class).hasMessage("bad");
+    assertThatThrownBy(
+            () ->
+                ErrorFile.record(
+                    () -> {
+                      throw new IllegalArgumentException("bad");
+                    }))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("bad");
   }
 }

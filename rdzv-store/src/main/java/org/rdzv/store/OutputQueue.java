@@ -7,16 +7,18 @@ import java.nio.channels.GatheringByteChannel;
 import java.util.ArrayDeque;
 
 /**
- * The replies and events waiting to be written to one connection, in order. Small fields are
- * packed into one buffer; large values are queued by reference (stored values are never
- * modified, so no copy is needed).
+ * The replies and events waiting to be written to one connection, in order. Small fields are packed
+ * into one buffer; large values are queued by reference (stored values are never modified, so no
+ * copy is needed).
  */
 final class OutputQueue {
   private static final int LARGE = 4096;
 
   private final ArrayDeque<ByteBuffer> sealed = new ArrayDeque<>();
+
   /** Small fields not yet sealed, in write mode; allocated on first use. */
   private ByteBuffer tail;
+
   private long pendingBytes;
 
   long pendingBytes() {

@@ -5,8 +5,8 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * One decoded request. Keys are the raw key bytes held as ISO-8859-1 strings (one char per byte,
- * so any byte sequence round-trips and the JDK stores it compactly); values are raw bytes.
+ * One decoded request. Keys are the raw key bytes held as ISO-8859-1 strings (one char per byte, so
+ * any byte sequence round-trips and the JDK stores it compactly); values are raw bytes.
  *
  * <p>Field use per command: SET/APPEND/QUEUE_PUSH {@code keys[0], values[0]}; COMPARE_SET {@code
  * keys[0], values[0]=expected, values[1]=desired}; ADD {@code keys[0], number=delta};

@@ -4,9 +4,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * Turns the byte stream of one connection into {@link Request}s: a pure stream parser that
- * accepts any fragmentation (the 1.13 client sends each field in its own segment, the 2.x client
- * may split its handshake).
+ * Turns the byte stream of one connection into {@link Request}s: a pure stream parser that accepts
+ * any fragmentation (the 1.13 client sends each field in its own segment, the 2.x client may split
+ * its handshake).
  *
  * <p>The first bytes choose the family: {@code 00 CE F7 85 3C} (VALIDATE + magic) is 2.x and is
  * consumed; anything else is 1.13 and is parsed as a 1.13 command (a 1.13 SET also starts with
@@ -41,6 +41,7 @@ final class RequestDecoder {
 
   private final Limits limits;
   private Family family;
+
   /** Bytes received but not yet decoded, in read mode; null when there are none. */
   private ByteBuffer pending;
 
@@ -225,7 +226,12 @@ final class RequestDecoder {
       long n = i64();
       if (n < 0 || n > max) {
         throw new ProtocolException(
-            what + " length " + Long.toUnsignedString(n) + " exceeds the limit of " + max + " bytes");
+            what
+                + " length "
+                + Long.toUnsignedString(n)
+                + " exceeds the limit of "
+                + max
+                + " bytes");
       }
       return (int) n;
     }

@@ -6,8 +6,8 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * The server-side state of one connection that {@link StoreState} needs: where its replies go,
- * its pending waits and its watched keys. Used only on the server's event-loop thread.
+ * The server-side state of one connection that {@link StoreState} needs: where its replies go, its
+ * pending waits and its watched keys. Used only on the server's event-loop thread.
  */
 class Session {
   /** A pending WAIT: the number of its keys still missing. */
@@ -25,6 +25,7 @@ class Session {
   final List<Waiter> waiters = new ArrayList<>(0);
   final Set<String> watchedKeys = new HashSet<>(0);
   Family family;
+
   /** Whether output was queued and not yet handed to the writer. */
   boolean dirty;
 

@@ -1,9 +1,9 @@
 package org.rdzv.store;
 
 /**
- * C++ {@code std::stoll(s, nullptr, 10)} as PyTorch's ADD applies it to the stored value:
- * leading whitespace, an optional sign, then the longest run of decimal digits; trailing bytes are
- * ignored. No digits, or a value outside the range of a long, is an error.
+ * C++ {@code std::stoll(s, nullptr, 10)} as PyTorch's ADD applies it to the stored value: leading
+ * whitespace, an optional sign, then the longest run of decimal digits; trailing bytes are ignored.
+ * No digits, or a value outside the range of a long, is an error.
  */
 final class Stoll {
   private Stoll() {}

@@ -2,7 +2,9 @@ package org.rdzv.store;
 
 import java.util.Locale;
 
-/** Which TCPStore protocol family a {@link TcpStore} client speaks (option {@code store_protocol}). */
+/**
+ * Which TCPStore protocol family a {@link TcpStore} client speaks (option {@code store_protocol}).
+ */
 public enum StoreProtocol {
   /**
    * Detect: try the 2.x handshake (VALIDATE + PING), then 2.4's (VALIDATE only), then fall back to

@@ -23,6 +23,7 @@ import org.rdzv.api.StoreException;
 final class StoreServer implements TcpStoreServer {
   private static final System.Logger LOG = System.getLogger(TcpStoreServer.class.getName());
   private static final int READ_BUFFER = 256 * 1024;
+
   /** Stop reading from a connection that has this much unsent output (it does not read). */
   private static final long HIGH_WATER = 16L * 1024 * 1024;
 
@@ -68,7 +69,8 @@ final class StoreServer implements TcpStoreServer {
       selector.close();
       throw e;
     }
-    thread = Thread.ofPlatform().name("rdzv-store-server:" + address.getPort()).unstarted(this::loop);
+    thread =
+        Thread.ofPlatform().name("rdzv-store-server:" + address.getPort()).unstarted(this::loop);
   }
 
   static StoreServer start(TcpStoreServerOptions options) {
@@ -215,7 +217,10 @@ final class StoreServer implements TcpStoreServer {
       }
     } catch (RuntimeException e) {
       // A bug must cost one connection, never the server.
-      LOG.log(Level.ERROR, "TCPStore server on " + address + ": internal error on connection " + c.describe(), e);
+      LOG.log(
+          Level.ERROR,
+          "TCPStore server on " + address + ": internal error on connection " + c.describe(),
+          e);
       close(c, Level.ERROR, "internal error: " + e);
     }
   }
@@ -227,7 +232,8 @@ final class StoreServer implements TcpStoreServer {
         channel = listener.accept();
       } catch (IOException e) {
         // Typically EMFILE: stop accepting for a moment instead of spinning on the listener.
-        LOG.log(Level.WARNING, "TCPStore server on {0}: accept failed: {1}", address, e.getMessage());
+        LOG.log(
+            Level.WARNING, "TCPStore server on {0}: accept failed: {1}", address, e.getMessage());
         listenerKey.interestOps(0);
         acceptPausedUntil = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100);
         return;
@@ -306,7 +312,10 @@ final class StoreServer implements TcpStoreServer {
         try {
           flush(c);
         } catch (RuntimeException e) {
-          LOG.log(Level.ERROR, "TCPStore server on " + address + ": internal error on connection " + c.describe(), e);
+          LOG.log(
+              Level.ERROR,
+              "TCPStore server on " + address + ": internal error on connection " + c.describe(),
+              e);
           close(c, Level.ERROR, "internal error: " + e);
         }
       }
@@ -340,7 +349,12 @@ final class StoreServer implements TcpStoreServer {
       return;
     }
     if (LOG.isLoggable(level)) {
-      LOG.log(level, "TCPStore server on {0}: closing connection {1}: {2}", address, c.describe(), reason);
+      LOG.log(
+          level,
+          "TCPStore server on {0}: closing connection {1}: {2}",
+          address,
+          c.describe(),
+          reason);
     }
     closeQuietly(c);
     // O(1) removal: move the last connection into the hole.
@@ -412,7 +426,13 @@ final class StoreServer implements TcpStoreServer {
         remote = "?";
       }
       Family f = decoder.family();
-      return "#" + id + " from " + remote + " (" + (f == null ? "no bytes yet" : f + " protocol") + ")";
+      return "#"
+          + id
+          + " from "
+          + remote
+          + " ("
+          + (f == null ? "no bytes yet" : f + " protocol")
+          + ")";
     }
   }
 }

@@ -6,11 +6,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
- * The data, queues, waits and watches of one store, and the semantics of every command. Pure
- * logic with no I/O and no locking: the server's single event-loop thread owns it.
+ * The data, queues, waits and watches of one store, and the semantics of every command. Pure logic
+ * with no I/O and no locking: the server's single event-loop thread owns it.
  *
  * <p>Where PyTorch's servers disagree (see docs/tcpstore.md) this implementation: answers a GET or
  * MULTI_GET of a missing key with an empty value on 2.x and closes the connection on 1.13; wakes
@@ -176,7 +175,8 @@ final class StoreState {
   private void put(String key, byte[] value) {
     byte[] old = data.put(key, value);
     if (!watchers.isEmpty()) {
-      notifyWatchers(old == null ? KEY_CREATED : KEY_UPDATED, key, old == null ? EMPTY : old, value);
+      notifyWatchers(
+          old == null ? KEY_CREATED : KEY_UPDATED, key, old == null ? EMPTY : old, value);
     }
     wakeAll(key);
   }

@@ -16,11 +16,11 @@ import org.rdzv.api.Store;
  * mistaken for the reply to a later request; the next call reconnects.
  *
  * <p>Thread-safe: requests from several threads are serialized over one connection, so a blocking
- * call holds the connection until it returns. Create more clients for independent blocking calls;
- * a client is cheap (one socket, no thread until {@link #watchKey} is used).
+ * call holds the connection until it returns. Create more clients for independent blocking calls; a
+ * client is cheap (one socket, no thread until {@link #watchKey} is used).
  *
- * <p>Dialects: the 1.13 protocol lacks APPEND, MULTI_GET, MULTI_SET, queues and LIST. On it,
- * {@link #multiGet} is a WAIT followed by pipelined GETs and {@link #multiSet} pipelined SETs (not
+ * <p>Dialects: the 1.13 protocol lacks APPEND, MULTI_GET, MULTI_SET, queues and LIST. On it, {@link
+ * #multiGet} is a WAIT followed by pipelined GETs and {@link #multiSet} pipelined SETs (not
  * atomic), while {@link #append}, the queue operations and {@link #listKeys} throw {@link
  * UnsupportedOperationException}. The 2.x protocol lacks WATCH_KEY ({@link #watchKey} throws).
  *
@@ -55,9 +55,9 @@ public interface TcpStore extends Store {
   /**
    * Watches {@code key} over the 1.13 callback connection: {@code listener} receives every later
    * creation, update and deletion of the key (SET, ADD, COMPARE_SET, DELETE_KEY, from any client).
-   * Events are delivered in order on one background thread, which the first call starts; a
-   * listener must not block for long. The registration is acknowledged by the server before this
-   * method returns, so changes made afterwards are seen.
+   * Events are delivered in order on one background thread, which the first call starts; a listener
+   * must not block for long. The registration is acknowledged by the server before this method
+   * returns, so changes made afterwards are seen.
    *
    * <p>Closing the returned handle stops delivery to {@code listener} (the 1.13 protocol cannot
    * unregister on the server; the callback connection simply ignores further events of that key).

@@ -27,6 +27,7 @@ import org.rdzv.api.StoreTimeoutException;
 final class TcpStoreClient implements TcpStore {
   private static final System.Logger LOG = System.getLogger(TcpStore.class.getName());
   private static final byte[] INIT_KEY = Wire.INIT_KEY.getBytes(StandardCharsets.US_ASCII);
+
   /** How often a blocked wait looks at the interrupt flag. */
   private static final long WAIT_SLICE_MILLIS = 100;
 
@@ -34,15 +35,20 @@ final class TcpStoreClient implements TcpStore {
   private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
 
   private final TcpStoreOptions options;
+
   /** The address that answered last; tried first on reconnects. */
   private volatile InetSocketAddress address;
+
   private final ReentrantLock lock = new ReentrantLock();
   private final Frame frame = new Frame();
   private volatile Duration timeout;
+
   /** Resolved family; null until the first connection settles it (AUTO). */
   private volatile Family family;
+
   /** Whether the 2.x server answers PING (2.5+). */
   private boolean pingSupported = true;
+
   private volatile Link link;
   private volatile boolean closed;
 
@@ -126,7 +132,8 @@ final class TcpStoreClient implements TcpStore {
   }
 
   private int millisLeft(long deadline) {
-    return (int) Math.max(1, Math.min(Integer.MAX_VALUE, (deadline - System.nanoTime()) / 1_000_000));
+    return (int)
+        Math.max(1, Math.min(Integer.MAX_VALUE, (deadline - System.nanoTime()) / 1_000_000));
   }
 
   private Link attempt(long deadline) throws IOException {
@@ -183,7 +190,8 @@ final class TcpStoreClient implements TcpStore {
       throw e;
     }
     if (options.protocol() == StoreProtocol.V2) {
-      throw new IOException("the server at " + describeAddress() + " does not speak the 2.x protocol");
+      throw new IOException(
+          "the server at " + describeAddress() + " does not speak the 2.x protocol");
     }
     family = Family.V1;
     return openAny(deadline);
@@ -236,7 +244,10 @@ final class TcpStoreClient implements TcpStore {
       int echo = l.u32();
       if (echo != nonce) {
         throw new IOException(
-            "Ping failed, invalid value returned from server. Expected: " + nonce + ", got: " + echo);
+            "Ping failed, invalid value returned from server. Expected: "
+                + nonce
+                + ", got: "
+                + echo);
       }
     }
   }
@@ -309,7 +320,8 @@ final class TcpStoreClient implements TcpStore {
    * Sends WAIT for {@code keys} and blocks for its answer up to {@code waitTimeout}, cancelling
    * (2.x) or dropping the connection (1.13) on timeout or interrupt. Caller holds the lock.
    */
-  private void doWait(Link l, Family f, List<String> keys, Duration waitTimeout) throws IOException {
+  private void doWait(Link l, Family f, List<String> keys, Duration waitTimeout)
+      throws IOException {
     frame.reset().u8(code(Command.WAIT, f)).i64(keys.size());
     for (String key : keys) {
       frame.userKey(key);
@@ -410,7 +422,12 @@ final class TcpStoreClient implements TcpStore {
         "COMPARE_SET",
         (l, f) -> {
           l.send(
-              frame.reset().u8(code(Command.COMPARE_SET, f)).userKey(key).bytes(expected).bytes(desired));
+              frame
+                  .reset()
+                  .u8(code(Command.COMPARE_SET, f))
+                  .userKey(key)
+                  .bytes(expected)
+                  .bytes(desired));
           return l.bytes();
         });
   }
@@ -510,7 +527,11 @@ final class TcpStoreClient implements TcpStore {
   public void multiSet(List<String> keys, List<byte[]> values) {
     if (keys.size() != values.size()) {
       throw new IllegalArgumentException(
-          "multiSet needs as many values as keys: " + keys.size() + " keys, " + values.size() + " values");
+          "multiSet needs as many values as keys: "
+              + keys.size()
+              + " keys, "
+              + values.size()
+              + " values");
     }
     call(
         "MULTI_SET",
@@ -583,7 +604,8 @@ final class TcpStoreClient implements TcpStore {
           long deadline = System.nanoTime() + t.toNanos();
           while (true) {
             if (block) {
-              doWait(l, f, List.of(key), Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+              doWait(
+                  l, f, List.of(key), Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
             }
             l.send(frame.reset().u8(code(Command.QUEUE_POP, f)).userKey(key));
             long length = l.i64();
@@ -731,7 +753,11 @@ final class TcpStoreClient implements TcpStore {
         }
       } catch (IOException e) {
         if (!closed && !dead) {
-          LOG.log(Level.WARNING, "the watch connection to {0} broke: {1}", describeAddress(), e.getMessage());
+          LOG.log(
+              Level.WARNING,
+              "the watch connection to {0} broke: {1}",
+              describeAddress(),
+              e.getMessage());
         }
       } finally {
         dead = true;
@@ -747,7 +773,11 @@ final class TcpStoreClient implements TcpStore {
       }
       String userKey = Frame.userKey(wireKey);
       WatchEvent event =
-          new WatchEvent(type, userKey == null ? new String(wireKey, StandardCharsets.UTF_8) : userKey, old, now);
+          new WatchEvent(
+              type,
+              userKey == null ? new String(wireKey, StandardCharsets.UTF_8) : userKey,
+              old,
+              now);
       for (Consumer<WatchEvent> l : list) {
         try {
           l.accept(event);
@@ -800,5 +830,4 @@ final class TcpStoreClient implements TcpStore {
     Family f = family;
     return "TcpStore(" + describeAddress() + ", " + (f == null ? "auto" : f.toString()) + ")";
   }
-
 }

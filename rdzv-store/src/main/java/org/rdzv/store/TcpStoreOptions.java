@@ -40,7 +40,8 @@ public record TcpStoreOptions(
       throw new IllegalArgumentException("timeout must not be negative, got " + timeout);
     }
     if (worldSize.isPresent() && worldSize.getAsInt() < 1) {
-      throw new IllegalArgumentException("world_size must be positive, got " + worldSize.getAsInt());
+      throw new IllegalArgumentException(
+          "world_size must be positive, got " + worldSize.getAsInt());
     }
   }
 

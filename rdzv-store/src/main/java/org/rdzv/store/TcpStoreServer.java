@@ -8,9 +8,9 @@ import java.time.Duration;
  * PyTorch's own. The protocol family is chosen per connection from its first bytes.
  *
  * <p>One event-loop thread serves every connection with non-blocking I/O; blocking GET and WAIT
- * requests are parked as registrations, not threads. The server never times anything out and
- * never closes an idle connection. A connection that sends malformed input or exceeds a limit of
- * {@link TcpStoreServerOptions} is closed and the reason logged; nothing else is affected.
+ * requests are parked as registrations, not threads. The server never times anything out and never
+ * closes an idle connection. A connection that sends malformed input or exceeds a limit of {@link
+ * TcpStoreServerOptions} is closed and the reason logged; nothing else is affected.
  *
  * <pre>{@code
  * try (TcpStoreServer server = TcpStoreServer.start(TcpStoreServerOptions.builder().port(0).build())) {
@@ -23,8 +23,8 @@ public interface TcpStoreServer extends AutoCloseable {
   /**
    * Binds and starts serving. Returns once the socket listens, so clients can connect at once.
    *
-   * @throws org.rdzv.api.StoreException if the address cannot be bound (for example, the port is
-   *     in use)
+   * @throws org.rdzv.api.StoreException if the address cannot be bound (for example, the port is in
+   *     use)
    */
   static TcpStoreServer start(TcpStoreServerOptions options) {
     return StoreServer.start(options);

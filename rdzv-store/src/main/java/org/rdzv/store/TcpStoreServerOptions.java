@@ -9,11 +9,15 @@ package org.rdzv.store;
  * @param backlog the accept backlog (the kernel caps it at {@code net.core.somaxconn})
  * @param maxKeyLength the longest key accepted, in bytes (PyTorch 2.x libuv: 8192)
  * @param maxValueLength the longest value accepted, in bytes (PyTorch 2.x libuv: 8 MiB)
- * @param maxKeysPerRequest the most keys in one CHECK, WAIT, MULTI_GET or MULTI_SET (libuv:
- *     131072)
+ * @param maxKeysPerRequest the most keys in one CHECK, WAIT, MULTI_GET or MULTI_SET (libuv: 131072)
  */
 public record TcpStoreServerOptions(
-    String host, int port, int backlog, int maxKeyLength, int maxValueLength, int maxKeysPerRequest) {
+    String host,
+    int port,
+    int backlog,
+    int maxKeyLength,
+    int maxValueLength,
+    int maxKeysPerRequest) {
 
   /** Every address, a free port, PyTorch 2.x's limits. */
   public static final TcpStoreServerOptions DEFAULT = builder().build();

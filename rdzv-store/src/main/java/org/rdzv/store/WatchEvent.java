@@ -65,6 +65,14 @@ public record WatchEvent(Type type, String key, byte[] oldValue, byte[] newValue
 
   @Override
   public String toString() {
-    return "WatchEvent[" + type + " " + key + " " + oldValue.length + "B -> " + newValue.length + "B]";
+    return "WatchEvent["
+        + type
+        + " "
+        + key
+        + " "
+        + oldValue.length
+        + "B -> "
+        + newValue.length
+        + "B]";
   }
 }

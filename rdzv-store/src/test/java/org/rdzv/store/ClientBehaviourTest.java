@@ -11,7 +11,6 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -126,7 +125,8 @@ class ClientBehaviourTest {
   @EnumSource(
       value = StoreProtocol.class,
       names = {"V1_13", "V2"})
-  void interruptingABlockedGetReleasesItAndTheClientStaysUsable(StoreProtocol protocol) throws Exception {
+  void interruptingABlockedGetReleasesItAndTheClientStaysUsable(StoreProtocol protocol)
+      throws Exception {
     try (TcpStoreServer server = TcpStoreServer.start("127.0.0.1", 0);
         TcpStore store =
             TcpStore.connect(
@@ -151,7 +151,10 @@ class ClientBehaviourTest {
           .isInstanceOf(StoreException.class)
           .hasMessageContaining("interrupted");
       assertThat(flagSeen).isTrue();
-      Await.until("the wait is gone from the server", Duration.ofSeconds(5), () -> server.pendingWaits() == 0);
+      Await.until(
+          "the wait is gone from the server",
+          Duration.ofSeconds(5),
+          () -> server.pendingWaits() == 0);
       store.set("after", "ok");
       assertThat(store.getString("after")).isEqualTo("ok");
     }
@@ -180,7 +183,9 @@ class ClientBehaviourTest {
         CompletableFuture.supplyAsync(
             () ->
                 TcpStore.connect(
-                    TcpStoreOptions.builder("127.0.0.1", port).timeout(Duration.ofSeconds(20)).build()));
+                    TcpStoreOptions.builder("127.0.0.1", port)
+                        .timeout(Duration.ofSeconds(20))
+                        .build()));
     // Nothing listens yet: the client is retrying with backoff.
     assertThat(connecting).isNotDone();
     try (TcpStoreServer server = TcpStoreServer.start("127.0.0.1", port);
@@ -204,9 +209,10 @@ class ClientBehaviourTest {
     try (TcpStoreServer server = TcpStoreServer.start("", 0);
         TcpStore v4 = TcpStore.connect("127.0.0.1", server.port())) {
       v4.set("k", "v");
-      boolean ipv6 = java.net.NetworkInterface.networkInterfaces()
-          .flatMap(i -> i.inetAddresses())
-          .anyMatch(a -> a instanceof java.net.Inet6Address && a.isLoopbackAddress());
+      boolean ipv6 =
+          java.net.NetworkInterface.networkInterfaces()
+              .flatMap(i -> i.inetAddresses())
+              .anyMatch(a -> a instanceof java.net.Inet6Address && a.isLoopbackAddress());
       if (ipv6) {
         try (Socket s = new Socket()) {
           s.connect(new InetSocketAddress("::1", server.port()), 2000);

@@ -94,15 +94,31 @@ class ClientWireTest {
       assertThat(c.queuePop("q", false)).isEqualTo(b("e1"));
       assertThat(c.queuePop("q", false)).isNull();
       byte[] nonce =
-          ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt((int) ProcessHandle.current().pid()).array();
+          ByteBuffer.allocate(4)
+              .order(ByteOrder.LITTLE_ENDIAN)
+              .putInt((int) ProcessHandle.current().pid())
+              .array();
       String[][] v = ProtocolVectorsTest.V2_SESSION;
       assertSent(
           proxy,
           Hex.bytes(
               "00 cef7853c 0d" + Hex.of(nonce),
               "04 0500000000000000 696e69742f 0100000000000000",
-              v[1][0], v[2][0], v[3][0], v[4][0], v[10][0], v[12][0], v[13][0],
-              v[17][0], v[18][0], v[19][0], v[20][0], v[21][0], v[22][0], v[23][0], v[24][0]));
+              v[1][0],
+              v[2][0],
+              v[3][0],
+              v[4][0],
+              v[10][0],
+              v[12][0],
+              v[13][0],
+              v[17][0],
+              v[18][0],
+              v[19][0],
+              v[20][0],
+              v[21][0],
+              v[22][0],
+              v[23][0],
+              v[24][0]));
       assertThat(proxy.connections()).isEqualTo(1);
     }
   }

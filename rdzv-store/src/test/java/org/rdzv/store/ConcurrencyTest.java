@@ -94,7 +94,9 @@ class ConcurrencyTest {
       List<TcpStore> stores = new ArrayList<>(n);
       try {
         for (int i = 0; i < n; i++) {
-          stores.add(TcpStore.connect(options(server, i % 2 == 0 ? StoreProtocol.V1_13 : StoreProtocol.AUTO)));
+          stores.add(
+              TcpStore.connect(
+                  options(server, i % 2 == 0 ? StoreProtocol.V1_13 : StoreProtocol.AUTO)));
         }
         // Every connection is open at once and each one is served.
         for (TcpStore s : stores) {

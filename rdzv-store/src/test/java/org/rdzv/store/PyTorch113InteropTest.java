@@ -46,15 +46,29 @@ class PyTorch113InteropTest {
       py.awaitLine("WAITING"::equals, PY);
       // The Python client's blocking get is parked on our server, not busy-polling.
       org.rdzv.testing.Await.until(
-          "python's get parked on the server", Duration.ofSeconds(10), () -> server.pendingWaits() >= 1);
+          "python's get parked on the server",
+          Duration.ofSeconds(10),
+          () -> server.pendingWaits() >= 1);
       java.set("late", "released");
       assertThat(py.awaitExit(PY)).as(py.output()).isZero();
       assertThat(py.lines())
           .contains(
-              "OK set-get", "OK add", "OK compare_set", "OK num_keys", "OK delete_key", "OK wait",
-              "OK wait-timeout", "OK get-timeout", "OK binary-and-1MiB", "OK unicode-keys",
-              "OK blocking-get-released", "OK init-counting", "OK check", "OK watch-key",
-              "OK bad-connection-isolated", "DONE");
+              "OK set-get",
+              "OK add",
+              "OK compare_set",
+              "OK num_keys",
+              "OK delete_key",
+              "OK wait",
+              "OK wait-timeout",
+              "OK get-timeout",
+              "OK binary-and-1MiB",
+              "OK unicode-keys",
+              "OK blocking-get-released",
+              "OK init-counting",
+              "OK check",
+              "OK watch-key",
+              "OK bad-connection-isolated",
+              "DONE");
       // What Python wrote is readable by our client, byte for byte.
       assertThat(java.get("py/ключ")).containsExactly(0, 255, 1, 254);
       assertThat(java.getString("ключ/ü😀")).isEqualTo("värde");
@@ -107,7 +121,8 @@ class PyTorch113InteropTest {
     int port = FreePort.next();
     try (PythonProcess py =
         PythonProcess.start(
-            PythonProcess.resource(getClass(), "/py/torch113_server.py"), List.of(Integer.toString(port)))) {
+            PythonProcess.resource(getClass(), "/py/torch113_server.py"),
+            List.of(Integer.toString(port)))) {
       py.awaitLine("READY"::equals, PY);
       TcpStoreOptions options =
           TcpStoreOptions.builder("127.0.0.1", port)

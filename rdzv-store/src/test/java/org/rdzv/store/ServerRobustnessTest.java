@@ -153,7 +153,10 @@ class ServerRobustnessTest {
 
   @Test
   void unknownCommandsAndSecondValidate() throws Exception {
-    for (String bytes : new String[] {"0d", "09", "ff", "00 cef7853c ff", "00 cef7853c 00 cef7853c", "00 cef7853c 07 00"}) {
+    for (String bytes :
+        new String[] {
+          "0d", "09", "ff", "00 cef7853c ff", "00 cef7853c 00 cef7853c", "00 cef7853c 07 00"
+        }) {
       try (Socket s = raw()) {
         s.getOutputStream().write(Hex.bytes(bytes));
         assertClosedByServer(s);
@@ -163,20 +166,28 @@ class ServerRobustnessTest {
 
   @Test
   void truncatedFramesThenDisconnect() throws Exception {
-    String[] prefixes = {"00", "00 0200", "00 0200000000000000 2f", "05 0100000000000000", "00 cef7"};
+    String[] prefixes = {
+      "00", "00 0200", "00 0200000000000000 2f", "05 0100000000000000", "00 cef7"
+    };
     for (String prefix : prefixes) {
       try (Socket s = raw()) {
         s.getOutputStream().write(Hex.bytes(prefix));
       }
     }
-    Await.until("the truncated connections are gone", Duration.ofSeconds(5), () -> server.connectionCount() == 3);
+    Await.until(
+        "the truncated connections are gone",
+        Duration.ofSeconds(5),
+        () -> server.connectionCount() == 3);
   }
 
   @Test
   void halfAFrameThatStallsBlocksNobody() throws Exception {
     List<Socket> stalled = new ArrayList<>();
     try {
-      for (String prefix : new String[] {"00 05", "00 cef7853c 01 0300000000000000 2f", "03 0400000000000000 2f636e"}) {
+      for (String prefix :
+          new String[] {
+            "00 05", "00 cef7853c 01 0300000000000000 2f", "03 0400000000000000 2f636e"
+          }) {
         Socket s = raw();
         s.getOutputStream().write(Hex.bytes(prefix));
         stalled.add(s);

@@ -24,10 +24,12 @@ class StoreSemanticsTest {
         out.writeBytes(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(n).array());
       } else if (f instanceof String s) {
         byte[] b = s.getBytes(StandardCharsets.UTF_8);
-        out.writeBytes(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(b.length).array());
+        out.writeBytes(
+            ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(b.length).array());
         out.writeBytes(b);
       } else if (f instanceof byte[] b) {
-        out.writeBytes(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(b.length).array());
+        out.writeBytes(
+            ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(b.length).array());
         out.writeBytes(b);
       }
     }
@@ -39,15 +41,24 @@ class StoreSemanticsTest {
   @ParameterizedTest
   @CsvSource(
       delimiterString = "->",
-      value = {"' 12' -> 13", "'+7' -> 8", "'12abc' -> 13", "'0x10' -> 1", "'-5' -> -4", "'\t\n 3' -> 4"})
+      value = {
+        "' 12' -> 13",
+        "'+7' -> 8",
+        "'12abc' -> 13",
+        "'0x10' -> 1",
+        "'-5' -> -4",
+        "'\t\n 3' -> 4"
+      })
   void addParsesLikeStoll(String stored, long expected) throws Exception {
     Harness h = new Harness(new StoreState());
     h.feed(frame(0x00, "/c", stored));
     h.feed(frame(0x03, "/c", 1L));
-    assertThat(ByteBuffer.wrap(h.output()).order(ByteOrder.LITTLE_ENDIAN).getLong()).isEqualTo(expected);
+    assertThat(ByteBuffer.wrap(h.output()).order(ByteOrder.LITTLE_ENDIAN).getLong())
+        .isEqualTo(expected);
     h.feed(frame(0x02, "/c"));
     byte[] out = h.output();
-    assertThat(new String(out, 8, out.length - 8, StandardCharsets.US_ASCII)).isEqualTo(Long.toString(expected));
+    assertThat(new String(out, 8, out.length - 8, StandardCharsets.US_ASCII))
+        .isEqualTo(Long.toString(expected));
   }
 
   @ParameterizedTest
@@ -63,14 +74,16 @@ class StoreSemanticsTest {
     Harness h = new Harness(new StoreState());
     h.feed(frame(0x00, "/c", "-9223372036854775808"));
     h.feed(frame(0x03, "/c", 0L));
-    assertThat(ByteBuffer.wrap(h.output()).order(ByteOrder.LITTLE_ENDIAN).getLong()).isEqualTo(Long.MIN_VALUE);
+    assertThat(ByteBuffer.wrap(h.output()).order(ByteOrder.LITTLE_ENDIAN).getLong())
+        .isEqualTo(Long.MIN_VALUE);
   }
 
   @Test
   void absurdLengthIsRefusedBeforeItsBytesArrive() {
     // A 2.x handshake read as 1.13: SET with a key length of about 2^53 — only 9 bytes sent.
     Harness h = new Harness(new StoreState());
-    assertThatThrownBy(() -> h.feed(bytes("00 ce f7 85 3d 0d 6e 27 00"), Harness.Split.BYTE_BY_BYTE))
+    assertThatThrownBy(
+            () -> h.feed(bytes("00 ce f7 85 3d 0d 6e 27 00"), Harness.Split.BYTE_BY_BYTE))
         .isInstanceOf(ProtocolException.class)
         .hasMessageContaining("key length");
   }
@@ -78,10 +91,13 @@ class StoreSemanticsTest {
   @Test
   void keyValueAndCountLimits() throws Exception {
     Limits limits = new Limits(16, 32, 3);
-    assertThatThrownBy(() -> new Harness(new StoreState(), limits).feed(frame(0x00, "/" + "k".repeat(16), "v")))
+    assertThatThrownBy(
+            () ->
+                new Harness(new StoreState(), limits).feed(frame(0x00, "/" + "k".repeat(16), "v")))
         .hasMessageContaining("key length 17 exceeds the limit of 16");
     new Harness(new StoreState(), limits).feed(frame(0x00, "k".repeat(16), "v".repeat(32)));
-    assertThatThrownBy(() -> new Harness(new StoreState(), limits).feed(frame(0x00, "/k", "v".repeat(33))))
+    assertThatThrownBy(
+            () -> new Harness(new StoreState(), limits).feed(frame(0x00, "/k", "v".repeat(33))))
         .hasMessageContaining("value length 33");
     assertThatThrownBy(() -> new Harness(new StoreState(), limits).feed(frame(0x04, 4L)))
         .hasMessageContaining("key count 4");
@@ -208,7 +224,8 @@ class StoreSemanticsTest {
     Harness a = new Harness(state);
     a.feed(concat(V2_HELLO, frame(0x06, 1L, "/ap")));
     Harness b = new Harness(state);
-    b.feed(concat(V2_HELLO, frame(0x09, "/ap", "ab"), frame(0x09, "/ap", "cd"), frame(0x03, "/ap")));
+    b.feed(
+        concat(V2_HELLO, frame(0x09, "/ap", "ab"), frame(0x09, "/ap", "cd"), frame(0x03, "/ap")));
     assertThat(Hex.of(a.output())).isEqualTo("00");
     assertThat(new String(b.output(), 8, 4, StandardCharsets.US_ASCII)).isEqualTo("abcd");
   }

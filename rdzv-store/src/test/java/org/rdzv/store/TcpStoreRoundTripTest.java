@@ -50,10 +50,18 @@ class TcpStoreRoundTripTest {
       assertThat(store.add("cnt", 5)).isEqualTo(5);
       assertThat(store.add("cnt", -2)).isEqualTo(3);
       assertThat(store.getString("cnt")).isEqualTo("3");
-      assertThat(store.compareSet("k", "v1".getBytes(UTF_8), "v2".getBytes(UTF_8))).asString(UTF_8).isEqualTo("v2");
-      assertThat(store.compareSet("k", "zz".getBytes(UTF_8), "v3".getBytes(UTF_8))).asString(UTF_8).isEqualTo("v2");
-      assertThat(store.compareSet("missing", "x".getBytes(UTF_8), "y".getBytes(UTF_8))).asString(UTF_8).isEqualTo("x");
-      assertThat(store.compareSet("newk", new byte[0], "y".getBytes(UTF_8))).asString(UTF_8).isEqualTo("y");
+      assertThat(store.compareSet("k", "v1".getBytes(UTF_8), "v2".getBytes(UTF_8)))
+          .asString(UTF_8)
+          .isEqualTo("v2");
+      assertThat(store.compareSet("k", "zz".getBytes(UTF_8), "v3".getBytes(UTF_8)))
+          .asString(UTF_8)
+          .isEqualTo("v2");
+      assertThat(store.compareSet("missing", "x".getBytes(UTF_8), "y".getBytes(UTF_8)))
+          .asString(UTF_8)
+          .isEqualTo("x");
+      assertThat(store.compareSet("newk", new byte[0], "y".getBytes(UTF_8)))
+          .asString(UTF_8)
+          .isEqualTo("y");
       assertThat(store.check(List.of("k", "cnt"))).isTrue();
       assertThat(store.check(List.of("k", "nope"))).isFalse();
       assertThat(store.check(List.of())).isTrue();
@@ -76,7 +84,8 @@ class TcpStoreRoundTripTest {
       long start = System.nanoTime();
       assertThatThrownBy(() -> store.await(List.of("never"), Duration.ofMillis(300)))
           .isInstanceOf(StoreTimeoutException.class);
-      assertThat(System.nanoTime() - start).isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(290));
+      assertThat(System.nanoTime() - start)
+          .isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(290));
       store.set("later", "x");
       assertThat(store.getString("later")).isEqualTo("x");
       assertThat(store.add("c", 1)).isEqualTo(1);
@@ -129,11 +138,15 @@ class TcpStoreRoundTripTest {
       writer.set("wk", "B");
       writer.deleteKey("wk");
       assertThat(events.poll(5, TimeUnit.SECONDS))
-          .isEqualTo(new WatchEvent(WatchEvent.Type.KEY_CREATED, "wk", new byte[0], "A".getBytes(UTF_8)));
+          .isEqualTo(
+              new WatchEvent(WatchEvent.Type.KEY_CREATED, "wk", new byte[0], "A".getBytes(UTF_8)));
       assertThat(events.poll(5, TimeUnit.SECONDS))
-          .isEqualTo(new WatchEvent(WatchEvent.Type.KEY_UPDATED, "wk", "A".getBytes(UTF_8), "B".getBytes(UTF_8)));
+          .isEqualTo(
+              new WatchEvent(
+                  WatchEvent.Type.KEY_UPDATED, "wk", "A".getBytes(UTF_8), "B".getBytes(UTF_8)));
       assertThat(events.poll(5, TimeUnit.SECONDS))
-          .isEqualTo(new WatchEvent(WatchEvent.Type.KEY_DELETED, "wk", "B".getBytes(UTF_8), new byte[0]));
+          .isEqualTo(
+              new WatchEvent(WatchEvent.Type.KEY_DELETED, "wk", "B".getBytes(UTF_8), new byte[0]));
       handle.close();
       assertThatThrownBy(() -> watcher.append("x", new byte[1]))
           .isInstanceOf(UnsupportedOperationException.class);
@@ -165,7 +178,8 @@ class TcpStoreRoundTripTest {
                         .build()))
         .isInstanceOf(StoreTimeoutException.class)
         .hasMessageContaining("127.0.0.1:" + server.port());
-    assertThat(System.nanoTime() - start).isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(450));
+    assertThat(System.nanoTime() - start)
+        .isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(450));
   }
 
   @Test

@@ -42,7 +42,8 @@ public final class EtcdProcess implements AutoCloseable {
   private final Process process;
   private final boolean tls;
 
-  private EtcdProcess(String name, int clientPort, Path dataDir, Path log, Process process, boolean tls) {
+  private EtcdProcess(
+      String name, int clientPort, Path dataDir, Path log, Process process, boolean tls) {
     this.name = name;
     this.clientPort = clientPort;
     this.dataDir = dataDir;
@@ -64,9 +65,21 @@ public final class EtcdProcess implements AutoCloseable {
     int client = FreePort.next();
     int peer = FreePort.next();
     EtcdProcess member =
-        launch(etcd, "m0", client, peer, "m0=http://127.0.0.1:" + peer, "rdzv-tls-" + System.nanoTime(),
-            List.of("--cert-file", serverCert.toString(), "--key-file", serverKey.toString(),
-                "--trusted-ca-file", caCert.toString(), "--client-cert-auth"));
+        launch(
+            etcd,
+            "m0",
+            client,
+            peer,
+            "m0=http://127.0.0.1:" + peer,
+            "rdzv-tls-" + System.nanoTime(),
+            List.of(
+                "--cert-file",
+                serverCert.toString(),
+                "--key-file",
+                serverKey.toString(),
+                "--trusted-ca-file",
+                caCert.toString(),
+                "--client-cert-auth"));
     member.awaitHealthy(START_DEADLINE);
     return member;
   }
@@ -99,11 +112,24 @@ public final class EtcdProcess implements AutoCloseable {
         for (int i = 0; i < size; i++) {
           clientPorts[i] = FreePort.next();
           peerPorts[i] = FreePort.next();
-          initial.append(i == 0 ? "" : ",").append("m").append(i).append("=http://127.0.0.1:").append(peerPorts[i]);
+          initial
+              .append(i == 0 ? "" : ",")
+              .append("m")
+              .append(i)
+              .append("=http://127.0.0.1:")
+              .append(peerPorts[i]);
         }
         String token = "rdzv-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
         for (int i = 0; i < size; i++) {
-          started.add(launch(etcd, "m" + i, clientPorts[i], peerPorts[i], initial.toString(), token, List.of()));
+          started.add(
+              launch(
+                  etcd,
+                  "m" + i,
+                  clientPorts[i],
+                  peerPorts[i],
+                  initial.toString(),
+                  token,
+                  List.of()));
         }
         for (EtcdProcess member : started) {
           member.awaitHealthy(START_DEADLINE);
@@ -118,30 +144,49 @@ public final class EtcdProcess implements AutoCloseable {
   }
 
   private static EtcdProcess launch(
-      Path etcd, String name, int clientPort, int peerPort, String initialCluster, String token,
+      Path etcd,
+      String name,
+      int clientPort,
+      int peerPort,
+      String initialCluster,
+      String token,
       List<String> tlsArgs) {
     try {
       Path dir = Files.createTempDirectory("rdzv-etcd-" + name + "-");
       Path log = dir.resolve("etcd.log");
       String client = (tlsArgs.isEmpty() ? "http" : "https") + "://127.0.0.1:" + clientPort;
       String peer = "http://127.0.0.1:" + peerPort;
-      List<String> command = new ArrayList<>(
-          List.of(
-              etcd.toString(),
-              "--name", name,
-              "--data-dir", dir.resolve("data").toString(),
-              "--enable-v2=true",
-              "--listen-client-urls", client,
-              "--advertise-client-urls", client,
-              "--listen-peer-urls", peer,
-              "--initial-advertise-peer-urls", peer,
-              "--initial-cluster", initialCluster,
-              "--initial-cluster-token", token,
-              "--initial-cluster-state", "new",
-              "--heartbeat-interval", "50",
-              "--election-timeout", "500",
-              "--logger", "zap",
-              "--log-level", "warn"));
+      List<String> command =
+          new ArrayList<>(
+              List.of(
+                  etcd.toString(),
+                  "--name",
+                  name,
+                  "--data-dir",
+                  dir.resolve("data").toString(),
+                  "--enable-v2=true",
+                  "--listen-client-urls",
+                  client,
+                  "--advertise-client-urls",
+                  client,
+                  "--listen-peer-urls",
+                  peer,
+                  "--initial-advertise-peer-urls",
+                  peer,
+                  "--initial-cluster",
+                  initialCluster,
+                  "--initial-cluster-token",
+                  token,
+                  "--initial-cluster-state",
+                  "new",
+                  "--heartbeat-interval",
+                  "50",
+                  "--election-timeout",
+                  "500",
+                  "--logger",
+                  "zap",
+                  "--log-level",
+                  "warn"));
       command.addAll(tlsArgs);
       Process process =
           new ProcessBuilder(command)
@@ -159,13 +204,15 @@ public final class EtcdProcess implements AutoCloseable {
     long pauseNanos = 5_000_000;
     while (true) {
       if (!process.isAlive()) {
-        throw new AssertionError("etcd " + name + " exited with " + process.exitValue() + ":\n" + logText());
+        throw new AssertionError(
+            "etcd " + name + " exited with " + process.exitValue() + ":\n" + logText());
       }
       if (healthy()) {
         return;
       }
       if (System.nanoTime() - deadline > 0) {
-        throw new AssertionError("etcd " + name + " not healthy after " + timeout + ":\n" + logText());
+        throw new AssertionError(
+            "etcd " + name + " not healthy after " + timeout + ":\n" + logText());
       }
       java.util.concurrent.locks.LockSupport.parkNanos(pauseNanos);
       pauseNanos = Math.min(pauseNanos * 2, 100_000_000);
@@ -188,9 +235,12 @@ public final class EtcdProcess implements AutoCloseable {
     try {
       HttpResponse<String> response =
           HTTP.send(
-              HttpRequest.newBuilder(URI.create(url() + "/health")).timeout(Duration.ofSeconds(2)).build(),
+              HttpRequest.newBuilder(URI.create(url() + "/health"))
+                  .timeout(Duration.ofSeconds(2))
+                  .build(),
               HttpResponse.BodyHandlers.ofString());
-      return response.statusCode() == 200 && response.body().replace(" ", "").contains("\"health\":\"true\"");
+      return response.statusCode() == 200
+          && response.body().replace(" ", "").contains("\"health\":\"true\"");
     } catch (IOException e) {
       return false;
     } catch (InterruptedException e) {

@@ -10,12 +10,13 @@ import org.junit.jupiter.api.Assumptions;
  * Real peers that tests need: PyTorch 1.13 under {@code /usr/bin/python3}, python-etcd, the etcd
  * server binary.
  *
- * <p>Where a peer is missing, {@code require*} skips the test with a message saying what to
- * install — unless {@code CI=true}, where a missing peer fails the test: CI must have installed it.
+ * <p>Where a peer is missing, {@code require*} skips the test with a message saying what to install
+ * — unless {@code CI=true}, where a missing peer fails the test: CI must have installed it.
  */
 public final class Peers {
   /** The Debian interpreter that sees python3-torch (the first python3 on PATH may not). */
-  public static final String PYTHON = System.getenv().getOrDefault("RDZV_TEST_PYTHON", "/usr/bin/python3");
+  public static final String PYTHON =
+      System.getenv().getOrDefault("RDZV_TEST_PYTHON", "/usr/bin/python3");
 
   private static final ConcurrentHashMap<String, Boolean> PROBES = new ConcurrentHashMap<>();
 
@@ -52,7 +53,8 @@ public final class Peers {
 
   /** The etcd server binary, or {@code null}. */
   public static Path etcdBinary() {
-    for (String candidate : new String[] {System.getenv("RDZV_TEST_ETCD"), "/usr/bin/etcd", "/usr/local/bin/etcd"}) {
+    for (String candidate :
+        new String[] {System.getenv("RDZV_TEST_ETCD"), "/usr/bin/etcd", "/usr/local/bin/etcd"}) {
       if (candidate != null && Files.isExecutable(Path.of(candidate))) {
         return Path.of(candidate);
       }
@@ -60,7 +62,8 @@ public final class Peers {
     return null;
   }
 
-  private static void require(String name, java.util.function.BooleanSupplier probe, String message) {
+  private static void require(
+      String name, java.util.function.BooleanSupplier probe, String message) {
     boolean present = PROBES.computeIfAbsent(name, n -> probe.getAsBoolean());
     if (present) {
       return;

@@ -34,7 +34,8 @@ public final class PythonProcess implements AutoCloseable {
                 () -> {
                   try (BufferedReader in =
                       new BufferedReader(
-                          new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                          new InputStreamReader(
+                              process.getInputStream(), StandardCharsets.UTF_8))) {
                     String line;
                     while ((line = in.readLine()) != null) {
                       lines.add(line);
@@ -98,10 +99,18 @@ public final class PythonProcess implements AutoCloseable {
         }
       }
       if (!process.isAlive() && !reader.isAlive()) {
-        throw new AssertionError("python exited with " + process.exitValue() + " before the line; output:\n" + String.join("\n", lines));
+        throw new AssertionError(
+            "python exited with "
+                + process.exitValue()
+                + " before the line; output:\n"
+                + String.join("\n", lines));
       }
       if (System.nanoTime() - deadline > 0) {
-        throw new AssertionError("timed out after " + timeout + " waiting for a line; output:\n" + String.join("\n", lines));
+        throw new AssertionError(
+            "timed out after "
+                + timeout
+                + " waiting for a line; output:\n"
+                + String.join("\n", lines));
       }
       java.util.concurrent.locks.LockSupport.parkNanos(5_000_000);
     }
@@ -111,7 +120,8 @@ public final class PythonProcess implements AutoCloseable {
   public int awaitExit(Duration timeout) {
     try {
       if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-        throw new AssertionError("python still running after " + timeout + "; output:\n" + String.join("\n", lines));
+        throw new AssertionError(
+            "python still running after " + timeout + "; output:\n" + String.join("\n", lines));
       }
       reader.join(Duration.ofSeconds(5));
       return process.exitValue();

@@ -46,7 +46,8 @@ public final class RendezvousBenchmark {
    * @param ok whether every node got a distinct rank in a world of {@code nodes}
    * @param detail what went wrong when not {@code ok}
    */
-  public record Result(String implementation, int nodes, Duration elapsed, boolean ok, String detail) {
+  public record Result(
+      String implementation, int nodes, Duration elapsed, boolean ok, String detail) {
     public double seconds() {
       return elapsed.toNanos() / 1e9;
     }
@@ -79,8 +80,12 @@ public final class RendezvousBenchmark {
     try {
       List<Future<RendezvousHandler>> created = new ArrayList<>();
       for (int i = 0; i < nodes; i++) {
-        created.add(pool.submit(() -> RendezvousRegistry.handler(
-            new RendezvousParameters(backend, endpoint, runId, nodes, nodes, null, conf))));
+        created.add(
+            pool.submit(
+                () ->
+                    RendezvousRegistry.handler(
+                        new RendezvousParameters(
+                            backend, endpoint, runId, nodes, nodes, null, conf))));
       }
       for (Future<RendezvousHandler> f : created) {
         handlers.add(f.get(timeout.toNanos(), TimeUnit.NANOSECONDS));
@@ -104,13 +109,19 @@ public final class RendezvousBenchmark {
       Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
       return new Result("rdzv", nodes, elapsed, ok, detail);
     } catch (ExecutionException e) {
-      return new Result("rdzv", nodes, Duration.ofNanos(System.nanoTime() - start), false,
+      return new Result(
+          "rdzv",
+          nodes,
+          Duration.ofNanos(System.nanoTime() - start),
+          false,
           String.valueOf(e.getCause()));
     } catch (TimeoutException e) {
-      return new Result("rdzv", nodes, timeout, false, "did not finish within " + timeout.toSeconds() + " s");
+      return new Result(
+          "rdzv", nodes, timeout, false, "did not finish within " + timeout.toSeconds() + " s");
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      return new Result("rdzv", nodes, Duration.ofNanos(System.nanoTime() - start), false, "interrupted");
+      return new Result(
+          "rdzv", nodes, Duration.ofNanos(System.nanoTime() - start), false, "interrupted");
     } finally {
       pool.shutdownNow();
       for (RendezvousHandler h : handlers) {
@@ -138,28 +149,44 @@ public final class RendezvousBenchmark {
       try (InputStream in = RendezvousBenchmark.class.getResourceAsStream("torch_nodes.py")) {
         Files.write(script, in.readAllBytes());
       }
-      Process p = new ProcessBuilder(python, script.toString(), "127.0.0.1:" + server.port(),
-              "bench-" + UUID.randomUUID(), Integer.toString(nodes), Long.toString(Math.max(1, timeout.toSeconds())))
-          .redirectErrorStream(true)
-          .start();
+      Process p =
+          new ProcessBuilder(
+                  python,
+                  script.toString(),
+                  "127.0.0.1:" + server.port(),
+                  "bench-" + UUID.randomUUID(),
+                  Integer.toString(nodes),
+                  Long.toString(Math.max(1, timeout.toSeconds())))
+              .redirectErrorStream(true)
+              .start();
       StringBuilder out = new StringBuilder();
-      Thread reader = Thread.ofVirtual().start(() -> {
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-          String line;
-          while ((line = r.readLine()) != null) {
-            synchronized (out) {
-              out.append(line).append('\n');
-            }
-          }
-        } catch (IOException ignored) {
-          // the process ended
-        }
-      });
+      Thread reader =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    try (BufferedReader r =
+                        new BufferedReader(
+                            new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                      String line;
+                      while ((line = r.readLine()) != null) {
+                        synchronized (out) {
+                          out.append(line).append('\n');
+                        }
+                      }
+                    } catch (IOException ignored) {
+                      // the process ended
+                    }
+                  });
       try {
         if (!p.waitFor(timeout.toMillis() + 30_000, TimeUnit.MILLISECONDS)) {
           p.descendants().forEach(ProcessHandle::destroyForcibly);
           p.destroyForcibly();
-          return new Result("torch-1.13", nodes, timeout, false, "did not finish within " + timeout.toSeconds() + " s");
+          return new Result(
+              "torch-1.13",
+              nodes,
+              timeout,
+              false,
+              "did not finish within " + timeout.toSeconds() + " s");
         }
         reader.join(5000);
       } finally {
@@ -172,8 +199,15 @@ public final class RendezvousBenchmark {
       Matcher m = TORCH_RESULT.matcher(text);
       if (!m.find()) {
         String tail = text.length() > 300 ? text.substring(text.length() - 300) : text;
-        return new Result("torch-1.13", nodes, Duration.ZERO, false,
-            "python exited with " + p.exitValue() + ": " + tail.strip().replaceAll("\\s*\\R\\s*", " | "));
+        return new Result(
+            "torch-1.13",
+            nodes,
+            Duration.ZERO,
+            false,
+            "python exited with "
+                + p.exitValue()
+                + ": "
+                + tail.strip().replaceAll("\\s*\\R\\s*", " | "));
       }
       Duration elapsed = Duration.ofNanos((long) (Double.parseDouble(m.group(1)) * 1e9));
       return new Result("torch-1.13", nodes, elapsed, Boolean.parseBoolean(m.group(2)), m.group(3));

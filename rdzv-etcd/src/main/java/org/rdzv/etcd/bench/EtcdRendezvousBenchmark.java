@@ -40,7 +40,8 @@ public final class EtcdRendezvousBenchmark {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** Held strongly: java.util.logging forgets the level of a logger nobody references. */
-  private static final java.util.logging.Logger RDZV_LOGS = java.util.logging.Logger.getLogger("org.rdzv");
+  private static final java.util.logging.Logger RDZV_LOGS =
+      java.util.logging.Logger.getLogger("org.rdzv");
 
   private EtcdRendezvousBenchmark() {}
 
@@ -48,18 +49,26 @@ public final class EtcdRendezvousBenchmark {
    * What to run.
    *
    * @param backend {@code etcd}, {@code etcd-v2} or {@code etcd-v3}
-   * @param etcdEndpoint etcd to use ({@code h:p[,h:p...]}), or {@code null} to start one for the run
+   * @param etcdEndpoint etcd to use ({@code h:p[,h:p...]}), or {@code null} to start one for the
+   *     run
    * @param nodes how many nodes join, at least 1
    * @param timeout the longest a run may take (join timeout of every node)
    * @param pytorch whether to also time PyTorch's nodes
    * @param python the interpreter with torch 1.13 and python-etcd
    */
   public record Options(
-      String backend, String etcdEndpoint, int nodes, Duration timeout, boolean pytorch, String python) {
+      String backend,
+      String etcdEndpoint,
+      int nodes,
+      Duration timeout,
+      boolean pytorch,
+      String python) {
     public Options {
       if (!BACKENDS.contains(backend)) {
         throw new IllegalArgumentException(
-            "--backend must be etcd, etcd-v2 or etcd-v3 for the etcd benchmark, not '" + backend + "'");
+            "--backend must be etcd, etcd-v2 or etcd-v3 for the etcd benchmark, not '"
+                + backend
+                + "'");
       }
       if (nodes < 1) {
         throw new IllegalArgumentException("--nodes must be at least 1, not " + nodes);
@@ -67,7 +76,8 @@ public final class EtcdRendezvousBenchmark {
       if (timeout == null || timeout.isNegative() || timeout.isZero()) {
         throw new IllegalArgumentException("the benchmark timeout must be positive");
       }
-      python = python == null ? System.getenv().getOrDefault("RDZV_PYTHON", "/usr/bin/python3") : python;
+      python =
+          python == null ? System.getenv().getOrDefault("RDZV_PYTHON", "/usr/bin/python3") : python;
     }
 
     public Options(String backend, String etcdEndpoint, int nodes) {
@@ -105,18 +115,38 @@ public final class EtcdRendezvousBenchmark {
       } else {
         out.println("etcd " + endpoint);
       }
-      out.println("backend " + options.backend() + ", " + options.nodes() + " nodes, min = max = "
-          + options.nodes() + " (rdzv after an untimed 4-node warm-up round)");
+      out.println(
+          "backend "
+              + options.backend()
+              + ", "
+              + options.nodes()
+              + " nodes, min = max = "
+              + options.nodes()
+              + " (rdzv after an untimed 4-node warm-up round)");
       out.flush();
       double java;
       try {
         // An untimed round of a few nodes first: class loading, JIT and the first connection
-        // (jetcd's gRPC channel) are paid once per process, like PyTorch's imports before its clock.
-        timeJava(new Options(options.backend(), endpoint, Math.min(4, options.nodes()),
-            options.timeout(), false, options.python()), endpoint);
+        // (jetcd's gRPC channel) are paid once per process, like PyTorch's imports before its
+        // clock.
+        timeJava(
+            new Options(
+                options.backend(),
+                endpoint,
+                Math.min(4, options.nodes()),
+                options.timeout(),
+                false,
+                options.python()),
+            endpoint);
         java = timeJava(options, endpoint);
       } catch (RuntimeException e) {
-        out.println("rdzv " + options.backend() + " nodes=" + options.nodes() + " FAILED: " + e.getMessage());
+        out.println(
+            "rdzv "
+                + options.backend()
+                + " nodes="
+                + options.nodes()
+                + " FAILED: "
+                + e.getMessage());
         out.flush();
         return 1;
       }
@@ -126,17 +156,33 @@ public final class EtcdRendezvousBenchmark {
       if (options.pytorch()) {
         py = timePyTorch(out, options, endpoint, pyBackend, pyElapsed);
         if (py != null) {
-          out.printf(Locale.ROOT, "pytorch %s nodes=%d seconds=%.3f%s%n", pyBackend, options.nodes(), py,
-              options.backend().equals("etcd-v3") ? " (PyTorch has no etcd-v3; its etcd-v2 is the nearest)" : "");
+          out.printf(
+              Locale.ROOT,
+              "pytorch %s nodes=%d seconds=%.3f%s%n",
+              pyBackend,
+              options.nodes(),
+              py,
+              options.backend().equals("etcd-v3")
+                  ? " (PyTorch has no etcd-v3; its etcd-v2 is the nearest)"
+                  : "");
         }
       }
-      out.printf(Locale.ROOT, "rdzv %s nodes=%d seconds=%.3f%n", options.backend(), options.nodes(), java);
+      out.printf(
+          Locale.ROOT, "rdzv %s nodes=%d seconds=%.3f%n", options.backend(), options.nodes(), java);
       if (py != null) {
-        out.printf(Locale.ROOT, "ratio torch/rdzv=%.1f (%s)%n", py / java,
-            py > java ? String.format(Locale.ROOT, "rdzv is %.1fx faster", py / java) : "PyTorch is faster");
+        out.printf(
+            Locale.ROOT,
+            "ratio torch/rdzv=%.1f (%s)%n",
+            py / java,
+            py > java
+                ? String.format(Locale.ROOT, "rdzv is %.1fx faster", py / java)
+                : "PyTorch is faster");
       } else if (pyElapsed[0] > 0) {
-        out.printf(Locale.ROOT, "ratio torch/rdzv>%.1f (PyTorch did not complete the round in %.0f s)%n",
-            pyElapsed[0] / java, pyElapsed[0]);
+        out.printf(
+            Locale.ROOT,
+            "ratio torch/rdzv>%.1f (PyTorch did not complete the round in %.0f s)%n",
+            pyElapsed[0] / java,
+            pyElapsed[0]);
       }
       out.printf(Locale.ROOT, "nodes=%d seconds=%.3f%n", options.nodes(), java);
       out.flush();
@@ -165,7 +211,8 @@ public final class EtcdRendezvousBenchmark {
     int n = options.nodes();
     String runId = "bench-java-" + options.backend() + "-" + System.nanoTime();
     RendezvousParameters params =
-        new RendezvousParameters(options.backend(), endpoint, runId, n, n, config(options.backend(), options.timeout()));
+        new RendezvousParameters(
+            options.backend(), endpoint, runId, n, n, config(options.backend(), options.timeout()));
     List<RendezvousHandler> handlers = java.util.Collections.synchronizedList(new ArrayList<>(n));
     try {
       CountDownLatch done = new CountDownLatch(n);
@@ -174,22 +221,26 @@ public final class EtcdRendezvousBenchmark {
       List<Thread> threads = new ArrayList<>(n);
       long start = System.nanoTime();
       for (int i = 0; i < n; i++) {
-        threads.add(Thread.ofVirtual().start(() -> {
-          try {
-            RendezvousHandler handler = RendezvousRegistry.handler(params);
-            handlers.add(handler);
-            handler.nextRendezvous();
-            lastEnd.accumulateAndGet(System.nanoTime(), Math::max);
-          } catch (Throwable t) {
-            failure.compareAndSet(null, t);
-          } finally {
-            done.countDown();
-          }
-        }));
+        threads.add(
+            Thread.ofVirtual()
+                .start(
+                    () -> {
+                      try {
+                        RendezvousHandler handler = RendezvousRegistry.handler(params);
+                        handlers.add(handler);
+                        handler.nextRendezvous();
+                        lastEnd.accumulateAndGet(System.nanoTime(), Math::max);
+                      } catch (Throwable t) {
+                        failure.compareAndSet(null, t);
+                      } finally {
+                        done.countDown();
+                      }
+                    }));
       }
       if (!done.await(options.timeout().toSeconds() + 30, TimeUnit.SECONDS)) {
         threads.forEach(Thread::interrupt);
-        throw new IllegalStateException("the Java nodes did not finish within " + options.timeout());
+        throw new IllegalStateException(
+            "the Java nodes did not finish within " + options.timeout());
       }
       if (failure.get() != null) {
         Throwable t = failure.get();
@@ -229,32 +280,48 @@ public final class EtcdRendezvousBenchmark {
     }
     Path script = null;
     Process process = null;
-    try (InputStream in = EtcdRendezvousBenchmark.class.getResourceAsStream("pytorch_etcd_bench.py")) {
+    try (InputStream in =
+        EtcdRendezvousBenchmark.class.getResourceAsStream("pytorch_etcd_bench.py")) {
       script = Files.createTempFile("rdzv-etcd-bench-", ".py");
       Files.write(script, in.readAllBytes());
       String runId = "bench-pytorch-" + backend + "-" + System.nanoTime();
       process =
           new ProcessBuilder(
-                  options.python(), script.toString(), backend, endpoint, runId,
-                  Integer.toString(options.nodes()), Long.toString(options.timeout().toSeconds()))
+                  options.python(),
+                  script.toString(),
+                  backend,
+                  endpoint,
+                  runId,
+                  Integer.toString(options.nodes()),
+                  Long.toString(options.timeout().toSeconds()))
               .redirectErrorStream(true)
               .start();
       List<String> lines = new ArrayList<>();
       Process p = process;
-      Thread reader = Thread.ofVirtual().start(() -> {
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-          String line;
-          while ((line = r.readLine()) != null) {
-            synchronized (lines) {
-              lines.add(line);
-            }
-          }
-        } catch (IOException e) {
-          // process ended
-        }
-      });
+      Thread reader =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    try (BufferedReader r =
+                        new BufferedReader(
+                            new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                      String line;
+                      while ((line = r.readLine()) != null) {
+                        synchronized (lines) {
+                          lines.add(line);
+                        }
+                      }
+                    } catch (IOException e) {
+                      // process ended
+                    }
+                  });
       if (!process.waitFor(options.timeout().toSeconds() + 120, TimeUnit.SECONDS)) {
-        out.println("pytorch " + backend + " did not finish within " + options.timeout().toSeconds() + " s");
+        out.println(
+            "pytorch "
+                + backend
+                + " did not finish within "
+                + options.timeout().toSeconds()
+                + " s");
         return null;
       }
       reader.join(Duration.ofSeconds(5));
@@ -266,13 +333,23 @@ public final class EtcdRendezvousBenchmark {
             if (result.path("seconds").isNumber() && result.path("ok").asInt() == options.nodes()) {
               return result.path("seconds").asDouble();
             }
-            out.println("pytorch " + backend + " failed: " + result.path("ok").asInt() + " of "
-                + options.nodes() + " nodes joined; " + result.path("errors"));
+            out.println(
+                "pytorch "
+                    + backend
+                    + " failed: "
+                    + result.path("ok").asInt()
+                    + " of "
+                    + options.nodes()
+                    + " nodes joined; "
+                    + result.path("errors"));
             return null;
           }
         }
-        out.println("pytorch " + backend + " failed: "
-            + (lines.isEmpty() ? "no output" : lines.get(lines.size() - 1)));
+        out.println(
+            "pytorch "
+                + backend
+                + " failed: "
+                + (lines.isEmpty() ? "no output" : lines.get(lines.size() - 1)));
       }
       return null;
     } catch (IOException e) {
@@ -318,6 +395,9 @@ public final class EtcdRendezvousBenchmark {
         }
       }
     }
-    System.exit(run(System.out, new Options(backend, endpoint, nodes, Duration.ofSeconds(timeout), pytorch, null)));
+    System.exit(
+        run(
+            System.out,
+            new Options(backend, endpoint, nodes, Duration.ofSeconds(timeout), pytorch, null)));
   }
 }

@@ -31,9 +31,12 @@ final class LocalEtcd implements AutoCloseable {
     this.clientPort = clientPort;
   }
 
-  /** The etcd binary: {@code RDZV_ETCD}, else /usr/bin/etcd or /usr/local/bin/etcd; null if none. */
+  /**
+   * The etcd binary: {@code RDZV_ETCD}, else /usr/bin/etcd or /usr/local/bin/etcd; null if none.
+   */
   static Path binary() {
-    for (String candidate : new String[] {System.getenv("RDZV_ETCD"), "/usr/bin/etcd", "/usr/local/bin/etcd"}) {
+    for (String candidate :
+        new String[] {System.getenv("RDZV_ETCD"), "/usr/bin/etcd", "/usr/local/bin/etcd"}) {
       if (candidate != null && Files.isExecutable(Path.of(candidate))) {
         return Path.of(candidate);
       }
@@ -61,11 +64,26 @@ final class LocalEtcd implements AutoCloseable {
       Process process =
           new ProcessBuilder(
                   List.of(
-                      etcd.toString(), "--name", "bench", "--data-dir", dir.resolve("data").toString(),
-                      "--enable-v2=true", "--listen-client-urls", clientUrl,
-                      "--advertise-client-urls", clientUrl, "--listen-peer-urls", peerUrl,
-                      "--initial-advertise-peer-urls", peerUrl,
-                      "--initial-cluster", "bench=" + peerUrl, "--logger", "zap", "--log-level", "error"))
+                      etcd.toString(),
+                      "--name",
+                      "bench",
+                      "--data-dir",
+                      dir.resolve("data").toString(),
+                      "--enable-v2=true",
+                      "--listen-client-urls",
+                      clientUrl,
+                      "--advertise-client-urls",
+                      clientUrl,
+                      "--listen-peer-urls",
+                      peerUrl,
+                      "--initial-advertise-peer-urls",
+                      peerUrl,
+                      "--initial-cluster",
+                      "bench=" + peerUrl,
+                      "--logger",
+                      "zap",
+                      "--log-level",
+                      "error"))
               .redirectErrorStream(true)
               .redirectOutput(dir.resolve("etcd.log").toFile())
               .start();

@@ -70,7 +70,8 @@ public final class BenchProcess {
 
   private static void servers() throws IOException {
     try (TcpStoreServer store =
-            TcpStoreServer.start(TcpStoreServerOptions.builder().host("127.0.0.1").port(0).build());
+            TcpStoreServer.start(
+                TcpStoreServerOptions.builder().host("127.0.0.1").port(0).build());
         ServerSocket echo = new ServerSocket(0, 4096, InetAddress.getLoopbackAddress())) {
       Thread.ofPlatform().daemon().name("echo-accept").start(() -> echoLoop(echo));
       say("PORTS store=" + store.port() + " echo=" + echo.getLocalPort());
@@ -116,7 +117,10 @@ public final class BenchProcess {
 
   private static TcpStore connect(int port, StoreProtocol protocol) {
     return TcpStore.connect(
-        TcpStoreOptions.builder("127.0.0.1", port).protocol(protocol).timeout(Duration.ofSeconds(60)).build());
+        TcpStoreOptions.builder("127.0.0.1", port)
+            .protocol(protocol)
+            .timeout(Duration.ofSeconds(60))
+            .build());
   }
 
   private static void load(String[] args) throws IOException {
@@ -159,7 +163,8 @@ public final class BenchProcess {
   }
 
   /** Runs the set/get/add mix for {@code nanos}; returns {ops, adds, elapsed nanos}. */
-  private static long[] mix(TcpStore store, String[] keys, byte[] value, String counter, long nanos, Histogram h) {
+  private static long[] mix(
+      TcpStore store, String[] keys, byte[] value, String counter, long nanos, Histogram h) {
     long ops = 0;
     long adds = 0;
     long start = System.nanoTime();
@@ -194,7 +199,9 @@ public final class BenchProcess {
     List<TcpStore> stores = new ArrayList<>();
     for (int t = 3; t < args.length; t++) {
       names.add(args[t].substring(0, args[t].indexOf('=')));
-      stores.add(connect(Integer.parseInt(args[t].substring(args[t].indexOf('=') + 1)), StoreProtocol.V1_13));
+      stores.add(
+          connect(
+              Integer.parseInt(args[t].substring(args[t].indexOf('=') + 1)), StoreProtocol.V1_13));
     }
     try (Socket echo = new Socket(InetAddress.getLoopbackAddress(), echoPort)) {
       echo.setTcpNoDelay(true);
@@ -237,7 +244,9 @@ public final class BenchProcess {
       say(String.format("LATENCY echo %.1f %.1f", echoH.percentile(0.5), echoH.percentile(0.99)));
       for (int s = 0; s < stores.size(); s++) {
         Histogram h = storeH.get(s);
-        say(String.format("LATENCY %s %.1f %.1f", names.get(s), h.percentile(0.5), h.percentile(0.99)));
+        say(
+            String.format(
+                "LATENCY %s %.1f %.1f", names.get(s), h.percentile(0.5), h.percentile(0.99)));
       }
     } finally {
       for (TcpStore s : stores) {

@@ -31,7 +31,9 @@ final class Child implements AutoCloseable {
             .start(
                 () -> {
                   try (BufferedReader in =
-                      new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                      new BufferedReader(
+                          new InputStreamReader(
+                              process.getInputStream(), StandardCharsets.UTF_8))) {
                     String line;
                     while ((line = in.readLine()) != null) {
                       lines.add(line);
@@ -80,7 +82,8 @@ final class Child implements AutoCloseable {
             return line;
           }
         }
-        throw new IllegalStateException(name + " exited with " + process.exitValue() + ": " + tail());
+        throw new IllegalStateException(
+            name + " exited with " + process.exitValue() + ": " + tail());
       }
       if (System.nanoTime() - deadline > 0) {
         throw new IllegalStateException("timed out waiting for " + name + ": " + tail());
@@ -89,7 +92,10 @@ final class Child implements AutoCloseable {
     }
   }
 
-  /** Like {@link #awaitLine} for the first line starting with {@code prefix} after index {@code from}. */
+  /**
+   * Like {@link #awaitLine} for the first line starting with {@code prefix} after index {@code
+   * from}.
+   */
   String awaitPrefix(String prefix, Duration timeout) {
     return awaitLine(l -> l.startsWith(prefix), timeout);
   }

@@ -46,7 +46,14 @@ public final class StoreBench {
       String python,
       List<String> jvmOptions) {
     public static final Options DEFAULT =
-        new Options(List.of(1, 4, 16), Duration.ofSeconds(3), 10_000, 20_000, true, "/usr/bin/python3", List.of());
+        new Options(
+            List.of(1, 4, 16),
+            Duration.ofSeconds(3),
+            10_000,
+            20_000,
+            true,
+            "/usr/bin/python3",
+            List.of());
 
     public Options {
       clients = List.copyOf(clients);
@@ -57,7 +64,8 @@ public final class StoreBench {
         throw new IllegalArgumentException("client counts must be positive: " + clients);
       }
       if (stormClients < 0 || latencyIterations < 1) {
-        throw new IllegalArgumentException("storm clients must be >= 0 and latency iterations >= 1");
+        throw new IllegalArgumentException(
+            "storm clients must be >= 0 and latency iterations >= 1");
       }
     }
   }
@@ -100,7 +108,12 @@ public final class StoreBench {
                   children,
                   Child.start(
                       "pytorch-server",
-                      List.of(options.python(), "-u", "-c", PYTORCH_SERVER, Integer.toString(torchPort))));
+                      List.of(
+                          options.python(),
+                          "-u",
+                          "-c",
+                          PYTORCH_SERVER,
+                          Integer.toString(torchPort))));
           torchVersion = torch.awaitPrefix("READY", START).substring(5).strip();
         }
       }
@@ -109,7 +122,9 @@ public final class StoreBench {
       out.println("rdzv bench store");
       out.println(
           "servers: rdzv TcpStoreServer (Java NIO, one event-loop thread)"
-              + (withTorch ? " vs PyTorch " + torchVersion + " c10d::TCPStore server (python3-torch)" : ""));
+              + (withTorch
+                  ? " vs PyTorch " + torchVersion + " c10d::TCPStore server (python3-torch)"
+                  : ""));
       out.println(
           "clients: rdzv's Java TcpStore client speaking the 1.13 protocol, one JVM process per client,"
               + " the same processes for both servers");
@@ -120,7 +135,15 @@ public final class StoreBench {
               + REPEATS
               + " runs each; latencies per operation; counters verified at the end");
       out.println();
-      out.printf(Locale.ROOT, "%4s  %-8s %12s %9s %9s  %s%n", "P", "server", "ops/s", "p50 µs", "p99 µs", "counter check");
+      out.printf(
+          Locale.ROOT,
+          "%4s  %-8s %12s %9s %9s  %s%n",
+          "P",
+          "server",
+          "ops/s",
+          "p50 µs",
+          "p99 µs",
+          "counter check");
 
       List<String> summary = new ArrayList<>();
       for (int round = 0; round < options.clients().size(); round++) {
@@ -136,10 +159,20 @@ public final class StoreBench {
         }
         List<Child> loads = new ArrayList<>();
         for (int i = 0; i < p; i++) {
-          List<String> args = new ArrayList<>(List.of("load", Integer.toString(i), "1.13",
-              Double.toString(options.duration().toMillis() / 1000.0), "1.5", counter));
+          List<String> args =
+              new ArrayList<>(
+                  List.of(
+                      "load",
+                      Integer.toString(i),
+                      "1.13",
+                      Double.toString(options.duration().toMillis() / 1000.0),
+                      "1.5",
+                      counter));
           args.addAll(targets);
-          loads.add(track(children, Child.java("load-" + i, clientJvm(options), args.toArray(String[]::new))));
+          loads.add(
+              track(
+                  children,
+                  Child.java("load-" + i, clientJvm(options), args.toArray(String[]::new))));
         }
         for (Child c : loads) {
           c.awaitLine("READY"::equals, START);
@@ -183,7 +216,9 @@ public final class StoreBench {
           long stored;
           try (TcpStore check =
               TcpStore.connect(
-                  TcpStoreOptions.builder("127.0.0.1", port).protocol(StoreProtocol.V1_13).build())) {
+                  TcpStoreOptions.builder("127.0.0.1", port)
+                      .protocol(StoreProtocol.V1_13)
+                      .build())) {
             stored = check.add(counter, 0);
           }
           long adds = sent.get(name);
@@ -223,16 +258,26 @@ public final class StoreBench {
       }
 
       out.println();
-      List<String> latencyArgs = new ArrayList<>(List.of("latency", Integer.toString(options.latencyIterations()),
-          Integer.toString(echoPort), "rdzv=" + storePort));
+      List<String> latencyArgs =
+          new ArrayList<>(
+              List.of(
+                  "latency",
+                  Integer.toString(options.latencyIterations()),
+                  Integer.toString(echoPort),
+                  "rdzv=" + storePort));
       if (withTorch) {
         latencyArgs.add("pytorch=" + torchPort);
       }
-      Child latency = track(children, Child.java("latency", clientJvm(options), latencyArgs.toArray(String[]::new)));
+      Child latency =
+          track(
+              children,
+              Child.java("latency", clientJvm(options), latencyArgs.toArray(String[]::new)));
       double echoP50 = 0;
       double rdzvP50 = 0;
-      out.println("single client, one request at a time (add = one round trip), " + options.latencyIterations()
-          + " round trips each, interleaved:");
+      out.println(
+          "single client, one request at a time (add = one round trip), "
+              + options.latencyIterations()
+              + " round trips each, interleaved:");
       for (int i = 0; i < latencyArgs.size() - 2; i++) {
         String[] l = latency.awaitPrefix("LATENCY ", START).split(" ");
         latency.consume(String.join(" ", l));
@@ -243,7 +288,12 @@ public final class StoreBench {
               case "rdzv" -> "rdzv add";
               default -> "pytorch add";
             };
-        out.printf(Locale.ROOT, "  %-42s p50 %7.1f µs   p99 %7.1f µs%n", what, p50, Double.parseDouble(l[3]));
+        out.printf(
+            Locale.ROOT,
+            "  %-42s p50 %7.1f µs   p99 %7.1f µs%n",
+            what,
+            p50,
+            Double.parseDouble(l[3]));
         if (l[1].equals("echo")) {
           echoP50 = p50;
         } else if (l[1].equals("rdzv")) {
@@ -263,9 +313,11 @@ public final class StoreBench {
 
       if (options.stormClients() > 0) {
         out.println();
-        out.println("connection storm: " + options.stormClients()
-            + " clients (virtual threads in one separate JVM) connect, handshake and add at once;"
-            + " then each connection serves a second add while all are open:");
+        out.println(
+            "connection storm: "
+                + options.stormClients()
+                + " clients (virtual threads in one separate JVM) connect, handshake and add at once;"
+                + " then each connection serves a second add while all are open:");
         List<String[]> storms = new ArrayList<>();
         storms.add(new String[] {"rdzv", "2", Integer.toString(storePort)});
         storms.add(new String[] {"rdzv", "1.13", Integer.toString(storePort)});
@@ -274,13 +326,21 @@ public final class StoreBench {
         }
         for (String[] s : storms) {
           Child storm =
-              track(children, Child.java("storm", stormJvm(options), "storm",
-                  Integer.toString(options.stormClients()), s[1], s[2]));
+              track(
+                  children,
+                  Child.java(
+                      "storm",
+                      stormJvm(options),
+                      "storm",
+                      Integer.toString(options.stormClients()),
+                      s[1],
+                      s[2]));
           String[] r;
           try {
             r = storm.awaitPrefix("STORM ", Duration.ofSeconds(180)).split(" ");
           } catch (IllegalStateException e) {
-            out.printf(Locale.ROOT, "  %-8s protocol %-5s failed: %s%n", s[0], s[1], e.getMessage());
+            out.printf(
+                Locale.ROOT, "  %-8s protocol %-5s failed: %s%n", s[0], s[1], e.getMessage());
             continue;
           } finally {
             storm.close();
@@ -298,7 +358,9 @@ public final class StoreBench {
                   options.stormClients(),
                   seconds,
                   Double.parseDouble(r[6]),
-                  s[0].equals("rdzv") ? (seconds <= 3 ? " (target <= 3 s)" : " (target <= 3 s: MISSED)") : "",
+                  s[0].equals("rdzv")
+                      ? (seconds <= 3 ? " (target <= 3 s)" : " (target <= 3 s: MISSED)")
+                      : "",
                   held ? "yes" : "NO (" + r[4] + " failed: " + r[5] + ")",
                   "");
           out.println("  " + line);

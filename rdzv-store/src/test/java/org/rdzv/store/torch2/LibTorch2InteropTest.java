@@ -38,17 +38,35 @@ class LibTorch2InteropTest {
     try (TcpStoreServer server = TcpStoreServer.start("", 0);
         TcpStore java =
             TcpStore.connect(
-                TcpStoreOptions.builder("127.0.0.1", server.port()).protocol(StoreProtocol.V2).build());
+                TcpStoreOptions.builder("127.0.0.1", server.port())
+                    .protocol(StoreProtocol.V2)
+                    .build());
         OracleProcess oracle = OracleProcess.start("client", Integer.toString(server.port()))) {
       oracle.awaitLine("WAITING"::equals, ORACLE);
-      Await.until("libtorch's get parked on our server", Duration.ofSeconds(10), () -> server.pendingWaits() >= 1);
+      Await.until(
+          "libtorch's get parked on our server",
+          Duration.ofSeconds(10),
+          () -> server.pendingWaits() >= 1);
       java.set("late", "released");
       oracle.awaitLine("DONE"::equals, ORACLE);
       assertThat(oracle.lines())
           .contains(
-              "OK set-get", "OK add", "OK compareSet", "OK check", "OK wait", "OK wait-timeout",
-              "OK after-timeout", "OK getNumKeys", "OK deleteKey", "OK append", "OK queues",
-              "OK listKeys", "OK 1MiB", "OK unicode", "OK blocking-get-released", "OK get-timeout");
+              "OK set-get",
+              "OK add",
+              "OK compareSet",
+              "OK check",
+              "OK wait",
+              "OK wait-timeout",
+              "OK after-timeout",
+              "OK getNumKeys",
+              "OK deleteKey",
+              "OK append",
+              "OK queues",
+              "OK listKeys",
+              "OK 1MiB",
+              "OK unicode",
+              "OK blocking-get-released",
+              "OK get-timeout");
       // What libtorch wrote, our client reads.
       assertThat(java.getString("ap")).isEqualTo("abcd");
       assertThat(java.getString("ключ/ü😀")).isEqualTo("värde");
@@ -60,7 +78,8 @@ class LibTorch2InteropTest {
   void libtorchWorkersCountThemselvesUnderInit() throws Exception {
     try (TcpStoreServer server = TcpStoreServer.start("127.0.0.1", 0)) {
       for (int i = 0; i < 2; i++) {
-        try (OracleProcess worker = OracleProcess.start("worker", Integer.toString(server.port()), "2")) {
+        try (OracleProcess worker =
+            OracleProcess.start("worker", Integer.toString(server.port()), "2")) {
           worker.awaitLine("JOINED"::equals, ORACLE);
         }
       }
@@ -75,7 +94,10 @@ class LibTorch2InteropTest {
     try (OracleProcess oracle = OracleProcess.start("server", Integer.toString(port), backend)) {
       oracle.awaitLine(l -> l.startsWith("READY"), ORACLE);
       TcpStoreOptions options =
-          TcpStoreOptions.builder("127.0.0.1", port).protocol(protocol).timeout(Duration.ofSeconds(10)).build();
+          TcpStoreOptions.builder("127.0.0.1", port)
+              .protocol(protocol)
+              .timeout(Duration.ofSeconds(10))
+              .build();
       try (TcpStore a = TcpStore.connect(options);
           TcpStore b = TcpStore.connect(options)) {
         assertThat(a.protocol()).isEqualTo(StoreProtocol.V2);
@@ -160,7 +182,12 @@ class LibTorch2InteropTest {
     try (Socket s = new Socket("127.0.0.1", port)) {
       byte[] k = key.getBytes(UTF_8);
       ByteBuffer req = ByteBuffer.allocate(5 + 1 + 8 + k.length + 8).order(ByteOrder.LITTLE_ENDIAN);
-      req.put((byte) 0x00).putInt(0x3C85F7CE).put((byte) 0x04).putLong(k.length).put(k).putLong(delta);
+      req.put((byte) 0x00)
+          .putInt(0x3C85F7CE)
+          .put((byte) 0x04)
+          .putLong(k.length)
+          .put(k)
+          .putLong(delta);
       s.getOutputStream().write(req.array());
       byte[] reply = new DataInputStream(s.getInputStream()).readNBytes(8);
       return ByteBuffer.wrap(reply).order(ByteOrder.LITTLE_ENDIAN).getLong();

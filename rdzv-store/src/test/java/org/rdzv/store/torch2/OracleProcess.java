@@ -20,30 +20,36 @@ final class OracleProcess implements AutoCloseable {
 
   private OracleProcess(Process process) {
     this.process = process;
-    this.reader = Thread.ofPlatform()
-        .daemon()
-        .start(
-            () -> {
-              try (BufferedReader in =
-                  new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = in.readLine()) != null) {
-                  lines.add(line);
-                }
-              } catch (IOException e) {
-                lines.add("<read error " + e + ">");
-              }
-            });
+    this.reader =
+        Thread.ofPlatform()
+            .daemon()
+            .start(
+                () -> {
+                  try (BufferedReader in =
+                      new BufferedReader(
+                          new InputStreamReader(
+                              process.getInputStream(), StandardCharsets.UTF_8))) {
+                    String line;
+                    while ((line = in.readLine()) != null) {
+                      lines.add(line);
+                    }
+                  } catch (IOException e) {
+                    lines.add("<read error " + e + ">");
+                  }
+                });
   }
 
   static OracleProcess start(String... args) {
-    String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+    String classpath =
+        System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
     List<String> command = new ArrayList<>();
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     command.add("-XX:+UseSerialGC");
     command.add("-Xss2m");
     command.add("--enable-native-access=ALL-UNNAMED");
-    command.add("-XX:ErrorFile=" + Path.of(System.getProperty("java.io.tmpdir"), "rdzv-torch2-oracle-hs_err_%p.log"));
+    command.add(
+        "-XX:ErrorFile="
+            + Path.of(System.getProperty("java.io.tmpdir"), "rdzv-torch2-oracle-hs_err_%p.log"));
     command.add("-cp");
     command.add(classpath);
     command.add(Torch2Oracle.class.getName());
@@ -75,7 +81,8 @@ final class OracleProcess implements AutoCloseable {
             return line;
           }
         }
-        throw new AssertionError("the oracle exited with " + process.exitValue() + "; output:\n" + output());
+        throw new AssertionError(
+            "the oracle exited with " + process.exitValue() + "; output:\n" + output());
       }
       if (System.nanoTime() > deadline) {
         throw new AssertionError("timed out waiting for the oracle; output:\n" + output());

@@ -18,9 +18,9 @@ import org.bytedeco.pytorch.TCPStoreOptions;
  * <ul>
  *   <li>{@code server PORT libuv|legacy}: a real 2.10 server; prints {@code READY}, serves until
  *       stdin says {@code quit}, closes the store, prints {@code CLOSED}.
- *   <li>{@code client PORT}: a real 2.10 client exercising every 2.x command against the server
- *       on PORT, printing {@code OK <check>} per check and {@code DONE} at the end. Halfway it
- *       prints {@code WAITING} and blocks in get("late") until the test sets it.
+ *   <li>{@code client PORT}: a real 2.10 client exercising every 2.x command against the server on
+ *       PORT, printing {@code OK <check>} per check and {@code DONE} at the end. Halfway it prints
+ *       {@code WAITING} and blocks in get("late") until the test sets it.
  * </ul>
  */
 public final class Torch2Oracle {
@@ -39,7 +39,8 @@ public final class Torch2Oracle {
     Runtime.getRuntime().halt(0);
   }
 
-  private static TCPStoreOptions options(int port, boolean server, boolean libuv, long timeoutMillis) {
+  private static TCPStoreOptions options(
+      int port, boolean server, boolean libuv, long timeoutMillis) {
     return new TCPStoreOptions()
         .port((short) port)
         .isServer(server)
@@ -52,7 +53,8 @@ public final class Torch2Oracle {
     TCPStore store = new TCPStore("127.0.0.1", options(port, true, libuv, 30_000));
     System.out.println("READY libuv=" + store.isLibUvBackend());
     System.out.flush();
-    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+    BufferedReader in =
+        new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     String line;
     while ((line = in.readLine()) != null && !line.equals("quit")) {
       // keep serving
@@ -65,7 +67,9 @@ public final class Torch2Oracle {
   private static void worker(int port, int worldSize) {
     TCPStoreOptions options =
         options(port, false, true, 10_000)
-            .numWorkers(new org.bytedeco.javacpp.SizeTPointer(worldSize, 1)) // std::optional: value, engaged
+            .numWorkers(
+                new org.bytedeco.javacpp.SizeTPointer(
+                    worldSize, 1)) // std::optional: value, engaged
             .waitWorkers(true);
     TCPStore s = new TCPStore("127.0.0.1", options);
     System.out.println("JOINED");
@@ -111,9 +115,14 @@ public final class Torch2Oracle {
     String mm = string(s.compareSet("k", bytes("zz"), bytes("v3")));
     String miss = string(s.compareSet("missing", bytes("x"), bytes("y")));
     String create = string(s.compareSet("newk", bytes(""), bytes("y")));
-    check("compareSet", m.equals("v2") && mm.equals("v2") && miss.equals("x") && create.equals("y"),
+    check(
+        "compareSet",
+        m.equals("v2") && mm.equals("v2") && miss.equals("x") && create.equals("y"),
         () -> m + mm + miss + create);
-    check("check", s.check(new StringVector("k", "cnt")) && !s.check(new StringVector("k", "nope")), () -> "check");
+    check(
+        "check",
+        s.check(new StringVector("k", "cnt")) && !s.check(new StringVector("k", "nope")),
+        () -> "check");
     s._wait(new StringVector("k", "newk"));
     check("wait", true, () -> "");
     long t0 = System.nanoTime();
@@ -125,7 +134,10 @@ public final class Torch2Oracle {
     }
     long waited = (System.nanoTime() - t0) / 1_000_000;
     String tm = timeoutMessage;
-    check("wait-timeout", tm != null && waited >= 290, () -> "no timeout: " + tm + " after " + waited);
+    check(
+        "wait-timeout",
+        tm != null && waited >= 290,
+        () -> "no timeout: " + tm + " after " + waited);
     // The CANCEL_WAIT dance kept the connection in sync.
     check("after-timeout", s.add("cnt", 0) == 3, () -> "desync");
     long keys = s.getNumKeys();
@@ -148,7 +160,8 @@ public final class Torch2Oracle {
     boolean er = emptyRaised;
     check("queues", len == 2 && p1.equals("e1") && p2.equals("e2") && er, () -> len + p1 + p2 + er);
     StringVector listed = s.listKeys();
-    String listing = Arrays.toString(Arrays.stream(listed.get()).map(p -> p.getString()).sorted().toArray());
+    String listing =
+        Arrays.toString(Arrays.stream(listed.get()).map(p -> p.getString()).sorted().toArray());
     check("listKeys", listing.equals("[ap, cnt, newk]"), () -> listing);
     byte[] binary = new byte[1 << 20];
     new java.util.Random(3).nextBytes(binary);
