@@ -55,7 +55,12 @@ final class Child implements AutoCloseable {
 
   /** A JVM running {@link BenchProcess} with {@code args}, on this JVM's class path. */
   static Child java(String name, List<String> jvmOptions, String... args) {
-    List<String> command = new ArrayList<>();
+    return java(name, List.of(), jvmOptions, args);
+  }
+
+  /** Like {@link #java(String, List, String...)}, run through {@code launcher} (e.g. taskset). */
+  static Child java(String name, List<String> launcher, List<String> jvmOptions, String... args) {
+    List<String> command = new ArrayList<>(launcher);
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     command.add("-XX:+UseSerialGC");
     command.addAll(jvmOptions);
@@ -64,6 +69,10 @@ final class Child implements AutoCloseable {
     command.add(BenchProcess.class.getName());
     command.addAll(List.of(args));
     return start(name, command);
+  }
+
+  long pid() {
+    return process.pid();
   }
 
   String awaitLine(Predicate<String> match, Duration timeout) {

@@ -97,13 +97,14 @@ public final class StoreBench {
 
       int torchPort = -1;
       String torchVersion = null;
+      Child torch = null;
       if (options.pytorch()) {
         String why = pytorchUnavailable(options.python());
         if (why != null) {
           out.println("PyTorch comparison skipped: " + why);
         } else {
           torchPort = freePort();
-          Child torch =
+          torch =
               track(
                   children,
                   Child.start(
@@ -258,58 +259,11 @@ public final class StoreBench {
       }
 
       out.println();
-      List<String> latencyArgs =
-          new ArrayList<>(
-              List.of(
-                  "latency",
-                  Integer.toString(options.latencyIterations()),
-                  Integer.toString(echoPort),
-                  "rdzv=" + storePort));
-      if (withTorch) {
-        latencyArgs.add("pytorch=" + torchPort);
+      List<Child> serverProcesses = new ArrayList<>(List.of(servers));
+      if (torch != null) {
+        serverProcesses.add(torch);
       }
-      Child latency =
-          track(
-              children,
-              Child.java("latency", clientJvm(options), latencyArgs.toArray(String[]::new)));
-      double echoP50 = 0;
-      double rdzvP50 = 0;
-      out.println(
-          "single client, one request at a time (add = one round trip), "
-              + options.latencyIterations()
-              + " round trips each, interleaved:");
-      for (int i = 0; i < latencyArgs.size() - 2; i++) {
-        String[] l = latency.awaitPrefix("LATENCY ", START).split(" ");
-        latency.consume(String.join(" ", l));
-        double p50 = Double.parseDouble(l[2]);
-        String what =
-            switch (l[1]) {
-              case "echo" -> "loopback echo (bare Java server, " + BenchProcess.ECHO_BYTES + " B)";
-              case "rdzv" -> "rdzv add";
-              default -> "pytorch add";
-            };
-        out.printf(
-            Locale.ROOT,
-            "  %-42s p50 %7.1f µs   p99 %7.1f µs%n",
-            what,
-            p50,
-            Double.parseDouble(l[3]));
-        if (l[1].equals("echo")) {
-          echoP50 = p50;
-        } else if (l[1].equals("rdzv")) {
-          rdzvP50 = p50;
-        }
-      }
-      String latencyLine =
-          String.format(
-              Locale.ROOT,
-              "rdzv p50 / loopback p50 = %.2fx (target <= 1.5x)%s",
-              rdzvP50 / echoP50,
-              rdzvP50 / echoP50 <= 1.5 ? "" : "  ABOVE TARGET");
-      out.println("  " + latencyLine);
-      summary.add(latencyLine);
-      latency.close();
-      children.remove(latency);
+      latency(out, options, children, summary, serverProcesses, echoPort, storePort, torchPort);
 
       if (options.stormClients() > 0) {
         out.println();
@@ -380,6 +334,118 @@ public final class StoreBench {
         c.close();
       }
     }
+  }
+
+  /**
+   * The single-client latency runs. Where taskset can pin processes, they run twice: client and
+   * servers on one CPU, then on two different CPUs; unpinned, the scheduler picks one of the two
+   * per process pair (see {@link Affinity}), which makes a comparison of servers a coin toss.
+   */
+  private static void latency(
+      PrintStream out,
+      Options options,
+      List<Child> children,
+      List<String> summary,
+      List<Child> serverProcesses,
+      int echoPort,
+      int storePort,
+      int torchPort) {
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "latency",
+                Integer.toString(options.latencyIterations()),
+                Integer.toString(echoPort),
+                "rdzv=" + storePort));
+    if (torchPort > 0) {
+      args.add("pytorch=" + torchPort);
+    }
+    out.println(
+        "single client, one request at a time (add = one round trip), "
+            + options.latencyIterations()
+            + " round trips each, interleaved:");
+    List<Integer> cpus = Affinity.twoCpus();
+    if (cpus.isEmpty()) {
+      out.println("  (unpinned: taskset or a second CPU is missing; the CPU placement may decide)");
+      latencyRun(out, options, children, summary, args, List.of(), "");
+      return;
+    }
+    List<String> saved = new ArrayList<>();
+    for (Child c : serverProcesses) {
+      saved.add(Affinity.allowed(c.pid()));
+    }
+    try {
+      int[][] placements = {{cpus.get(0), cpus.get(0)}, {cpus.get(0), cpus.get(1)}};
+      for (int[] placement : placements) {
+        for (Child c : serverProcesses) {
+          Affinity.pin(c.pid(), Integer.toString(placement[1]));
+        }
+        String where =
+            placement[0] == placement[1]
+                ? "client and servers on CPU " + placement[0]
+                : "client on CPU " + placement[0] + ", servers on CPU " + placement[1];
+        out.println("  " + where + ":");
+        latencyRun(
+            out, options, children, summary, args, Affinity.launcher(placement[0]), where + ": ");
+      }
+    } finally {
+      for (int i = 0; i < serverProcesses.size(); i++) {
+        if (!saved.get(i).isEmpty()) {
+          Affinity.pin(serverProcesses.get(i).pid(), saved.get(i));
+        }
+      }
+    }
+  }
+
+  private static void latencyRun(
+      PrintStream out,
+      Options options,
+      List<Child> children,
+      List<String> summary,
+      List<String> args,
+      List<String> launcher,
+      String label) {
+    Child latency =
+        track(
+            children,
+            Child.java("latency", launcher, clientJvm(options), args.toArray(String[]::new)));
+    double echoP50 = 0;
+    double rdzvP50 = 0;
+    String indent = launcher.isEmpty() ? "  " : "    ";
+    for (int i = 0; i < args.size() - 2; i++) {
+      String[] l = latency.awaitPrefix("LATENCY ", START).split(" ");
+      latency.consume(String.join(" ", l));
+      double p50 = Double.parseDouble(l[2]);
+      String what =
+          switch (l[1]) {
+            case "echo" -> "loopback echo (bare Java server, " + BenchProcess.ECHO_BYTES + " B)";
+            case "rdzv" -> "rdzv add";
+            default -> "pytorch add";
+          };
+      out.printf(
+          Locale.ROOT,
+          "%s%-42s p50 %7.1f µs   p99 %7.1f µs%n",
+          indent,
+          what,
+          p50,
+          Double.parseDouble(l[3]));
+      if (l[1].equals("echo")) {
+        echoP50 = p50;
+      } else if (l[1].equals("rdzv")) {
+        rdzvP50 = p50;
+      }
+    }
+    String line =
+        String.format(
+            Locale.ROOT,
+            "%srdzv p50 / loopback p50 = %.2fx (target <= 1.5x)%s",
+            label,
+            rdzvP50 / echoP50,
+            rdzvP50 / echoP50 <= 1.5 ? "" : "  ABOVE TARGET");
+    out.println(indent + line.substring(label.length()));
+    summary.add(line);
+    latency.close();
+    children.remove(latency);
   }
 
   private static Child track(List<Child> children, Child child) {
