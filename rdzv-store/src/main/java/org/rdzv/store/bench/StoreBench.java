@@ -377,8 +377,14 @@ public final class StoreBench {
     try {
       int[][] placements = {{cpus.get(0), cpus.get(0)}, {cpus.get(0), cpus.get(1)}};
       for (int[] placement : placements) {
-        for (Child c : serverProcesses) {
-          Affinity.pin(c.pid(), Integer.toString(placement[1]));
+        try {
+          for (Child c : serverProcesses) {
+            Affinity.pin(c.pid(), Integer.toString(placement[1]));
+          }
+        } catch (IllegalStateException e) {
+          out.println("  (unpinned: " + e.getMessage() + "; the CPU placement may decide)");
+          latencyRun(out, options, children, summary, args, List.of(), "");
+          return;
         }
         String where =
             placement[0] == placement[1]
@@ -391,7 +397,11 @@ public final class StoreBench {
     } finally {
       for (int i = 0; i < serverProcesses.size(); i++) {
         if (!saved.get(i).isEmpty()) {
-          Affinity.pin(serverProcesses.get(i).pid(), saved.get(i));
+          try {
+            Affinity.pin(serverProcesses.get(i).pid(), saved.get(i));
+          } catch (IllegalStateException e) {
+            out.println("  (could not restore the CPU set of a server: " + e.getMessage() + ")");
+          }
         }
       }
     }
