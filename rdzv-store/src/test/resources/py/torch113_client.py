@@ -113,6 +113,9 @@ ok("init-counting")
 raw.sendall(b"\x04" + s64(1) + string(b"/ck"))
 assert recv_exact(raw, 1) == b"\x01"
 s.set("ck", "1")
+# SET has no reply: a round trip on the same connection makes sure the server applied it before
+# the CHECK arrives on the other connection.
+assert s.get("ck") == b"1"
 raw.sendall(b"\x04" + s64(1) + string(b"/ck"))
 assert recv_exact(raw, 1) == b"\x00"
 raw.sendall(b"\x04" + s64(0))
