@@ -84,6 +84,8 @@ class WorkerContextTest {
             WorkerContext.from(env(1, agentStore.port(), true, 2))
                 .connectStore(Duration.ofSeconds(10))) {
       store.set("x", "1");
+      // SET has no reply: wait (with a deadline) for the key under the agent-store prefix.
+      observer.await(List.of("/worker/attempt_2/x"), Duration.ofSeconds(10));
       assertThat(observer.check(List.of("/worker/attempt_2/x"))).isTrue();
     }
   }
