@@ -45,7 +45,8 @@ public final class BenchProcess {
 
   private BenchProcess() {}
 
-  public static void main(String[] args) throws Exception {
+  public static void main(String[] args)
+      throws IOException, InterruptedException, java.util.concurrent.ExecutionException {
     switch (args[0]) {
       case "servers" -> servers();
       case "load" -> load(args);
@@ -257,7 +258,8 @@ public final class BenchProcess {
 
   // ---------------------------------------------------------------- storm
 
-  private static void storm(String[] args) throws Exception {
+  private static void storm(String[] args)
+      throws IOException, InterruptedException, java.util.concurrent.ExecutionException {
     int clients = Integer.parseInt(args[1]);
     StoreProtocol protocol = StoreProtocol.parse(args[2]);
     int port = Integer.parseInt(args[3]);
