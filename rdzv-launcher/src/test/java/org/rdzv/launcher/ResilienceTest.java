@@ -25,6 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.store.TcpStoreServer;
 import org.rdzv.testing.Await;
+import org.rdzv.testing.ChildProcess;
 import org.rdzv.testing.Peers;
 
 /** Launchers in their own JVMs, killed and signalled, against a rendezvous store the test hosts. */
@@ -51,8 +52,7 @@ class ResilienceTest {
         new ArrayList<>(
             List.of(endpoint, runId, nnodes, "" + nproc, "" + maxRestarts, FAST_CONF, "--"));
     args.addAll(command);
-    ChildProcess child =
-        ChildProcess.agent(args, Map.of("ELASTIC_DONE", dir.resolve("done").toString()));
+    ChildProcess child = startAgent(args, Map.of("ELASTIC_DONE", dir.resolve("done").toString()));
     children.add(child);
     return child;
   }
@@ -162,6 +162,17 @@ class ResilienceTest {
     assertSignalLeavesNothingBehind("INT", 130);
   }
 
+  /** {@code java -cp <this test class path> AgentMain args...}: a launcher in a JVM of its own. */
+  private static ChildProcess startAgent(List<String> args, Map<String, String> env) {
+    List<String> command = new ArrayList<>();
+    command.add(ProcessHandle.current().info().command().orElse("java"));
+    command.add("-cp");
+    command.add(System.getProperty("java.class.path"));
+    command.add(AgentMain.class.getName());
+    command.addAll(args);
+    return ChildProcess.start(command, env);
+  }
+
   private static final Pattern PIDS = Pattern.compile("pids=\\{0=(\\d+), 1=(\\d+)}");
   private static final Pattern CHILD = Pattern.compile("child (\\d+)");
 
@@ -182,8 +193,8 @@ class ResilienceTest {
     Await.until(
         "both workers started their child",
         Duration.ofSeconds(30),
-        () -> launcher.lines.stream().filter(l -> CHILD.matcher(l).find()).count() == 2);
-    for (String line : launcher.lines) {
+        () -> launcher.lines().stream().filter(l -> CHILD.matcher(l).find()).count() == 2);
+    for (String line : launcher.lines()) {
       Matcher c = CHILD.matcher(line);
       if (c.find()) {
         pids.add(Long.parseLong(c.group(1)));
@@ -191,7 +202,7 @@ class ResilienceTest {
     }
     assertThat(pids).hasSize(4).allMatch(LocalElasticAgentTest::alive);
 
-    kill(signal, launcher.process.pid());
+    kill(signal, launcher.process().pid());
 
     assertThat(launcher.awaitExit(Duration.ofSeconds(30)))
         .as(launcher.output())

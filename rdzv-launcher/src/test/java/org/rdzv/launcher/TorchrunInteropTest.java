@@ -16,6 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.store.TcpStoreServer;
+import org.rdzv.testing.ChildProcess;
 import org.rdzv.testing.Peers;
 
 /** Our agent and a real torchrun 1.13 agent in one job: one c10d rendezvous, one gloo group. */

@@ -1,42 +1,23 @@
 package org.rdzv.store.torch2;
 
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import org.rdzv.testing.ChildProcess;
 
-/** {@link Torch2Oracle} in a JVM of its own, with its output lines collected. */
+/**
+ * {@link Torch2Oracle} in a JVM of its own, so that libtorch's native crash at exit cannot take the
+ * test JVM with it; its output lines are collected.
+ */
 final class OracleProcess implements AutoCloseable {
-  private final Process process;
-  private final List<String> lines = new CopyOnWriteArrayList<>();
-  private final Thread reader;
+  private final ChildProcess child;
 
-  private OracleProcess(Process process) {
-    this.process = process;
-    this.reader =
-        Thread.ofPlatform()
-            .daemon()
-            .start(
-                () -> {
-                  try (BufferedReader in =
-                      new BufferedReader(
-                          new InputStreamReader(
-                              process.getInputStream(), StandardCharsets.UTF_8))) {
-                    String line;
-                    while ((line = in.readLine()) != null) {
-                      lines.add(line);
-                    }
-                  } catch (IOException e) {
-                    lines.add("<read error " + e + ">");
-                  }
-                });
+  private OracleProcess(ChildProcess child) {
+    this.child = child;
   }
 
   static OracleProcess start(String... args) {
@@ -54,70 +35,31 @@ final class OracleProcess implements AutoCloseable {
     command.add(classpath);
     command.add(Torch2Oracle.class.getName());
     command.addAll(List.of(args));
-    try {
-      return new OracleProcess(new ProcessBuilder(command).redirectErrorStream(true).start());
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    return new OracleProcess(ChildProcess.start(command, Map.of()));
   }
 
-  String awaitLine(java.util.function.Predicate<String> match, Duration timeout) {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (true) {
-      for (String line : lines) {
-        if (match.test(line)) {
-          return line;
-        }
-      }
-      if (!process.isAlive()) {
-        // Let the reader drain the rest, then look once more.
-        try {
-          reader.join(5000);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-        for (String line : lines) {
-          if (match.test(line)) {
-            return line;
-          }
-        }
-        throw new AssertionError(
-            "the oracle exited with " + process.exitValue() + "; output:\n" + output());
-      }
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting for the oracle; output:\n" + output());
-      }
-      java.util.concurrent.locks.LockSupport.parkNanos(5_000_000);
-    }
-  }
-
-  void send(String line) {
-    try {
-      process.getOutputStream().write((line + "\n").getBytes(StandardCharsets.UTF_8));
-      process.getOutputStream().flush();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+  String awaitLine(Predicate<String> match, Duration timeout) {
+    return child.awaitLine(match, timeout);
   }
 
   List<String> lines() {
-    return List.copyOf(lines);
+    return child.lines();
   }
 
-  String output() {
-    return String.join("\n", lines);
-  }
-
+  /** Asks the oracle to close its stores and exit, then kills whatever is left. */
   @Override
   public void close() {
+    Process process = child.process();
     try {
       if (process.isAlive()) {
-        send("quit");
+        child.send("quit");
         process.waitFor(10, TimeUnit.SECONDS);
       }
     } catch (RuntimeException | InterruptedException e) {
-      // fall through to the kill
+      if (e instanceof InterruptedException) {
+        Thread.currentThread().interrupt();
+      }
     }
-    process.destroyForcibly();
+    child.close();
   }
 }
