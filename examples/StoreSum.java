@@ -33,9 +33,13 @@ public class StoreSum {
       store.await(List.of("done"));
       long sum = store.add("sum", 0);
       long expected = (long) ctx.worldSize() * (ctx.worldSize() + 1) / 2;
-      System.out.printf(
-          "rank %d/%d (local %d, node %d, restart %d): store sum = %d, expected %d%n",
-          ctx.rank(), ctx.worldSize(), ctx.localRank(), ctx.groupRank(), ctx.restartCount(), sum, expected);
+      // One write per line, so that the workers' lines do not interleave on a shared terminal.
+      System.out.print(
+          String.format(
+              "rank %d/%d (local %d, node %d, restart %d): store sum = %d, expected %d%n",
+              ctx.rank(), ctx.worldSize(), ctx.localRank(), ctx.groupRank(), ctx.restartCount(),
+              sum, expected));
+      System.out.flush();
       if (sum != expected) {
         throw new IllegalStateException("store sum " + sum + ", expected " + expected);
       }
