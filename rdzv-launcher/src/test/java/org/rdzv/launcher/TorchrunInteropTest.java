@@ -12,12 +12,14 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.store.TcpStoreServer;
 import org.rdzv.testing.ChildProcess;
 import org.rdzv.testing.Peers;
+import org.rdzv.testing.Torch;
 
 /** Our agent and a real torchrun 1.13 agent in one job: one c10d rendezvous, one gloo group. */
 @Timeout(180)
@@ -72,25 +74,26 @@ class TorchrunInteropTest {
 
   /** One torchrun 1.13 agent and one of ours, two workers each, c10d on a store the test hosts. */
   private static Job run(String script, int maxRestarts) throws Exception {
-    Peers.requireTorch();
+    Torch.V1_13.require();
     String runId = "mixed-" + UUID.randomUUID();
     try (TcpStoreServer rdzvStore = TcpStoreServer.start("127.0.0.1", 0)) {
       String endpoint = "127.0.0.1:" + rdzvStore.port();
       try (ChildProcess torchrun =
           ChildProcess.start(
-              List.of(
-                  Peers.PYTHON,
-                  GlooWorkersTest.script("torchrun113.py").toString(),
-                  "--nnodes=2",
-                  "--nproc_per_node=2",
-                  "--rdzv_backend=c10d",
-                  "--rdzv_endpoint=" + endpoint,
-                  "--rdzv_id=" + runId,
-                  "--rdzv_conf=is_host=false,last_call_timeout=1",
-                  "--max_restarts=" + maxRestarts,
-                  "--monitor_interval=1",
-                  "--tee=3",
-                  script),
+              Stream.concat(
+                      Torch.V1_13.torchrun().stream(),
+                      Stream.of(
+                          "--nnodes=2",
+                          "--nproc_per_node=2",
+                          "--rdzv_backend=c10d",
+                          "--rdzv_endpoint=" + endpoint,
+                          "--rdzv_id=" + runId,
+                          "--rdzv_conf=is_host=false,last_call_timeout=1",
+                          "--max_restarts=" + maxRestarts,
+                          "--monitor_interval=1",
+                          "--tee=3",
+                          script))
+                  .toList(),
               Map.of())) {
         List<AgentEvent> events = new CopyOnWriteArrayList<>();
         ByteArrayOutputStream console = new ByteArrayOutputStream();

@@ -12,9 +12,9 @@ import java.util.Map;
 import java.util.function.Predicate;
 
 /**
- * A Python peer ({@link Peers#PYTHON}) running a script, with its output lines collected as they
- * arrive (a {@link ChildProcess}). Always use it in try-with-resources: {@link #close()} kills the
- * process tree.
+ * A Python peer (PyTorch 1.13's {@link Peers#PYTHON} unless a {@link Torch} is named) running a
+ * script, with its output lines collected as they arrive (a {@link ChildProcess}). Always use it in
+ * try-with-resources: {@link #close()} kills the process tree.
  */
 public final class PythonProcess implements AutoCloseable {
   private final ChildProcess child;
@@ -29,12 +29,21 @@ public final class PythonProcess implements AutoCloseable {
   }
 
   public static PythonProcess start(String script, List<String> args, Map<String, String> env) {
+    return start(Torch.V1_13, script, args, env);
+  }
+
+  /**
+   * Starts {@code script} under {@code torch}'s interpreter. The caller has checked {@link
+   * Torch#require()}; the script is written to the temporary directory, which the 2.6 root shares.
+   */
+  public static PythonProcess start(
+      Torch torch, String script, List<String> args, Map<String, String> env) {
     try {
       Path file = Files.createTempFile("rdzv-peer-", ".py");
       Files.writeString(file, script);
       file.toFile().deleteOnExit();
       List<String> command = new ArrayList<>();
-      command.add(Peers.PYTHON);
+      command.addAll(torch.python());
       command.add("-u");
       command.add(file.toString());
       command.addAll(args);
