@@ -271,11 +271,11 @@ final class EtcdV3Backend implements RendezvousBackend {
                             .withLimit(MAX_BATCH)
                             .build()));
         for (KeyValue kv : behind.getKvs()) {
-          NodeDescriptor node = parseNode(kv.getValue().toString(StandardCharsets.UTF_8));
-          if (node == null) {
+          var node = NodeDescriptor.parse(kv.getValue().toString(StandardCharsets.UTF_8));
+          if (node.isEmpty()) {
             break; // a writer that is not joining: the batch stops there
           }
-          joiners.add(node);
+          joiners.add(node.get());
           keys.add(kv.getKey());
         }
       } catch (EtcdV3Session.Unavailable e) {
@@ -307,23 +307,6 @@ final class EtcdV3Backend implements RendezvousBackend {
       }
       // Deleting twice is harmless; do not wait for it.
       session.client().getKVClient().txn().Then(deletes.toArray(Op[]::new)).commit();
-    }
-  }
-
-  /** Parses {@code host_pid_localId} (the host may contain underscores); null if it is not one. */
-  static NodeDescriptor parseNode(String text) {
-    int l = text.lastIndexOf('_');
-    int p = l > 0 ? text.lastIndexOf('_', l - 1) : -1;
-    if (p <= 0) {
-      return null;
-    }
-    try {
-      return new NodeDescriptor(
-          text.substring(0, p),
-          Long.parseLong(text.substring(p + 1, l)),
-          Long.parseLong(text.substring(l + 1)));
-    } catch (RuntimeException e) {
-      return null;
     }
   }
 
