@@ -24,7 +24,8 @@ import org.rdzv.testing.ChildProcess;
  */
 class HostileClientsTest {
   private static final Duration ATTACK =
-      Duration.ofSeconds(Long.getLong("rdzv.test.attackSeconds", 5));
+      Duration.ofSeconds(
+          Long.parseLong(System.getenv().getOrDefault("RDZV_TEST_ATTACK_SECONDS", "5")));
 
   /** Sockets the attack opened; closed at the end of each test. */
   private final List<Socket> sockets = new CopyOnWriteArrayList<>();
@@ -134,6 +135,9 @@ class HostileClientsTest {
     @Override
     public void close() {
       probe.close();
+      if (System.getenv("RDZV_TEST_DUMP_CHILD") != null) {
+        System.out.println("CHILD OUTPUT\n" + child.output());
+      }
       child.close();
     }
   }
@@ -343,7 +347,12 @@ class HostileClientsTest {
 
   @Test
   void waitOnAHundredThousandKeysFromAFewConnections() throws Exception {
-    try (Setup s = setup("256m")) {
+    try (Setup s =
+        setup(
+            "256m",
+            System.getenv()
+                .getOrDefault("RDZV_TEST_WAIT_OPTS", "maxConnections=16384")
+                .split(" "))) {
       long deadline = System.nanoTime() + ATTACK.toNanos();
       long t0 = System.nanoTime();
       AtomicLong waits = new AtomicLong();
