@@ -126,7 +126,50 @@ class HostileClientsTest {
   }
 
   private static void report(String attack, LatencyProbe.Stats before, LatencyProbe.Stats during) {
-    System.out.println("FIGURE " + attack + ": before " + before + "; during " + during);
+    System.out.println("FIGURE " + attack + ": quiet " + before + "; during the attack " + during);
+  }
+
+  /** The gauges the reports show. */
+  private static String brief(java.util.Map<String, String> stats) {
+    StringBuilder b = new StringBuilder();
+    for (String k :
+        List.of(
+            "running",
+            "connections",
+            "memory.used",
+            "memory.held.frames",
+            "memory.held.replies",
+            "memory.held.waits",
+            "connections.paused.memory",
+            "connections.paused.replies",
+            "connections.rejected.limit",
+            "connections.rejected.memory")) {
+      if (stats.containsKey(k)) {
+        b.append(b.length() == 0 ? "" : " ").append(k).append('=').append(stats.get(k));
+      }
+    }
+    for (java.util.Map.Entry<String, String> e : stats.entrySet()) {
+      if (e.getKey().startsWith("frames.rejected.") && !e.getValue().equals("0")) {
+        b.append(' ').append(e.getKey()).append('=').append(e.getValue());
+      }
+    }
+    return b.toString();
+  }
+
+  private static long gauge(java.util.Map<String, String> stats, String name) {
+    return Long.parseLong(stats.getOrDefault(name, "0"));
+  }
+
+  /** Closes every attack socket at {@code deadline} (plus a grace), so attackers always end. */
+  private Thread closeAt(long deadline) {
+    return Thread.ofPlatform()
+        .daemon()
+        .start(
+            () -> {
+              java.util.concurrent.locks.LockSupport.parkNanos(
+                  deadline - System.nanoTime() + 200_000_000L);
+              closeAll();
+            });
   }
 
   /** Starts the child and the probe, measures a quiet second; returns the quiet figures. */
@@ -155,7 +198,8 @@ class HostileClientsTest {
   @Test
   void slowWaitFrameTrickledByteByByte() throws Exception {
     try (Setup s = setup("256m")) {
-      // A 7 MB frame: its first 2 MB at once, then the rest one byte per write.
+      // A 7 MB frame: its first 2 MB at once, then the rest one byte per write. (The server
+      // used to parse the whole received prefix again on every read: seconds per byte.)
       List<byte[]> keys = new ArrayList<>();
       for (int i = 0; i < 131_072; i++) {
         keys.add(String.format("/slow-wait-key-%045d", i).getBytes());
@@ -165,6 +209,7 @@ class HostileClientsTest {
       long deadline = System.nanoTime() + ATTACK.toNanos();
       AtomicLong sent = new AtomicLong();
       long t0 = System.nanoTime();
+      Thread closer = closeAt(deadline);
       List<Thread> attack =
           attackers(
               1,
@@ -181,11 +226,19 @@ class HostileClientsTest {
                 }
               });
       join(attack);
-      LatencyProbe.Stats during = s.probe.since(t0);
+      LatencyProbe.Stats during = s.probe.between(t0, deadline);
+      java.util.Map<String, String> held = stats(s.child);
+      closer.join();
+      report(
+          "slow WAIT frame, 2 MB then one byte per write ("
+              + sent
+              + " bytes sent; "
+              + brief(held)
+              + ")",
+          s.quiet,
+          during);
       s.probe.assertHealthy();
-      report("slow WAIT trickled byte by byte (" + sent + " bytes)", s.quiet, during);
-      assertThat(stats(s.child).get("running")).isEqualTo("true");
-      closeAll();
+      assertThat(held.get("running")).isEqualTo("true");
       assertThat(during.p99Micros()).isLessThan(50_000);
     }
   }
@@ -194,6 +247,8 @@ class HostileClientsTest {
   void twentyHalfSentEightMebibyteSets() throws Exception {
     try (Setup s = setup("256m")) {
       long t0 = System.nanoTime();
+      long deadline = t0 + ATTACK.toNanos();
+      Thread closer = closeAt(deadline);
       byte[] half = new byte[4 * 1024 * 1024];
       List<Thread> attack =
           attackers(
@@ -209,26 +264,39 @@ class HostileClientsTest {
                 out.write(header.array());
                 out.write(half);
               });
-      join(attack);
+      // Some attackers are not read from (no memory for them): their writes block until closed.
+      Await.until(
+          "the attackers' memory is held",
+          Duration.ofSeconds(30),
+          () -> gauge(stats(s.child), "memory.held.frames") > 8L * 1024 * 1024);
       java.util.Map<String, String> held = stats(s.child);
-      s.probe.awaitOperations(1000, Duration.ofSeconds(60));
-      LatencyProbe.Stats during = s.probe.since(t0);
+      closer.join();
+      join(attack);
+      LatencyProbe.Stats during = s.probe.between(t0, deadline);
+      Await.until(
+          "the attackers' memory is given back",
+          Duration.ofSeconds(30),
+          () -> gauge(stats(s.child), "memory.held.frames") == 0);
+      report(
+          "twenty half-sent 8 MiB SETs (server while held: " + brief(held) + ")", s.quiet, during);
       s.probe.assertHealthy();
-      report("twenty half-sent 8 MiB SETs (server: " + held + ")", s.quiet, during);
-      closeAll();
       assertThat(held.get("running")).isEqualTo("true");
+      // Within the budget (a quarter of 256 MiB), never the 80 MiB the attackers sent.
+      assertThat(gauge(held, "memory.used")).isLessThanOrEqualTo(gauge(held, "memory.budget"));
       assertThat(during.p99Micros()).isLessThan(50_000);
     }
   }
 
   @Test
   void attackersThatConnectAndCloseGiveTheirMemoryBack() throws Exception {
-    try (Setup s = setup("256m")) {
-      java.util.Map<String, String> quietStats = stats(s.child);
+    try (Setup s = setup("256m", "frameIdleTimeout=PT2S")) {
+      java.util.Map<String, String> quiet = stats(s.child);
       long t0 = System.nanoTime();
+      long deadline = t0 + ATTACK.toNanos();
       byte[] part = new byte[1024 * 1024];
-      long deadline = System.nanoTime() + ATTACK.toNanos();
-      for (int round = 0; round < 10 || System.nanoTime() - deadline < 0; round++) {
+      int rounds = 0;
+      for (; rounds < 10 || System.nanoTime() - deadline < 0; rounds++) {
+        Thread closer = closeAt(System.nanoTime() + 300_000_000L);
         List<Thread> attack =
             attackers(
                 20,
@@ -244,21 +312,28 @@ class HostileClientsTest {
                   out.write(part);
                 });
         join(attack);
+        closer.join();
         closeAll();
       }
       LatencyProbe.Stats during = s.probe.since(t0);
-      try {
-        Await.until(
-            "the attackers' connections are gone",
-            Duration.ofSeconds(30),
-            () -> stats(s.child).get("connections").equals("1"));
-      } catch (AssertionError e) {
-        throw new AssertionError(
-            e.getMessage() + "; " + stats(s.child) + "; " + s.child.output(), e);
-      }
+      Await.until(
+          "the attackers' connections and memory are gone",
+          Duration.ofSeconds(30),
+          () -> {
+            java.util.Map<String, String> now = stats(s.child);
+            return gauge(now, "connections") == 1
+                && gauge(now, "memory.held.frames") == 0
+                && gauge(now, "memory.used") == gauge(quiet, "memory.used");
+          });
       java.util.Map<String, String> after = stats(s.child);
       report(
-          "attackers that connect, half-send and close (before: " + quietStats + "; after " + after,
+          rounds
+              + " rounds of 20 attackers that connect, send 1 MiB of an 8 MiB SET and close"
+              + " (before: "
+              + brief(quiet)
+              + "; after: "
+              + brief(after)
+              + ")",
           s.quiet,
           during);
       s.probe.assertHealthy();
@@ -289,6 +364,7 @@ class HostileClientsTest {
       long deadline = System.nanoTime() + ATTACK.toNanos();
       long t0 = System.nanoTime();
       AtomicLong requests = new AtomicLong();
+      Thread closer = closeAt(deadline);
       List<Thread> attack =
           attackers(
               3,
@@ -298,7 +374,6 @@ class HostileClientsTest {
                   try {
                     Socket socket = connect(s.port());
                     socket.setReceiveBufferSize(4096);
-                    socket.setSoTimeout(1000);
                     OutputStream out = socket.getOutputStream();
                     out.write(VALIDATE);
                     ByteBuffer header = le(9);
@@ -312,50 +387,39 @@ class HostileClientsTest {
                       out.write(chunk.array(), 0, n * (8 + key.length));
                     }
                   } catch (IOException e) {
-                    // refused or closed by the server: try again
+                    // refused by the server: again
                   }
                 }
               });
-      Thread closer =
-          Thread.ofPlatform()
-              .daemon()
-              .start(
-                  () -> {
-                    java.util.concurrent.locks.LockSupport.parkNanos(
-                        deadline - System.nanoTime() + 500_000_000L);
-                    closeAll();
-                  });
       join(attack);
       closer.join();
-      LatencyProbe.Stats during = s.probe.since(t0);
+      LatencyProbe.Stats during = s.probe.between(t0, deadline);
       java.util.Map<String, String> after = stats(s.child);
       report(
-          "MULTI_GET of one 4,000-byte key 131,072 times x3 ("
+          "MULTI_GET of one 4,000-byte key 131,072 times, never read, 3 connections ("
               + requests
-              + " requests; server "
-              + after
-              + "; "
-              + s.child.lines().stream().filter(l -> l.contains("failed")).toList()
+              + " requests; "
+              + brief(after)
               + ")",
           s.quiet,
           during);
       s.probe.assertHealthy();
       assertThat(after.get("running")).isEqualTo("true");
-      assertThat(during.p99Micros()).isLessThan(50_000);
+      assertThat(gauge(after, "frames.rejected.reply_length")).isPositive();
+      assertThat(s.child.lines())
+          .anyMatch(l -> l.contains("value length") && l.contains("exceeds the limit of 8388608"));
+      // Generous (the bug: p99 about a second, then a dead server); readings vary with load.
+      assertThat(during.p99Micros()).isLessThan(100_000);
     }
   }
 
   @Test
   void waitOnAHundredThousandKeysFromAFewConnections() throws Exception {
-    try (Setup s =
-        setup(
-            "256m",
-            System.getenv()
-                .getOrDefault("RDZV_TEST_WAIT_OPTS", "maxConnections=16384")
-                .split(" "))) {
+    try (Setup s = setup("256m")) {
       long deadline = System.nanoTime() + ATTACK.toNanos();
       long t0 = System.nanoTime();
       AtomicLong waits = new AtomicLong();
+      Thread closer = closeAt(deadline);
       List<Thread> attack =
           attackers(
               3,
@@ -367,7 +431,6 @@ class HostileClientsTest {
                 }
                 byte[] frame = multiKey(0x06, keys);
                 Socket socket = connect(s.port());
-                socket.setSoTimeout(30_000);
                 OutputStream out = socket.getOutputStream();
                 out.write(VALIDATE);
                 while (System.nanoTime() - deadline < 0) {
@@ -381,21 +444,32 @@ class HostileClientsTest {
                 }
               });
       join(attack);
-      LatencyProbe.Stats during = s.probe.since(t0);
-      closeAll();
-      report("WAIT on 100,000 keys x3 connections (" + waits + " waits)", s.quiet, during);
+      closer.join();
+      LatencyProbe.Stats during = s.probe.between(t0, deadline);
+      java.util.Map<String, String> after = stats(s.child);
+      report(
+          "WAIT on 100,000 keys then CANCEL_WAIT, in a loop on 3 connections ("
+              + waits
+              + " waits; "
+              + brief(after)
+              + ")",
+          s.quiet,
+          during);
       s.probe.assertHealthy();
+      assertThat(after.get("running")).isEqualTo("true");
       assertThat(during.p50Micros()).isLessThan(5_000);
-      assertThat(during.p99Micros()).isLessThan(50_000);
+      assertThat(during.p99Micros()).isLessThan(100_000);
     }
   }
 
   @Test
-  void connectionStorm() throws Exception {
-    try (Setup s = setup("256m")) {
+  void connectionStormBeyondTheCap() throws Exception {
+    try (Setup s = setup("256m", "maxConnections=500")) {
       long t0 = System.nanoTime();
       AtomicLong served = new AtomicLong();
       AtomicLong refused = new AtomicLong();
+      java.util.concurrent.atomic.AtomicInteger most =
+          new java.util.concurrent.atomic.AtomicInteger();
       List<Thread> storm = new ArrayList<>();
       for (int i = 0; i < 3000; i++) {
         storm.add(
@@ -418,23 +492,40 @@ class HostileClientsTest {
                       }
                     }));
       }
+      Thread watcher =
+          Thread.ofPlatform()
+              .daemon()
+              .start(
+                  () -> {
+                    while (storm.stream().anyMatch(Thread::isAlive)) {
+                      most.accumulateAndGet((int) gauge(stats(s.child), "connections"), Math::max);
+                      java.util.concurrent.locks.LockSupport.parkNanos(5_000_000);
+                    }
+                  });
       for (Thread t : storm) {
         t.join(Duration.ofSeconds(60));
       }
+      watcher.join(Duration.ofSeconds(30));
       LatencyProbe.Stats during = s.probe.since(t0);
       java.util.Map<String, String> held = stats(s.child);
       closeAll();
       report(
-          "connection storm of 3,000 (served "
+          "storm of 3,000 connections held open, cap 500 (served "
               + served
               + ", refused "
               + refused
-              + ", "
-              + held
+              + ", at most "
+              + most
+              + " open; "
+              + brief(held)
               + ")",
           s.quiet,
           during);
       s.probe.assertHealthy();
+      assertThat(most.get()).isLessThanOrEqualTo(500);
+      assertThat(served.get()).isGreaterThanOrEqualTo(499);
+      assertThat(served.get() + refused.get()).isEqualTo(3000);
+      assertThat(gauge(held, "connections.rejected.limit")).isGreaterThanOrEqualTo(2000);
       assertThat(during.p99Micros()).isLessThan(50_000);
     }
   }

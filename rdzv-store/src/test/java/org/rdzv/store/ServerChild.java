@@ -74,7 +74,6 @@ final class ServerChild {
     while ((line = in.readLine()) != null) {
       if (line.equals("stats")) {
         Runtime rt = Runtime.getRuntime();
-        System.gc();
         StringBuilder stats =
             new StringBuilder("stats running=")
                 .append(server.isRunning())
