@@ -154,6 +154,8 @@ final class StoreServer implements TcpStoreServer {
   private final LastWords lastWords;
   private final Throttle[] closeThrottles = new Throttle[ProtocolException.Reason.values().length];
   private final Throttle refusedThrottle = new Throttle("connections refused on accept");
+  private final Throttle acceptThrottle = new Throttle("failures to accept (descriptors?)");
+  private boolean acceptFailureLogged;
   private final long frameIdleNanos;
   private final long drainNanos;
   private final long sweepNanos;
@@ -556,13 +558,15 @@ final class StoreServer implements TcpStoreServer {
     if (acceptFailingSince == 0) {
       acceptFailingSince = now;
       acceptBackoff = BACKOFF_MIN_NANOS;
-      LOG.log(
-          Level.WARNING,
-          "{0} cannot accept connections: {1}; it keeps serving its {2} connections and tries again"
-              + " (if descriptors ran out, raise the limit: ulimit -n)",
-          where,
-          e.getMessage(),
-          all.size());
+      acceptFailureLogged = acceptThrottle.allow(now);
+      if (acceptFailureLogged)
+        LOG.log(
+            Level.WARNING,
+            "{0} cannot accept connections: {1}; it keeps serving its {2} connections and tries again"
+                + " (if descriptors ran out, raise the limit: ulimit -n)",
+            where,
+            e.getMessage(),
+            all.size());
     } else {
       acceptBackoff = Math.min(BACKOFF_MAX_NANOS, acceptBackoff * 2);
     }
@@ -572,12 +576,13 @@ final class StoreServer implements TcpStoreServer {
 
   private void acceptWorked() {
     if (acceptFailingSince != 0) {
-      LOG.log(
-          Level.INFO,
-          "{0} accepts connections again, after {1} failed attempts in {2} ms",
-          where,
-          acceptFailures,
-          TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - acceptFailingSince));
+      if (acceptFailureLogged)
+        LOG.log(
+            Level.INFO,
+            "{0} accepts connections again, after {1} failed attempts in {2} ms",
+            where,
+            acceptFailures,
+            TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - acceptFailingSince));
       acceptFailingSince = 0;
       acceptFailures = 0;
     }
@@ -724,6 +729,7 @@ final class StoreServer implements TcpStoreServer {
       }
     }
     refusedThrottle.flush(now);
+    acceptThrottle.flush(now);
     for (Throttle t : closeThrottles) {
       t.flush(now);
     }

@@ -46,6 +46,10 @@ public record TcpStoreServerOptions(
     Duration replyDrainTimeout,
     MeterRegistry meterRegistry) {
 
+  static {
+    MicrometerLogging.ensure();
+  }
+
   /** The smallest memory budget accepted. */
   public static final long MIN_MEMORY_BUDGET = 1024 * 1024;
 
