@@ -115,9 +115,9 @@ class StoreMetricsTest {
               String text = scrape(http, url);
               return sample(
                           text,
-                          "rdzv_store_frames_rejected_total{reason=\"unknown_command\","
+                          "rdzv_store_frames_rejected_total{"
                               + tag
-                              + "}")
+                              + ",reason=\"unknown_command\"}")
                       == 1.0
                   && sample(text, "rdzv_store_connections{" + tag + "}") == 0.0
                   && sample(text, "rdzv_store_connections_accepted_total{" + tag + "}") >= 2.0;
