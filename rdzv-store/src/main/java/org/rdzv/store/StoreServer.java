@@ -156,6 +156,10 @@ final class StoreServer implements TcpStoreServer {
   private final Throttle refusedThrottle = new Throttle("connections refused on accept");
   private final Throttle acceptThrottle = new Throttle("failures to accept (descriptors?)");
   private boolean acceptFailureLogged;
+
+  /** Queued bytes past which a connection is closed: the limit, a request's reply and a push. */
+  private final long hardReplyLimit;
+
   private final long frameIdleNanos;
   private final long drainNanos;
   private final long sweepNanos;
@@ -178,6 +182,11 @@ final class StoreServer implements TcpStoreServer {
     this.limits = options.limits();
     this.budget = new MemoryBudget(options.memoryBudget());
     this.state = new StoreState(limits, budget);
+    this.hardReplyLimit =
+        options.maxQueuedReplyBytes()
+            + 3L * options.maxValueLength()
+            + 2L * options.maxKeyLength()
+            + 1024;
     this.frameIdleNanos = options.frameIdleTimeout().toNanos();
     this.drainNanos = options.replyDrainTimeout().toNanos();
     this.sweepNanos =
@@ -685,6 +694,18 @@ final class StoreServer implements TcpStoreServer {
       return;
     } finally {
       metrics.sent(c.out.writtenBytes() - before);
+    }
+    if (c.out.pendingBytes() > hardReplyLimit) {
+      // Only pushes nobody asked for get here (1.13 watch events to a client that does not read
+      // them): requests are checked before their replies are built.
+      reject(
+          c,
+          new ProtocolException(
+              ProtocolException.Reason.DRAIN_TIMEOUT,
+              "it does not read what it is sent ("
+                  + c.out.pendingBytes()
+                  + " bytes queued; --max-queued-reply-bytes)"));
+      return;
     }
     if (c.pause == Pause.REPLIES && c.out.pendingBytes() <= options.maxQueuedReplyBytes() / 2) {
       c.pause = Pause.NONE;

@@ -457,8 +457,10 @@ class HostileClientsTest {
           during);
       s.probe.assertHealthy();
       assertThat(after.get("running")).isEqualTo("true");
+      // The median shows that no turn is stuck in one huge request; the tail is mostly young-GC
+      // pauses copying the parked keys, longer on a loaded host (the bug: p99 270 ms).
       assertThat(during.p50Micros()).isLessThan(5_000);
-      assertThat(during.p99Micros()).isLessThan(100_000);
+      assertThat(during.p99Micros()).isLessThan(200_000);
     }
   }
 
@@ -526,7 +528,9 @@ class HostileClientsTest {
       assertThat(served.get()).isGreaterThanOrEqualTo(499);
       assertThat(served.get() + refused.get()).isEqualTo(3000);
       assertThat(gauge(held, "connections.rejected.limit")).isGreaterThanOrEqualTo(2000);
-      assertThat(during.p99Micros()).isLessThan(50_000);
+      // The cap is what this test is about (the old server held all 3,000, p99 24 ms): a loose
+      // bound, for accepts and closes of 2,500 connections competing with the probe on 2 CPUs.
+      assertThat(during.p99Micros()).isLessThan(100_000);
     }
   }
 }
