@@ -1,27 +1,19 @@
 package org.rdzv.launcher;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.UUID;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
-import java.util.stream.Stream;
 import org.rdzv.api.Endpoint;
 import org.rdzv.api.RendezvousGracefulExitException;
 import org.rdzv.api.RendezvousHandler;
@@ -43,14 +35,6 @@ import org.rdzv.dynamic.DynamicRendezvousHandler;
  */
 final class LocalElasticAgent implements ElasticAgent {
   private static final System.Logger LOG = System.getLogger(LocalElasticAgent.class.getName());
-
-  static final String ROLE_INFO_PREFIX = "torchelastic/role_info";
-  static final String TERMINAL_STATE_PREFIX = "torchelastic/agent/terminal_state";
-
-  /** Extra role-info field by which rdzv agents tell each other they can use an agent store. */
-  static final String AGENT_STORE_FIELD = "agent_store";
-
-  private static final Duration SHARE_TIMEOUT = Duration.ofSeconds(300);
 
   private final LaunchConfig config;
   private final RendezvousHandler handler;
@@ -79,8 +63,7 @@ final class LocalElasticAgent implements ElasticAgent {
   private int groupRank;
   private int groupWorldSize;
   private long backendRound = -1;
-  private Path runLogDir;
-  private boolean temporaryLogDir;
+  private RunLogDirectory logDir;
 
   LocalElasticAgent(
       LaunchConfig config,
@@ -139,8 +122,8 @@ final class LocalElasticAgent implements ElasticAgent {
       Thread.interrupted(); // a stop() may have interrupted us; do not leak it to the caller
       stopWorkers();
       closeWorkerStore();
-      if (temporaryLogDir && success) {
-        deleteTree(runLogDir.getParent());
+      if (logDir != null && success) {
+        logDir.cleanUpAfterSuccess();
       }
     }
   }
@@ -148,7 +131,7 @@ final class LocalElasticAgent implements ElasticAgent {
   private RunResult invokeRun() {
     LOG.log(
         Level.INFO, "[{0}] starting workers for entrypoint: {1}", role(), config.entrypointName());
-    prepareLogDir();
+    logDir = RunLogDirectory.create(config.logDir(), handler.runId());
     initializeWorkers();
     long intervalNanos = config.monitorInterval().toNanos();
     long nextPoll = System.nanoTime() + intervalNanos;
@@ -303,9 +286,13 @@ final class LocalElasticAgent implements ElasticAgent {
     groupRank = info.rank();
     groupWorldSize = info.worldSize();
 
-    List<RoleInfo> infos = shareAndGather();
+    List<RoleInfo> infos =
+        AgentStoreProtocol.shareAndGather(
+            store,
+            new RoleInfo(role(), groupRank, config.nprocPerNode(), config.agentStore()),
+            groupWorldSize);
     Ranks ranks = Ranks.assign(infos, groupRank);
-    Master master = master(info, infos);
+    WorkerStore master = workerStore(info, infos);
 
     LOG.log(
         Level.INFO,
@@ -314,64 +301,24 @@ final class LocalElasticAgent implements ElasticAgent {
             + "  global_world_size={7}\n  use_agent_store={8}",
         role(),
         String.valueOf(restartCount()),
-        master.addr,
-        String.valueOf(master.port),
+        master.addr(),
+        String.valueOf(master.port()),
         String.valueOf(groupRank),
         String.valueOf(groupWorldSize),
         ranks.globalRanks(config.nprocPerNode()),
-        String.valueOf(ranks.worldSize),
-        master.useAgentStore);
+        String.valueOf(ranks.worldSize()),
+        master.useAgentStore());
     listener.accept(
         new AgentEvent.RendezvousCompleted(
             round,
             groupRank,
             groupWorldSize,
-            ranks.worldSize,
-            master.addr,
-            master.port,
-            master.useAgentStore));
+            ranks.worldSize(),
+            master.addr(),
+            master.port(),
+            master.useAgentStore()));
     startWorkers(ranks, master);
   }
-
-  /**
-   * Writes this agent's role info and reads everybody's: PyTorch 1.13's {@code _share_and_gather}.
-   */
-  private List<RoleInfo> shareAndGather() {
-    RoleInfo mine = new RoleInfo(role(), groupRank, config.nprocPerNode(), config.agentStore());
-    List<byte[]> values =
-        synchronize(
-            store, mine.encode(), groupRank, groupWorldSize, ROLE_INFO_PREFIX, SHARE_TIMEOUT);
-    List<RoleInfo> infos = new ArrayList<>(values.size());
-    for (int i = 0; i < values.size(); i++) {
-      infos.add(RoleInfo.decode(values.get(i), i));
-    }
-    return infos;
-  }
-
-  /**
-   * PyTorch's {@code store_util.synchronize}: set {@code prefix<rank>}, read every {@code
-   * prefix<i>}, set {@code prefix<rank>.FIN}; rank 0 also waits for every {@code .FIN}, because it
-   * may host the store and must leave last.
-   */
-  static List<byte[]> synchronize(
-      Store store, byte[] data, int rank, int worldSize, String prefix, Duration timeout) {
-    store.set(prefix + rank, data);
-    List<byte[]> all = new ArrayList<>(worldSize);
-    for (int i = 0; i < worldSize; i++) {
-      store.await(List.of(prefix + i), timeout);
-      all.add(store.get(prefix + i));
-    }
-    store.set(prefix + rank + ".FIN", "FIN".getBytes(StandardCharsets.US_ASCII));
-    if (rank == 0) {
-      for (int i = 0; i < worldSize; i++) {
-        store.await(List.of(prefix + i + ".FIN"), timeout);
-        store.get(prefix + i + ".FIN");
-      }
-    }
-    return all;
-  }
-
-  private record Master(String addr, int port, boolean useAgentStore) {}
 
   /**
    * Where the workers' store is, and whether they are its clients ({@code
@@ -387,7 +334,7 @@ final class LocalElasticAgent implements ElasticAgent {
    *       applies: a free port, on which worker rank 0 hosts the store.
    * </ul>
    */
-  private Master master(RendezvousInfo info, List<RoleInfo> infos) {
+  private WorkerStore workerStore(RendezvousInfo info, List<RoleInfo> infos) {
     if ("static".equals(handler.backend())) {
       Endpoint endpoint = Endpoint.parse(config.rendezvous().endpoint(), 0);
       if (groupRank == 0) {
@@ -397,7 +344,8 @@ final class LocalElasticAgent implements ElasticAgent {
     }
     RendezvousStoreInfo bootstrap = info.bootstrapStoreInfo();
     if (bootstrap != null) {
-      return new Master(bootstrap.masterAddr(), bootstrap.masterPort(), handler.useAgentStore());
+      return new WorkerStore(
+          bootstrap.masterAddr(), bootstrap.masterPort(), handler.useAgentStore());
     }
     boolean agentStore = infos.stream().allMatch(RoleInfo::agentStore);
     if (groupRank == 0) {
@@ -430,117 +378,35 @@ final class LocalElasticAgent implements ElasticAgent {
         Integer.toString(port).getBytes(StandardCharsets.UTF_8));
   }
 
-  private Master readMaster(boolean useAgentStore) {
+  private WorkerStore readMaster(boolean useAgentStore) {
     String addr =
         new String(store.get(RendezvousStoreInfo.MASTER_ADDR_KEY), StandardCharsets.UTF_8);
     String port =
         new String(store.get(RendezvousStoreInfo.MASTER_PORT_KEY), StandardCharsets.UTF_8);
     try {
-      return new Master(addr, Integer.parseInt(port.strip()), useAgentStore);
+      return new WorkerStore(addr, Integer.parseInt(port.strip()), useAgentStore);
     } catch (NumberFormatException e) {
       throw new org.rdzv.api.RendezvousStateException(
           "MASTER_PORT in the store is not a number: " + port, e);
     }
   }
 
-  /** Global and role ranks of this agent's workers (reference §9.3). */
-  record Ranks(int base, int worldSize, int roleBase, int roleWorldSize) {
-    static Ranks assign(List<RoleInfo> infos, int groupRank) {
-      RoleInfo mine = infos.get(groupRank);
-      int base = 0;
-      int world = 0;
-      int roleBase = 0;
-      int roleWorld = 0;
-      for (RoleInfo info : infos) {
-        world += info.localWorldSize();
-        if (info.rank() < groupRank) {
-          base += info.localWorldSize();
-        }
-        if (info.role().equals(mine.role())) {
-          roleWorld += info.localWorldSize();
-          if (info.rank() < groupRank) {
-            roleBase += info.localWorldSize();
-          }
-        }
-      }
-      return new Ranks(base, world, roleBase, roleWorld);
-    }
-
-    List<Integer> globalRanks(int n) {
-      List<Integer> ranks = new ArrayList<>();
-      for (int i = 0; i < n; i++) {
-        ranks.add(base + i);
-      }
-      return ranks;
-    }
-  }
-
-  private void startWorkers(Ranks ranks, Master master) {
+  private void startWorkers(Ranks ranks, WorkerStore master) {
     int restartCount = restartCount();
-    Path attemptDir = runLogDir.resolve("attempt_" + restartCount);
-    // A membership change keeps the attempt number: start its directory afresh, as PyTorch does.
-    deleteTree(attemptDir);
-    try {
-      Files.createDirectories(attemptDir);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot create log directory " + attemptDir, e);
-    }
-    Map<String, String> inherited = System.getenv();
-    List<LocalWorkers.Spec> specs = new ArrayList<>();
+    WorkerEnvironment.Attempt attempt =
+        new WorkerEnvironment.Attempt(
+            groupRank,
+            groupWorldSize,
+            ranks,
+            master,
+            restartCount,
+            handler.runId(),
+            AgentProtocol.V1_13,
+            logDir.freshAttempt(restartCount));
+    List<LocalWorkers.Spec> specs = WorkerEnvironment.specs(config, attempt, System.getenv());
     Map<Integer, Integer> globalRanks = new LinkedHashMap<>();
-    int n = config.nprocPerNode();
-    for (int local = 0; local < n; local++) {
-      int rank = ranks.base + local;
-      globalRanks.put(local, rank);
-      Path dir = attemptDir.resolve(Integer.toString(local));
-      Map<String, String> env = new LinkedHashMap<>(config.environment());
-      env.put("LOCAL_RANK", Integer.toString(local));
-      env.put("RANK", Integer.toString(rank));
-      env.put("GROUP_RANK", Integer.toString(groupRank));
-      env.put("ROLE_RANK", Integer.toString(ranks.roleBase + local));
-      env.put("ROLE_NAME", role());
-      env.put("LOCAL_WORLD_SIZE", Integer.toString(n));
-      env.put("WORLD_SIZE", Integer.toString(ranks.worldSize));
-      env.put("GROUP_WORLD_SIZE", Integer.toString(groupWorldSize));
-      env.put("ROLE_WORLD_SIZE", Integer.toString(ranks.roleWorldSize));
-      env.put("MASTER_ADDR", master.addr);
-      env.put("MASTER_PORT", Integer.toString(master.port));
-      env.put("TORCHELASTIC_RESTART_COUNT", Integer.toString(restartCount));
-      env.put("TORCHELASTIC_MAX_RESTARTS", Integer.toString(config.maxRestarts()));
-      env.put("TORCHELASTIC_RUN_ID", handler.runId());
-      env.put("TORCHELASTIC_USE_AGENT_STORE", master.useAgentStore ? "True" : "False");
-      env.put(
-          "NCCL_ASYNC_ERROR_HANDLING", inherited.getOrDefault("NCCL_ASYNC_ERROR_HANDLING", "1"));
-      env.put(
-          "TORCH_NCCL_ASYNC_ERROR_HANDLING",
-          inherited.getOrDefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1"));
-      if (!inherited.containsKey("OMP_NUM_THREADS")
-          && !config.environment().containsKey("OMP_NUM_THREADS")
-          && n > 1) {
-        // torchrun's rule: several workers per node must not each use every core.
-        env.put("OMP_NUM_THREADS", "1");
-      }
-      env.put("TORCHELASTIC_ERROR_FILE", dir.resolve("error.json").toString());
-      List<String> command = new ArrayList<>();
-      for (String arg : config.command()) {
-        command.add(arg.replace("${local_rank}", Integer.toString(local)));
-      }
-      String prefix =
-          config
-              .logLinePrefixTemplate()
-              .replace("${rank}", Integer.toString(rank))
-              .replace("${local_rank}", Integer.toString(local))
-              .replace("${role_name}", role());
-      specs.add(
-          new LocalWorkers.Spec(
-              local,
-              rank,
-              command,
-              env,
-              dir,
-              config.redirects().get(local),
-              config.tee().get(local),
-              prefix));
+    for (LocalWorkers.Spec spec : specs) {
+      globalRanks.put(spec.localRank(), spec.globalRank());
     }
     lock.lock();
     try {
@@ -597,13 +463,7 @@ final class LocalElasticAgent implements ElasticAgent {
   private void exitBarrier() {
     long start = System.nanoTime();
     try {
-      synchronize(
-          store,
-          Integer.toString(groupRank).getBytes(StandardCharsets.UTF_8),
-          groupRank,
-          groupWorldSize,
-          TERMINAL_STATE_PREFIX,
-          config.exitBarrierTimeout());
+      AgentStoreProtocol.exitBarrier(store, groupRank, groupWorldSize, config.exitBarrierTimeout());
       LOG.log(
           Level.DEBUG,
           "Done waiting for other agents. Elapsed: {0} ms",
@@ -617,72 +477,6 @@ final class LocalElasticAgent implements ElasticAgent {
           "Error waiting on exit barrier. Elapsed: {0} ms: {1}",
           String.valueOf((System.nanoTime() - start) / 1_000_000),
           e.toString());
-    }
-  }
-
-  private void prepareLogDir() {
-    try {
-      Path base;
-      if (config.logDir() != null) {
-        base = config.logDir();
-        Files.createDirectories(base);
-      } else {
-        base = Files.createTempDirectory("torchelastic_");
-        temporaryLogDir = true;
-      }
-      String random = UUID.randomUUID().toString().replace("-", "").substring(0, 8);
-      runLogDir = Files.createDirectories(base.resolve(handler.runId() + "_" + random));
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot create the log directory: " + e.getMessage(), e);
-    }
-  }
-
-  private static void deleteTree(Path dir) {
-    if (dir == null || !Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> paths = Files.walk(dir)) {
-      for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    } catch (IOException | UncheckedIOException e) {
-      LOG.log(Level.DEBUG, "cannot delete {0}: {1}", dir, e.toString());
-    }
-  }
-
-  /** What each agent tells the others about its workers: PyTorch's {@code _RoleInstanceInfo}. */
-  record RoleInfo(String role, int rank, int localWorldSize, boolean agentStore) {
-
-    /** PyTorch's JSON, byte for byte, plus our capability flag when it is set. */
-    byte[] encode() {
-      Map<String, Object> map = new LinkedHashMap<>();
-      map.put("role", role);
-      map.put("rank", rank);
-      map.put("local_world_size", localWorldSize);
-      if (agentStore) {
-        map.put(AGENT_STORE_FIELD, true);
-      }
-      return Json.write(map).getBytes(StandardCharsets.UTF_8);
-    }
-
-    static RoleInfo decode(byte[] data, int expectedRank) {
-      String text = new String(data, StandardCharsets.UTF_8);
-      try {
-        if (Json.parse(text) instanceof Map<?, ?> map
-            && map.get("role") instanceof String role
-            && map.get("rank") instanceof Long rank
-            && map.get("local_world_size") instanceof Long n) {
-          return new RoleInfo(
-              role, rank.intValue(), n.intValue(), Boolean.TRUE.equals(map.get(AGENT_STORE_FIELD)));
-        }
-      } catch (IllegalArgumentException e) {
-        // reported below
-      }
-      throw new org.rdzv.api.RendezvousStateException(
-          "the role info of agent "
-              + expectedRank
-              + " is not what an elastic agent writes: "
-              + text);
     }
   }
 }
