@@ -1,7 +1,6 @@
 package org.rdzv.launcher;
 
 import java.lang.System.Logger.Level;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.LinkedHashMap;
@@ -14,19 +13,18 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
-import org.rdzv.api.Endpoint;
 import org.rdzv.api.RendezvousGracefulExitException;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
-import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.Store;
 import org.rdzv.dynamic.DynamicRendezvousHandler;
 
 /**
- * PyTorch's {@code LocalElasticAgent} with its 1.13 store conventions (reference §9), so that it
- * can share a job with torchrun 1.13 agents: role infos under {@code torchelastic/role_info<r>},
- * {@code MASTER_ADDR}/{@code MASTER_PORT} written by agent 0, and the exit barrier under {@code
- * torchelastic/agent/terminal_state<r>}.
+ * PyTorch's {@code LocalElasticAgent}: the state machine of one node's agent (rendezvous, start,
+ * watch, restart, exit barrier). It shares a job with torchrun 1.13 and 2.x agents: the store
+ * protocol of a round is the one its peers speak ({@link AgentStoreProtocol}), the workers get that
+ * PyTorch line's contract ({@link WorkerEnvironment}) and their store is chosen by {@link
+ * WorkerStoreChoice}.
  *
  * <p>Unlike PyTorch it does not poll its workers: each worker's exit wakes the agent at once. On a
  * {@link DynamicRendezvousHandler}, a participant of the current round that stops heartbeating
@@ -63,6 +61,7 @@ final class LocalElasticAgent implements ElasticAgent {
   private int groupRank;
   private int groupWorldSize;
   private long backendRound = -1;
+  private AgentProtocol protocol = AgentProtocol.V1_13;
   private RunLogDirectory logDir;
 
   LocalElasticAgent(
@@ -207,7 +206,9 @@ final class LocalElasticAgent implements ElasticAgent {
             restartWorkers();
           } else {
             stopWorkers();
-            exitBarrier();
+            if (protocol.barrierAfterFailure()) {
+              exitBarrier();
+            }
             return new RunResult(WorkerState.FAILED, failures, restartCount(), rounds);
           }
         }
@@ -286,19 +287,51 @@ final class LocalElasticAgent implements ElasticAgent {
     groupRank = info.rank();
     groupWorldSize = info.worldSize();
 
-    List<RoleInfo> infos =
-        AgentStoreProtocol.shareAndGather(
+    RoleInfo mine = new RoleInfo(role(), groupRank, config.nprocPerNode(), config.agentStore());
+    AgentStoreProtocol.Assignment assignment;
+    if ("1".equals(System.getenv("TORCH_ELASTIC_WORKER_IDENTICAL"))) {
+      // PyTorch 2.x's fast path, which every agent of the job must take: no store traffic.
+      assignment =
+          new AgentStoreProtocol.Assignment(
+              AgentProtocol.V2,
+              Ranks.identical(groupRank, groupWorldSize, config.nprocPerNode()),
+              false);
+    } else {
+      // A round of rdzv agents alone speaks the PyTorch line of its rendezvous: 2.x where the
+      // handler gives bootstrap information (the 2.x state dialects, static), else 1.13.
+      AgentProtocol preferred =
+          info.bootstrapStoreInfo() != null ? AgentProtocol.V2 : AgentProtocol.V1_13;
+      assignment =
+          AgentStoreProtocol.assign(store, mine, groupWorldSize, preferred, store.timeout());
+    }
+    protocol = assignment.protocol();
+    Ranks ranks = assignment.ranks();
+    WorkerStoreChoice choice =
+        WorkerStoreChoice.choose(
+            handler.backend(),
+            config.rendezvous().endpoint(),
+            config.rendezvous().localAddr(),
+            info.bootstrapStoreInfo(),
+            handler.useAgentStore(),
+            assignment,
+            groupRank,
             store,
-            new RoleInfo(role(), groupRank, config.nprocPerNode(), config.agentStore()),
-            groupWorldSize);
-    Ranks ranks = Ranks.assign(infos, groupRank);
-    WorkerStore master = workerStore(info, infos);
+            storeHost);
+    if (choice.hosted() != null) {
+      lock.lock();
+      try {
+        workerStore = choice.hosted();
+      } finally {
+        lock.unlock();
+      }
+    }
+    WorkerStore master = choice.store();
 
     LOG.log(
         Level.INFO,
         "[{0}] Rendezvous complete for workers. Result:\n  restart_count={1}\n  master_addr={2}\n"
             + "  master_port={3}\n  group_rank={4}\n  group_world_size={5}\n  global_ranks={6}\n"
-            + "  global_world_size={7}\n  use_agent_store={8}",
+            + "  global_world_size={7}\n  use_agent_store={8}\n  agent_protocol={9}",
         role(),
         String.valueOf(restartCount()),
         master.addr(),
@@ -307,7 +340,8 @@ final class LocalElasticAgent implements ElasticAgent {
         String.valueOf(groupWorldSize),
         ranks.globalRanks(config.nprocPerNode()),
         String.valueOf(ranks.worldSize()),
-        master.useAgentStore());
+        master.useAgentStore(),
+        protocol.label());
     listener.accept(
         new AgentEvent.RendezvousCompleted(
             round,
@@ -320,77 +354,6 @@ final class LocalElasticAgent implements ElasticAgent {
     startWorkers(ranks, master);
   }
 
-  /**
-   * Where the workers' store is, and whether they are its clients ({@code
-   * TORCHELASTIC_USE_AGENT_STORE}):
-   *
-   * <ul>
-   *   <li>{@code static}: the rendezvous endpoint, whose store agent 0 hosts (PyTorch 1.13);
-   *   <li>a handler that gives bootstrap information (PyTorch 2.x): that, and the handler's {@code
-   *       useAgentStore()};
-   *   <li>otherwise agent 0 publishes {@code MASTER_ADDR}/{@code MASTER_PORT}. If every agent of
-   *       the round is an rdzv agent willing to host, agent 0 serves a fresh store for this round
-   *       and workers are its clients; else (a torchrun agent takes part) PyTorch 1.13's rule
-   *       applies: a free port, on which worker rank 0 hosts the store.
-   * </ul>
-   */
-  private WorkerStore workerStore(RendezvousInfo info, List<RoleInfo> infos) {
-    if ("static".equals(handler.backend())) {
-      Endpoint endpoint = Endpoint.parse(config.rendezvous().endpoint(), 0);
-      if (groupRank == 0) {
-        publishMaster(endpoint.host(), endpoint.port());
-      }
-      return readMaster(true);
-    }
-    RendezvousStoreInfo bootstrap = info.bootstrapStoreInfo();
-    if (bootstrap != null) {
-      return new WorkerStore(
-          bootstrap.masterAddr(), bootstrap.masterPort(), handler.useAgentStore());
-    }
-    boolean agentStore = infos.stream().allMatch(RoleInfo::agentStore);
-    if (groupRank == 0) {
-      String addr =
-          config.rendezvous().localAddr() != null
-              ? config.rendezvous().localAddr()
-              : RendezvousStoreInfo.fqdn();
-      int port;
-      if (agentStore) {
-        WorkerStoreHost.Server server = storeHost.start("");
-        lock.lock();
-        try {
-          workerStore = server;
-        } finally {
-          lock.unlock();
-        }
-        port = server.port();
-      } else {
-        port = RendezvousStoreInfo.freePort();
-      }
-      publishMaster(addr, port);
-    }
-    return readMaster(agentStore);
-  }
-
-  private void publishMaster(String addr, int port) {
-    store.set(RendezvousStoreInfo.MASTER_ADDR_KEY, addr.getBytes(StandardCharsets.UTF_8));
-    store.set(
-        RendezvousStoreInfo.MASTER_PORT_KEY,
-        Integer.toString(port).getBytes(StandardCharsets.UTF_8));
-  }
-
-  private WorkerStore readMaster(boolean useAgentStore) {
-    String addr =
-        new String(store.get(RendezvousStoreInfo.MASTER_ADDR_KEY), StandardCharsets.UTF_8);
-    String port =
-        new String(store.get(RendezvousStoreInfo.MASTER_PORT_KEY), StandardCharsets.UTF_8);
-    try {
-      return new WorkerStore(addr, Integer.parseInt(port.strip()), useAgentStore);
-    } catch (NumberFormatException e) {
-      throw new org.rdzv.api.RendezvousStateException(
-          "MASTER_PORT in the store is not a number: " + port, e);
-    }
-  }
-
   private void startWorkers(Ranks ranks, WorkerStore master) {
     int restartCount = restartCount();
     WorkerEnvironment.Attempt attempt =
@@ -401,7 +364,7 @@ final class LocalElasticAgent implements ElasticAgent {
             master,
             restartCount,
             handler.runId(),
-            AgentProtocol.V1_13,
+            protocol,
             logDir.freshAttempt(restartCount));
     List<LocalWorkers.Spec> specs = WorkerEnvironment.specs(config, attempt, System.getenv());
     Map<Integer, Integer> globalRanks = new LinkedHashMap<>();
@@ -457,13 +420,15 @@ final class LocalElasticAgent implements ElasticAgent {
   }
 
   /**
-   * PyTorch 1.13's exit barrier: wait (up to the barrier timeout) until every agent's workers have
-   * ended, so that the agent hosting a store leaves last. Failures are logged, not raised.
+   * The exit barrier of the round's protocol: wait (up to the barrier timeout) until every agent's
+   * workers have ended, so that an agent hosting a store leaves last. Failures are logged, not
+   * raised, as in PyTorch.
    */
   private void exitBarrier() {
     long start = System.nanoTime();
     try {
-      AgentStoreProtocol.exitBarrier(store, groupRank, groupWorldSize, config.exitBarrierTimeout());
+      AgentStoreProtocol.exitBarrier(
+          protocol, store, groupRank, groupWorldSize, config.exitBarrierTimeout());
       LOG.log(
           Level.DEBUG,
           "Done waiting for other agents. Elapsed: {0} ms",
