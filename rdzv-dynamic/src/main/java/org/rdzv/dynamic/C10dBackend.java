@@ -165,7 +165,28 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
         .map(bytes -> new SetResult(bytes, new Token(stored, tokenEpoch), written));
   }
 
-  private Optional<byte[]> decode(byte[] value) {
+  /**
+   * Reads the state of {@code runId} from {@code store} without writing anything (not even the
+   * sentinel the constructor writes): empty when the key is missing or holds the sentinel.
+   *
+   * @throws RendezvousConnectionException if the store fails
+   * @throws RendezvousStateException if the value is not base64
+   */
+  static Optional<byte[]> peek(Store store, String runId) {
+    String key = C10dRendezvous.stateKey(runId);
+    byte[] value =
+        call(
+            () -> {
+              // CHECK first: a GET of a missing key would block for the store's timeout.
+              if (!store.check(List.of(key))) {
+                return NULL_SENTINEL;
+              }
+              return store.get(key);
+            });
+    return decode(value);
+  }
+
+  private static Optional<byte[]> decode(byte[] value) {
     if (Arrays.equals(value, NULL_SENTINEL)) {
       return Optional.empty();
     }
@@ -300,11 +321,11 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
         }
         if (!keys.isEmpty()) {
           for (byte[] value : store.multiGet(keys)) {
-            NodeDescriptor n = parse(new String(value, StandardCharsets.UTF_8));
-            if (n == null) {
+            var n = NodeDescriptor.parse(new String(value, StandardCharsets.UTF_8));
+            if (n.isEmpty()) {
               break;
             }
-            joiners.add(n);
+            joiners.add(n.get());
           }
         }
       } catch (StoreException e) {
@@ -338,23 +359,6 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
       } catch (StoreException e) {
         LOG.log(Level.DEBUG, "rendezvous ''{0}'': cannot pass the turn on: {1}", runId, e);
       }
-    }
-  }
-
-  /** Parses {@code host_pid_localId} (the host may contain underscores). */
-  static NodeDescriptor parse(String text) {
-    int l = text.lastIndexOf('_');
-    int p = l > 0 ? text.lastIndexOf('_', l - 1) : -1;
-    if (p <= 0) {
-      return null;
-    }
-    try {
-      return new NodeDescriptor(
-          text.substring(0, p),
-          Long.parseLong(text.substring(p + 1, l)),
-          Long.parseLong(text.substring(l + 1)));
-    } catch (NumberFormatException e) {
-      return null;
     }
   }
 

@@ -13,10 +13,11 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import org.rdzv.api.PrefixStore;
 import org.rdzv.api.RendezvousException;
+import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
-import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.Store;
+import org.rdzv.dynamic.spi.CreatedBackend;
 
 /** The dynamic rendezvous handler. See {@link DynamicRendezvousHandler}. */
 final class DynamicHandler implements DynamicRendezvousHandler {
@@ -27,12 +28,12 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   private final RendezvousSettings settings;
   private final String backendName;
   private final Store store;
-  private final AutoCloseable owned;
+  private final CreatedBackend owned;
   private final Clock clock;
   private final StateHolder holder;
   private final Executor executor;
   private final ReentrantLock lock = new ReentrantLock();
-  private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+  private final List<RendezvousHandler.Listener> listeners = new CopyOnWriteArrayList<>();
 
   // Round membership, guarded by lock.
   private long myRound = -1;
@@ -45,30 +46,27 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   private Thread heartbeat;
   private boolean heartbeating;
   private volatile boolean closed;
+  private final java.util.concurrent.atomic.AtomicBoolean released =
+      new java.util.concurrent.atomic.AtomicBoolean();
 
   DynamicHandler(
-      NodeDescriptor node,
-      RendezvousSettings settings,
-      String backendName,
-      RendezvousBackend backend,
-      Store store,
-      AutoCloseable owned,
-      Clock clock) {
+      NodeDescriptor node, RendezvousSettings settings, CreatedBackend owned, Clock clock) {
     this.node = node;
     this.settings = settings;
-    this.backendName = backendName;
-    this.store = store;
+    this.backendName = owned.backend().name();
+    this.store = owned.store();
     this.owned = owned;
     this.clock = clock;
-    this.holder = new StateHolder(backend, settings, clock);
+    this.holder = new StateHolder(owned.backend(), settings, clock);
     this.executor = new Executor(node, holder, settings, clock, lock);
   }
 
+  /**
+   * A handler over {@code created}, which it owns; {@code localAddr} (may be null) names the node.
+   */
   static DynamicHandler create(
-      RendezvousBackend backend, Store store, RendezvousParameters params, AutoCloseable owned) {
-    RendezvousSettings settings = RendezvousSettings.from(params);
-    return new DynamicHandler(
-        newNode(params.localAddr()), settings, backend.name(), backend, store, owned, Clock.SYSTEM);
+      CreatedBackend created, RendezvousSettings settings, String localAddr) {
+    return new DynamicHandler(newNode(localAddr), settings, created, Clock.SYSTEM);
   }
 
   /** A fresh descriptor: {@code local_addr} or this host's FQDN, the pid, a per-JVM counter. */
@@ -254,12 +252,12 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   }
 
   @Override
-  public void addListener(Listener listener) {
-    listeners.add(listener);
+  public void addListener(RendezvousHandler.Listener listener) {
+    listeners.add(java.util.Objects.requireNonNull(listener, "listener"));
   }
 
   @Override
-  public void removeListener(Listener listener) {
+  public void removeListener(RendezvousHandler.Listener listener) {
     listeners.remove(listener);
   }
 
@@ -267,16 +265,9 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   public void close() {
     closed = true;
     stopHeartbeats();
-    if (owned != null) {
-      try {
-        owned.close();
-      } catch (Exception e) {
-        LOG.log(
-            Level.DEBUG,
-            "closing the store of rendezvous ''{0}'' failed: {1}",
-            settings.runId(),
-            e);
-      }
+    if (released.compareAndSet(false, true)) {
+      // Logs its own failures: closing never throws.
+      owned.close();
     }
   }
 
@@ -387,9 +378,21 @@ final class DynamicHandler implements DynamicRendezvousHandler {
         settings.runId(),
         String.valueOf(myRound),
         lost);
-    for (Listener l : listeners) {
+    Set<NodeDescriptor> nodes = Set.copyOf(lost);
+    Set<String> names = null;
+    for (RendezvousHandler.Listener l : listeners) {
       try {
-        l.participantsLost(myRound, Set.copyOf(lost));
+        if (l instanceof NodeListener typed) {
+          typed.nodesLost(myRound, nodes);
+        } else {
+          if (names == null) {
+            names =
+                nodes.stream()
+                    .map(NodeDescriptor::toString)
+                    .collect(java.util.stream.Collectors.toUnmodifiableSet());
+          }
+          l.participantsLost(myRound, names);
+        }
       } catch (RuntimeException e) {
         LOG.log(Level.WARNING, "a rendezvous listener failed: {0}", e.toString());
       }

@@ -124,15 +124,7 @@ public final class RendezvousBenchmark {
           "rdzv", nodes, Duration.ofNanos(System.nanoTime() - start), false, "interrupted");
     } finally {
       pool.shutdownNow();
-      for (RendezvousHandler h : handlers) {
-        if (h instanceof AutoCloseable c) {
-          try {
-            c.close();
-          } catch (Exception ignored) {
-            // best effort
-          }
-        }
-      }
+      handlers.forEach(RendezvousHandler::close);
     }
   }
 
