@@ -1,5 +1,6 @@
 package org.rdzv.dynamic;
 
+import io.micrometer.core.instrument.MeterRegistry;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.HashSet;
@@ -17,6 +18,7 @@ import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.Store;
+import org.rdzv.api.events.NodeState;
 import org.rdzv.dynamic.spi.CreatedBackend;
 
 /** The dynamic rendezvous handler. See {@link DynamicRendezvousHandler}. */
@@ -32,6 +34,8 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   private final Clock clock;
   private final StateHolder holder;
   private final Executor executor;
+  private final RendezvousEvents events;
+  private final RendezvousMetrics metrics;
   private final ReentrantLock lock = new ReentrantLock();
   private final List<RendezvousHandler.Listener> listeners = new CopyOnWriteArrayList<>();
 
@@ -50,23 +54,30 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       new java.util.concurrent.atomic.AtomicBoolean();
 
   DynamicHandler(
-      NodeDescriptor node, RendezvousSettings settings, CreatedBackend owned, Clock clock) {
+      NodeDescriptor node,
+      RendezvousSettings settings,
+      CreatedBackend owned,
+      Clock clock,
+      MeterRegistry meters) {
     this.node = node;
     this.settings = settings;
     this.backendName = owned.backend().name();
     this.store = owned.store();
     this.owned = owned;
     this.clock = clock;
-    this.holder = new StateHolder(owned.backend(), settings, clock);
-    this.executor = new Executor(node, holder, settings, clock, lock);
+    this.events = new RendezvousEvents(node, settings.runId());
+    this.metrics = RendezvousMetrics.open(meters, settings.runId(), backendName);
+    this.holder = new StateHolder(owned.backend(), settings, clock, events, metrics);
+    this.executor = new Executor(node, holder, settings, clock, lock, events, metrics);
   }
 
   /**
-   * A handler over {@code created}, which it owns; {@code localAddr} (may be null) names the node.
+   * A handler over {@code created}, which it owns; {@code localAddr} (may be null) names the node;
+   * meters go to {@code meters}.
    */
   static DynamicHandler create(
-      CreatedBackend created, RendezvousSettings settings, String localAddr) {
-    return new DynamicHandler(newNode(localAddr), settings, created, Clock.SYSTEM);
+      CreatedBackend created, RendezvousSettings settings, String localAddr, MeterRegistry meters) {
+    return new DynamicHandler(newNode(localAddr), settings, created, Clock.SYSTEM, meters);
   }
 
   /** A fresh descriptor: {@code local_addr} or this host's FQDN, the pid, a per-JVM counter. */
@@ -98,11 +109,34 @@ final class DynamicHandler implements DynamicRendezvousHandler {
 
   @Override
   public RendezvousInfo nextRendezvous() {
+    long start = clock.nanoTime();
+    try {
+      RendezvousInfo info = join();
+      metrics.joined(clock.nanoTime() - start);
+      return info;
+    } catch (RuntimeException e) {
+      events.handlerFailed("next_rendezvous", e);
+      metrics.joinFailed(clock.nanoTime() - start, e);
+      throw e;
+    }
+  }
+
+  private RendezvousInfo join() {
     LOG.log(
         Level.INFO,
         "The node ''{0}'' attempts to join the next round of the rendezvous ''{1}''.",
         node,
         settings.runId());
+    events.handler(
+        "next_rendezvous",
+        "The node '"
+            + node
+            + "' attempts to join the next round of the rendezvous '"
+            + settings.runId()
+            + "'.",
+        NodeState.RUNNING,
+        null,
+        null);
     stopHeartbeats();
     long round;
     int rank;
@@ -156,25 +190,41 @@ final class DynamicHandler implements DynamicRendezvousHandler {
         settings.runId(),
         rank,
         worldSize);
+    events.handler(
+        "next_rendezvous",
+        "The node '"
+            + node
+            + "' has joined round "
+            + round
+            + " of the rendezvous '"
+            + settings.runId()
+            + "' as rank "
+            + rank
+            + " in a world of size "
+            + worldSize
+            + ".",
+        NodeState.RUNNING,
+        rank,
+        null);
     return new RendezvousInfo(prefixed, rank, worldSize, bootstrap, round);
   }
 
   @Override
   public boolean isClosed() {
-    return withSync(s -> s.closed);
+    return withSync("is_closed", s -> s.closed);
   }
 
   @Override
   public int numNodesWaiting() {
-    return withSync(s -> s.waitList.size());
+    return withSync("num_nodes_waiting", s -> s.waitList.size());
   }
 
   @Override
   public StateSnapshot state() {
-    return withSync(MutableState::snapshot);
+    return withSync("state", MutableState::snapshot);
   }
 
-  private <T> T withSync(java.util.function.Function<MutableState, T> read) {
+  private <T> T withSync(String method, java.util.function.Function<MutableState, T> read) {
     Set<NodeDescriptor> lost;
     T result;
     lock.lock();
@@ -182,6 +232,9 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       holder.sync();
       result = read.apply(holder.state());
       lost = newlyLost();
+    } catch (RuntimeException e) {
+      events.handlerFailed(method, e);
+      throw e;
     } finally {
       lock.unlock();
     }
@@ -194,6 +247,9 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     lock.lock();
     try {
       closeOp();
+    } catch (RuntimeException e) {
+      events.handlerFailed("set_closed", e);
+      throw e;
     } finally {
       lock.unlock();
     }
@@ -217,7 +273,22 @@ final class DynamicHandler implements DynamicRendezvousHandler {
           node,
           settings.runId(),
           e.getClass().getSimpleName());
+      events.handler(
+          "shutdown",
+          "The node '"
+              + node
+              + "' has failed to shutdown the rendezvous '"
+              + settings.runId()
+              + "' due to an error of type "
+              + RendezvousEvents.pytorchName(e)
+              + ".",
+          NodeState.FAILED,
+          null,
+          e);
       return false;
+    } catch (RuntimeException e) {
+      events.handlerFailed("shutdown", e);
+      throw e;
     }
   }
 
@@ -225,6 +296,12 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     executor.run(Ops.CLOSE, clock.nanoTime() + settings.closeTimeout().toNanos(), false);
     LOG.log(
         Level.INFO, "The node ''{0}'' has closed the rendezvous ''{1}''.", node, settings.runId());
+    events.handler(
+        "_close",
+        "The node '" + node + "' has closed the rendezvous '" + settings.runId() + "'.",
+        NodeState.SUCCEEDED,
+        null,
+        null);
   }
 
   @Override
@@ -266,6 +343,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     closed = true;
     stopHeartbeats();
     if (released.compareAndSet(false, true)) {
+      metrics.close();
       // Logs its own failures: closing never throws.
       owned.close();
     }
@@ -280,6 +358,17 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     try {
       executor.run(Ops.KEEP_ALIVE, clock.nanoTime() + settings.heartbeatTimeout().toNanos(), false);
       lost = newlyLost();
+      metrics.heartbeat(true);
+      events.handler(
+          "_keep_alive",
+          "The node '"
+              + node
+              + "' has sent a keep-alive heartbeat to the rendezvous '"
+              + settings.runId()
+              + "'.",
+          NodeState.RUNNING,
+          null,
+          null);
     } catch (RendezvousException e) {
       LOG.log(
           Level.WARNING,
@@ -287,6 +376,19 @@ final class DynamicHandler implements DynamicRendezvousHandler {
           node,
           settings.runId(),
           e.getClass().getSimpleName());
+      metrics.heartbeat(false);
+      events.handler(
+          "_keep_alive",
+          "The node '"
+              + node
+              + "' has failed to send a keep-alive heartbeat to the rendezvous '"
+              + settings.runId()
+              + "' due to an error of type "
+              + RendezvousEvents.pytorchName(e)
+              + ".",
+          NodeState.FAILED,
+          null,
+          e);
     } finally {
       lock.unlock();
     }
@@ -372,6 +474,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     if (lost.isEmpty()) {
       return;
     }
+    metrics.lost(lost.size());
     LOG.log(
         Level.WARNING,
         "rendezvous ''{0}'' round {1}: participants {2} stopped heartbeating or left",

@@ -31,10 +31,26 @@ final class StateHolder {
   /** The state as synced (before local changes), to tell significant writes from the rest. */
   private MutableState base = new MutableState();
 
+  /** Tells events and meters what sync found; null in unit tests that need neither. */
+  private final RendezvousEvents events;
+
+  private final RendezvousMetrics metrics;
+
   StateHolder(RendezvousBackend backend, RendezvousSettings settings, Clock clock) {
+    this(backend, settings, clock, null, null);
+  }
+
+  StateHolder(
+      RendezvousBackend backend,
+      RendezvousSettings settings,
+      Clock clock,
+      RendezvousEvents events,
+      RendezvousMetrics metrics) {
     this.backend = backend;
     this.settings = settings;
     this.clock = clock;
+    this.events = events;
+    this.metrics = metrics;
   }
 
   MutableState state() {
@@ -64,6 +80,8 @@ final class StateHolder {
     byte[] bytes = null;
     Object newToken = null;
     Boolean hasSet;
+    // The nodes the last sync dropped: a successful write is what removes them for everyone.
+    List<NodeDescriptor> dropped = deadNodes;
     if (dirty) {
       StateDialect dialect = dialect();
       MutableState toWrite = state;
@@ -80,6 +98,7 @@ final class StateHolder {
         // Our own bytes: no need to decode them again.
         toWrite.dialect = dialect;
         install(toWrite, newToken);
+        recordDeadNodes(dropped);
         return true;
       }
     } else {
@@ -98,6 +117,23 @@ final class StateHolder {
     return hasSet;
   }
 
+  /** PyTorch's event of a written sync that dropped nodes without heartbeats. */
+  private void recordDeadNodes(List<NodeDescriptor> dropped) {
+    if (events == null || dropped.isEmpty()) {
+      return;
+    }
+    StringBuilder list = new StringBuilder();
+    for (NodeDescriptor dead : dropped) {
+      list.append(list.isEmpty() ? "" : ", ").append('\'').append(dead).append('\'');
+    }
+    events.holder(
+        "As part of the sync operation the node(s) "
+            + list
+            + " have been removed from the rendezvous '"
+            + settings.runId()
+            + "' since they had no heartbeat.");
+  }
+
   private void install(MutableState newState, Object newToken) {
     state = newState;
     base = newState.copy();
@@ -107,6 +143,9 @@ final class StateHolder {
     changeSignalled = false;
     lastSyncNanos = clock.nanoTime();
     sanitize();
+    if (metrics != null) {
+      metrics.observe(state);
+    }
   }
 
   /** Forces the next {@link #sync()} to read. */
