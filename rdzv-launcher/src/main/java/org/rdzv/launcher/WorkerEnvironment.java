@@ -74,7 +74,8 @@ final class WorkerEnvironment {
               dir,
               config.redirects().get(local),
               config.tee().get(local),
-              prefix));
+              prefix,
+              config.localRanksFilter().isEmpty() || config.localRanksFilter().contains(local)));
     }
     return specs;
   }
