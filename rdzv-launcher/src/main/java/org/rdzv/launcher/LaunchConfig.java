@@ -1,5 +1,7 @@
 package org.rdzv.launcher;
 
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Metrics;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -48,6 +50,9 @@ import org.rdzv.api.RendezvousParameters;
  * @param out where worker stdout goes when it is not redirected, or {@code null} to let workers
  *     write to this process's stdout directly
  * @param err the same for stderr
+ * @param meterRegistry where the agent's meters ({@code rdzv_agent_*}, see docs/observability.md)
+ *     go; default Micrometer's {@link Metrics#globalRegistry}, which keeps nothing until a registry
+ *     is added to it
  */
 public record LaunchConfig(
     RendezvousParameters rendezvous,
@@ -67,7 +72,8 @@ public record LaunchConfig(
     Map<String, String> environment,
     boolean agentStore,
     PrintStream out,
-    PrintStream err) {
+    PrintStream err,
+    MeterRegistry meterRegistry) {
 
   public static final String DEFAULT_ROLE = "default";
   public static final String DEFAULT_LOG_LINE_PREFIX = "[rank${rank}]:";
@@ -103,6 +109,7 @@ public record LaunchConfig(
     environment =
         Collections.unmodifiableMap(
             new LinkedHashMap<>(environment == null ? Map.of() : environment));
+    Objects.requireNonNull(meterRegistry, "meterRegistry");
   }
 
   private static void requirePositive(Duration d, String what) {
@@ -149,6 +156,7 @@ public record LaunchConfig(
     b.agentStore = agentStore;
     b.out = out;
     b.err = err;
+    b.meterRegistry = meterRegistry;
     return b;
   }
 
@@ -174,6 +182,7 @@ public record LaunchConfig(
     private boolean agentStore = true;
     private PrintStream out;
     private PrintStream err;
+    private MeterRegistry meterRegistry = Metrics.globalRegistry;
 
     private Builder(RendezvousParameters rendezvous, List<String> command) {
       this.rendezvous = rendezvous;
@@ -290,6 +299,11 @@ public record LaunchConfig(
       return this;
     }
 
+    public Builder meterRegistry(MeterRegistry value) {
+      meterRegistry = value;
+      return this;
+    }
+
     private Map<Integer, Std> all(Std std) {
       Map<Integer, Std> map = new LinkedHashMap<>();
       for (int i = 0; i < nprocPerNode; i++) {
@@ -320,7 +334,8 @@ public record LaunchConfig(
           environment,
           agentStore,
           out,
-          err);
+          err,
+          meterRegistry);
     }
   }
 }

@@ -46,6 +46,12 @@ final class LocalElasticAgent implements ElasticAgent {
   private final AtomicLong lostRound = new AtomicLong(-1);
 
   private static final int WAKE = Integer.MIN_VALUE;
+
+  /** The {@code raw_error} of the agent's FAILED event after {@link #stop()}. */
+  private static final String STOPPED =
+      "SignalException: the agent was stopped (a termination signal or stop()); workers were"
+          + " shut down";
+
   private volatile boolean stopping;
   private volatile Thread runThread;
 
@@ -63,6 +69,11 @@ final class LocalElasticAgent implements ElasticAgent {
   private long backendRound = -1;
   private AgentProtocol protocol = AgentProtocol.V1_13;
   private RunLogDirectory logDir;
+  private Ranks ranks;
+  private boolean joined;
+  private long startNanos;
+  private final AgentEvents events;
+  private AgentMetrics metrics;
 
   LocalElasticAgent(
       LaunchConfig config,
@@ -74,6 +85,7 @@ final class LocalElasticAgent implements ElasticAgent {
     this.listener = listener == null ? e -> {} : listener;
     this.storeHost = storeHost;
     this.remainingRestarts = config.maxRestarts();
+    this.events = new AgentEvents(config);
   }
 
   LocalElasticAgent(LaunchConfig config, RendezvousHandler handler, Consumer<AgentEvent> listener) {
@@ -90,6 +102,11 @@ final class LocalElasticAgent implements ElasticAgent {
       throw new IllegalStateException("an ElasticAgent runs once; run() was already called");
     }
     runThread = Thread.currentThread();
+    startNanos = System.nanoTime();
+    metrics =
+        new AgentMetrics(
+            config.meterRegistry(), role(), handler.runId(), () -> workerPids().size());
+    metrics.remainingRestarts(remainingRestarts);
     boolean success = false;
     RendezvousHandler.Listener lossListener =
         (round, lost) -> {
@@ -100,18 +117,29 @@ final class LocalElasticAgent implements ElasticAgent {
     try {
       RunResult result = invokeRun();
       success = result.isSuccess();
+      // As launch_agent: the agent's run succeeded, whatever its workers did. A stop (a signal)
+      // is a failure of the run, as PyTorch's SignalException is.
+      if (result.state() == WorkerState.STOPPED) {
+        events.agent("FAILED", snapshot(), STOPPED, null);
+      } else {
+        events.agent("SUCCEEDED", snapshot(), null, null);
+      }
       return result;
     } catch (RendezvousGracefulExitException e) {
       // PyTorch 2.x: a spare node (beyond max_nodes) found the job closed; not a failure.
       LOG.log(Level.INFO, "Rendezvous gracefully exited: {0}", String.valueOf(e.getMessage()));
       success = true;
+      events.agent("SUCCEEDED", snapshot(), null, null);
       return new RunResult(WorkerState.SUCCEEDED, Map.of(), restartCount(), rounds);
     } catch (RuntimeException e) {
       if (stopping) {
+        events.agent("FAILED", snapshot(), STOPPED, null);
         return new RunResult(WorkerState.STOPPED, Map.of(), restartCount(), rounds);
       }
+      events.agent("FAILED", snapshot(), org.rdzv.api.events.RdzvEvent.trace(e), null);
       throw e;
     } finally {
+      metrics.close();
       handler.removeListener(lossListener);
       runThread = null;
       Thread.interrupted(); // a stop() may have interrupted us; do not leak it to the caller
@@ -155,12 +183,14 @@ final class LocalElasticAgent implements ElasticAgent {
               role(),
               String.valueOf(lost));
           listener.accept(new AgentEvent.WorkersExited(WorkerState.HEALTHY, Map.of()));
+          metrics.restart(AgentMetrics.Reason.PARTICIPANTS_LOST);
           restartWorkers();
           continue;
         }
         if (System.nanoTime() - nextPoll >= 0) {
           nextPoll = System.nanoTime() + intervalNanos;
           int waiting = handler.numNodesWaiting();
+          metrics.nodesWaiting(waiting);
           if (waiting > 0) {
             LOG.log(
                 Level.INFO,
@@ -169,6 +199,7 @@ final class LocalElasticAgent implements ElasticAgent {
                 String.valueOf(waiting),
                 String.valueOf(groupRank));
             listener.accept(new AgentEvent.WorkersExited(WorkerState.HEALTHY, Map.of()));
+            metrics.restart(AgentMetrics.Reason.NODES_WAITING);
             restartWorkers();
           }
         }
@@ -184,13 +215,20 @@ final class LocalElasticAgent implements ElasticAgent {
               "[{0}] worker group successfully finished. Waiting {1} seconds for other agents to finish.",
               role(),
               String.valueOf(config.exitBarrierTimeout().toSeconds()));
+          current.exitCodes().values().forEach(metrics::workerExited);
           listener.accept(new AgentEvent.WorkersExited(WorkerState.SUCCEEDED, Map.of()));
+          recordWorkerEvents(current, Map.of());
           exitBarrier();
           return new RunResult(WorkerState.SUCCEEDED, Map.of(), restartCount(), rounds);
         }
         case FAILED -> {
           Map<Integer, ProcessFailure> failures = current.failures(Instant.now());
+          current.exitCodes().values().forEach(metrics::workerExited);
           listener.accept(new AgentEvent.WorkersExited(WorkerState.FAILED, failures));
+          // As torchrun: the others get their closing signal, then the first failure is named.
+          stopWorkers();
+          logFirstFailure(failures);
+          recordWorkerEvents(current, failures);
           if (remainingRestarts > 0) {
             LOG.log(
                 Level.INFO,
@@ -199,6 +237,8 @@ final class LocalElasticAgent implements ElasticAgent {
                 String.valueOf(remainingRestarts),
                 String.valueOf(config.maxRestarts()));
             remainingRestarts--;
+            metrics.remainingRestarts(remainingRestarts);
+            metrics.restart(AgentMetrics.Reason.FAILURE);
             restartWorkers();
           } else {
             stopWorkers();
@@ -276,12 +316,16 @@ final class LocalElasticAgent implements ElasticAgent {
   /** Rendezvous, rank assignment and worker start: PyTorch's {@code _initialize_workers}. */
   private void initializeWorkers() {
     LOG.log(Level.INFO, "[{0}] Rendezvous''ing worker group", role());
+    long rendezvousStart = System.nanoTime();
     RendezvousInfo info = handler.nextRendezvous();
+    long assignStart = System.nanoTime();
     int round = rounds++;
     backendRound = info.round();
     store = info.store();
     groupRank = info.rank();
     groupWorldSize = info.worldSize();
+    joined = true;
+    events.agent("RENDEZVOUS", snapshot(), null, millis(assignStart - rendezvousStart));
 
     RoleInfo mine = new RoleInfo(role(), groupRank, config.nprocPerNode(), config.agentStore());
     AgentStoreProtocol.Assignment assignment;
@@ -301,7 +345,10 @@ final class LocalElasticAgent implements ElasticAgent {
           AgentStoreProtocol.assign(store, mine, groupWorldSize, preferred, store.timeout());
     }
     protocol = assignment.protocol();
-    Ranks ranks = assignment.ranks();
+    ranks = assignment.ranks();
+    long assigned = System.nanoTime();
+    events.agent("ASSIGN_WORKER_RANKS", snapshot(), null, millis(assigned - assignStart));
+    metrics.round(assigned - rendezvousStart, groupRank, groupWorldSize, ranks.worldSize());
     WorkerStoreChoice choice =
         WorkerStoreChoice.choose(
             handler.backend(),
@@ -384,6 +431,66 @@ final class LocalElasticAgent implements ElasticAgent {
       listener.accept(new AgentEvent.WorkersStarted(restartCount, workers.pids(), globalRanks));
     } finally {
       lock.unlock();
+    }
+  }
+
+  /** What the agent's events report now. */
+  private AgentEvents.Snapshot snapshot() {
+    return new AgentEvents.Snapshot(
+        handler.runId(),
+        handler.backend(),
+        joined ? groupRank : null,
+        joined ? groupWorldSize : null,
+        (System.nanoTime() - startNanos) / 1_000_000_000L,
+        restartCount());
+  }
+
+  private static double millis(long nanos) {
+    return nanos / 1e6;
+  }
+
+  /**
+   * PyTorch's worker events for an attempt that ended: each failed worker FAILED with its error
+   * file, the others TERMINATED; or all SUCCEEDED. PyTorch records them for the last attempt only;
+   * rdzv for every attempt, so that the log shows each failure that led to a restart.
+   */
+  private void recordWorkerEvents(LocalWorkers attempt, Map<Integer, ProcessFailure> failures) {
+    if (!org.rdzv.api.events.Events.enabled()) {
+      return;
+    }
+    AgentEvents.Snapshot at = snapshot();
+    for (LocalWorkers.Worker w : attempt.workers()) {
+      ProcessFailure failure = failures.get(w.spec.globalRank());
+      String state = failures.isEmpty() ? "SUCCEEDED" : failure != null ? "FAILED" : "TERMINATED";
+      events.worker(
+          state,
+          at,
+          new AgentEvents.WorkerInfo(
+              w.spec.localRank(),
+              w.spec.globalRank(),
+              ranks.roleBase() + w.spec.localRank(),
+              ranks.roleWorldSize(),
+              w.process.pid()),
+          failure == null ? null : AgentEvents.rawError(failure));
+    }
+  }
+
+  /** torchrun's line naming the first failure of a group (its {@code PContext} logs it). */
+  private void logFirstFailure(Map<Integer, ProcessFailure> failures) {
+    ProcessFailure first = null;
+    for (ProcessFailure f : failures.values()) {
+      if (first == null || f.timestamp().isBefore(first.timestamp())) {
+        first = f;
+      }
+    }
+    if (first != null) {
+      LOG.log(
+          Level.ERROR,
+          "failed (exitcode: {0}) local_rank: {1} (pid: {2}) of binary: {3}",
+          String.valueOf(first.exitCode()),
+          String.valueOf(first.localRank()),
+          String.valueOf(first.pid()),
+          config.command().get(0));
     }
   }
 

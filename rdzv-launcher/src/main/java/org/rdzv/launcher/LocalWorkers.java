@@ -321,6 +321,17 @@ final class LocalWorkers {
     return allDone ? WorkerState.SUCCEEDED : WorkerState.HEALTHY;
   }
 
+  /** PyTorch's exit codes of the workers that have exited, by local rank. */
+  Map<Integer, Integer> exitCodes() {
+    Map<Integer, Integer> codes = new LinkedHashMap<>();
+    for (Worker w : workers) {
+      if (!w.process.isAlive()) {
+        codes.put(w.spec.localRank(), ProcessFailure.torchExitCode(w.process.exitValue()));
+      }
+    }
+    return codes;
+  }
+
   /** The workers that have exited non-zero, by global rank, in local-rank order. */
   Map<Integer, ProcessFailure> failures(Instant now) {
     Map<Integer, ProcessFailure> failures = new LinkedHashMap<>();
@@ -353,6 +364,11 @@ final class LocalWorkers {
     for (Worker w : workers) {
       if (w.process.isAlive()) {
         w.process.descendants().forEach(tree::add);
+        // torchrun's words (PContext.close), so that logs read the same.
+        LOG.log(
+            Level.WARNING,
+            "Sending process {0} closing signal SIGTERM",
+            String.valueOf(w.process.pid()));
         w.process.destroy();
         exits.add(w.process.onExit());
       }
