@@ -53,6 +53,10 @@ public final class RunCommand implements Callable<Integer> {
 
   @Mixin RendezvousOptions rendezvous;
 
+  @Mixin MetricsOptions metrics;
+
+  @Mixin EventLogOption eventLog;
+
   @Spec CommandSpec spec;
 
   @Option(
@@ -231,8 +235,15 @@ public final class RunCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     LaunchConfig config = config();
-    RunResult result = Launcher.launch(config, null);
     PrintWriter err = spec.commandLine().getErr();
+    Logging.context("command", "run");
+    Logging.context("run_id", config.rendezvous().runId());
+    Logging.context("role", config.role());
+    RunResult result;
+    try (Opened events = eventLog.open();
+        Opened served = metrics.start("run", err)) {
+      result = Launcher.launch(config, null);
+    }
     if (result.isSuccess()) {
       return ExitCode.OK.code();
     }
