@@ -2,22 +2,32 @@ package org.rdzv.store;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 
 /**
- * Turns the byte stream of one connection into {@link Request}s: a pure stream parser that accepts
- * any fragmentation (the 1.13 client sends each field in its own segment, the 2.x client may split
- * its handshake).
+ * Turns the byte stream of one connection into requests: an incremental state machine that looks at
+ * every byte once, whatever the fragmentation (the 1.13 client sends each field in its own segment,
+ * the 2.x client may split its handshake, a hostile client sends one byte at a time).
  *
  * <p>The first bytes choose the family: {@code 00 CE F7 85 3C} (VALIDATE + magic) is 2.x and is
  * consumed; anything else is 1.13 and is parsed as a 1.13 command (a 1.13 SET also starts with
  * {@code 00}, followed by the low half of its key length, which can only equal the magic for a key
  * of about 1 GB). Declared lengths are checked against the limits before any byte of the field is
- * awaited or allocated.
+ * awaited or allocated; a field that arrives in pieces is assembled in a buffer that grows with
+ * what arrived, not with what was declared.
+ *
+ * <p>CHECK, WAIT, MULTI_GET and MULTI_SET are handed to a {@link StreamingSink} one key (or pair)
+ * at a time as they arrive, so a request naming 131,072 keys is never held whole and is executed in
+ * slices, interleaved with other connections. A {@link Sink} receives them whole instead.
+ *
+ * <p>A streaming sink may refuse an item for now (its connection has too many replies queued, or no
+ * memory is left): the decoder keeps that item, stops consuming, and offers it again first on the
+ * next {@link #feed}.
  *
  * <p>Not thread-safe: one decoder per connection, used by the server's event loop.
  */
 final class RequestDecoder {
-  /** Receives each decoded request, in stream order. */
+  /** Receives each decoded request whole, in stream order. */
   interface Sink {
     /** Handles one request; a {@link ProtocolException} stops decoding and closes the peer. */
     void accept(Request request) throws ProtocolException;
@@ -28,22 +38,120 @@ final class RequestDecoder {
     }
   }
 
-  /** Thrown (without a stack trace) when the buffer ends inside a request. */
-  private static final class NeedMore extends RuntimeException {
-    private static final long serialVersionUID = 1L;
+  /** Receives requests, and the keys of multi-key requests one by one; may refuse for now. */
+  interface StreamingSink {
+    /** A request other than CHECK/WAIT/MULTI_GET/MULTI_SET; false: keep it and offer it later. */
+    boolean offer(Request request) throws ProtocolException;
 
-    NeedMore() {
-      super(null, null, false, false);
+    /** A CHECK, WAIT, MULTI_GET or MULTI_SET of {@code count} keys begins. */
+    void begin(Command command, int count) throws ProtocolException;
+
+    /**
+     * One key of the request begun last ({@code value} for MULTI_SET, else null); false: keep it
+     * and offer it later.
+     */
+    boolean element(String key, byte[] value) throws ProtocolException;
+
+    /** The request begun last has had all its keys. */
+    void end() throws ProtocolException;
+
+    /** Whether decoding should stop (the connection was closed while handling a request). */
+    boolean stopped();
+
+    /**
+     * The decoder is about to hold {@code bytes} for a value that arrives in pieces; false: not now
+     * (the decoder stops before the value's bytes and asks again on the next feed).
+     */
+    default boolean reserve(long bytes) throws ProtocolException {
+      return true;
     }
   }
 
-  private static final NeedMore NEED_MORE = new NeedMore();
+  /** Field kinds of a request's layout. */
+  private static final int KEY = 0;
+
+  private static final int VALUE = 1;
+  private static final int I64 = 2;
+  private static final int U32 = 3;
+
+  private static final int[] NO_FIELDS = {};
+  private static final int[] KEY_ONLY = {KEY};
+  private static final int[] KEY_VALUE = {KEY, VALUE};
+  private static final int[] KEY_TWO_VALUES = {KEY, VALUE, VALUE};
+  private static final int[] KEY_NUMBER = {KEY, I64};
+  private static final int[] NONCE = {U32};
+
+  private enum Phase {
+    /** Before a request's command byte. */
+    COMMAND,
+    /** The fields of a single request. */
+    FIELDS,
+    /** The key count of a multi-key request. */
+    COUNT,
+    /** An element's key. */
+    ELEMENT_KEY,
+    /** A MULTI_SET element's value. */
+    ELEMENT_VALUE,
+    /** A multi-key request has had all its elements. */
+    END
+  }
 
   private final Limits limits;
   private Family family;
 
-  /** Bytes received but not yet decoded, in read mode; null when there are none. */
-  private ByteBuffer pending;
+  /** The first bytes, until they tell the family. */
+  private final byte[] hello = new byte[5];
+
+  private int helloFill;
+
+  private Phase phase = Phase.COMMAND;
+  private Command command;
+  private int[] fields = NO_FIELDS;
+  private int field;
+  private int elementsLeft;
+
+  /** A number arriving in pieces. */
+  private final byte[] numberBytes = new byte[8];
+
+  private int numberFill;
+  private long number;
+
+  /** A key or value: its declared length (-1 until read), its assembly buffer and fill. */
+  private int bytesLength = -1;
+
+  private byte[] assembly;
+  private int assemblyFill;
+
+  /** The last key or value read whole. */
+  private String lastKey;
+
+  private byte[] lastValue;
+
+  /** The fields of the request being read. */
+  private String key;
+
+  private byte[] value0;
+  private byte[] value1;
+  private long requestNumber;
+  private String elementKey;
+
+  /** An item the sink refused for now. */
+  private Request retainedRequest;
+
+  private boolean retainedElement;
+  private String retainedKey;
+  private byte[] retainedValue;
+
+  /** Bytes of the current, incomplete frame consumed so far (0 between frames). */
+  private long frameBytes;
+
+  private Accumulator accumulator;
+
+  /** The sink of the {@link #feed} in progress. */
+  private StreamingSink sink;
+
+  /** Whether the sink refused to let a value be held: stop rather than wait for bytes. */
+  private boolean refused;
 
   RequestDecoder(Limits limits) {
     this.limits = limits;
@@ -54,217 +162,444 @@ final class RequestDecoder {
     return family;
   }
 
-  /** Bytes held back because they do not yet form a whole request. */
-  int pendingBytes() {
-    return pending == null ? 0 : pending.remaining();
+  /** Bytes of an incomplete request consumed so far; 0 between requests. */
+  long pendingBytes() {
+    return family == null ? helloFill : frameBytes;
+  }
+
+  /** Whether the connection stopped inside a request (a half-sent frame). */
+  boolean midFrame() {
+    return pendingBytes() > 0;
+  }
+
+  /** Whether an item the sink refused is waiting to be offered again. */
+  boolean hasRetained() {
+    return retainedRequest != null || retainedElement;
+  }
+
+  /** The capacity of the buffers holding partially received fields. */
+  long heldBytes() {
+    return assembly == null ? 0 : assembly.length;
+  }
+
+  /** Decodes every complete request in {@code data} and hands each whole to {@code sink}. */
+  void feed(ByteBuffer data, Sink sink) throws ProtocolException {
+    if (accumulator == null) {
+      accumulator = new Accumulator();
+    }
+    accumulator.target = sink;
+    feed(data, accumulator);
   }
 
   /**
-   * Decodes every complete request in {@code pending + data} and hands each to {@code sink}.
-   * Leftover bytes are copied and kept; {@code data} is consumed entirely.
+   * Consumes {@code data}, handing complete requests and elements to {@code sink}, until the data
+   * ends or the sink refuses an item or stops; then {@code data}'s position is at the first byte
+   * not consumed.
    */
-  void feed(ByteBuffer data, Sink sink) throws ProtocolException {
-    ByteBuffer work;
-    if (pending != null) {
-      append(data);
-      work = pending;
-    } else {
-      work = data;
-    }
-    work.order(ByteOrder.LITTLE_ENDIAN);
+  void feed(ByteBuffer data, StreamingSink sink) throws ProtocolException {
+    ByteOrder order = data.order();
+    data.order(ByteOrder.LITTLE_ENDIAN);
+    this.sink = sink;
     try {
-      while (work.hasRemaining() && !sink.stopped()) {
-        if (family == null && !detect(work)) {
-          break;
-        }
-        if (!work.hasRemaining()) {
-          break;
-        }
-        Request request = parse(work);
-        if (request == null) {
-          break;
-        }
-        sink.accept(request);
+      if (!offerRetained(sink)) {
+        return;
       }
+      if (family == null) {
+        if (!detect(data)) {
+          return;
+        }
+        if (family == Family.V1) {
+          // The bytes that told the family are the start of a 1.13 request.
+          ByteBuffer first = ByteBuffer.wrap(hello, 0, helloFill).order(ByteOrder.LITTLE_ENDIAN);
+          helloFill = 0;
+          if (!decode(first, sink)) {
+            return;
+          }
+        }
+      }
+      decode(data, sink);
     } finally {
-      if (work == data) {
-        if (data.hasRemaining() && !sink.stopped()) {
-          pending = ByteBuffer.allocate(Math.max(256, data.remaining() * 2));
-          pending.put(data).flip();
-        }
-        data.position(data.limit());
-      } else if (!pending.hasRemaining()) {
-        pending = null;
+      data.order(order);
+      this.sink = null;
+    }
+  }
+
+  private boolean offerRetained(StreamingSink sink) throws ProtocolException {
+    if (retainedRequest != null) {
+      Request r = retainedRequest;
+      retainedRequest = null;
+      if (!sink.offer(r)) {
+        retainedRequest = r;
+        return false;
+      }
+    } else if (retainedElement) {
+      retainedElement = false;
+      String k = retainedKey;
+      byte[] v = retainedValue;
+      retainedKey = null;
+      retainedValue = null;
+      if (!sink.element(k, v)) {
+        retain(k, v);
+        return false;
       }
     }
+    return true;
   }
 
-  private void append(ByteBuffer data) {
-    pending.compact();
-    if (pending.remaining() < data.remaining()) {
-      int needed = pending.position() + data.remaining();
-      ByteBuffer bigger = ByteBuffer.allocate(Math.max(needed, pending.capacity() * 2));
-      pending.flip();
-      bigger.put(pending);
-      pending = bigger;
-    }
-    pending.put(data);
-    pending.flip();
+  private void retain(String k, byte[] v) {
+    retainedElement = true;
+    retainedKey = k;
+    retainedValue = v;
   }
 
-  /** Chooses the family from the first bytes; false if more bytes are needed. */
-  private boolean detect(ByteBuffer b) throws ProtocolException {
-    int p = b.position();
-    if (b.get(p) != 0x00) {
-      family = Family.V1;
-      return true;
+  /** Collects the first bytes until they tell the family; false if more are needed. */
+  private boolean detect(ByteBuffer b) {
+    while (helloFill < hello.length && b.hasRemaining()) {
+      byte x = b.get();
+      hello[helloFill++] = x;
+      if (helloFill == 1 && x != 0x00) {
+        family = Family.V1;
+        return true;
+      }
     }
-    if (b.remaining() < 5) {
+    if (helloFill < hello.length) {
       return false;
     }
-    if (b.getInt(p + 1) == Wire.VALIDATION_MAGIC) {
+    int magic =
+        (hello[1] & 0xFF) | (hello[2] & 0xFF) << 8 | (hello[3] & 0xFF) << 16 | hello[4] << 24;
+    if (magic == Wire.VALIDATION_MAGIC) {
       family = Family.V2;
-      b.position(p + 5);
+      helloFill = 0;
     } else {
       family = Family.V1;
     }
     return true;
   }
 
-  /** Parses one request at the buffer's position; null (position unchanged) if incomplete. */
-  private Request parse(ByteBuffer b) throws ProtocolException {
-    int start = b.position();
-    Cursor c = new Cursor(b, start + 1);
-    int code = b.get(start) & 0xFF;
-    Command command = Command.of(family, code);
-    if (command == null) {
-      throw new ProtocolException(
-          String.format("unknown command byte 0x%02x for the %s protocol", code, family));
-    }
-    try {
-      Request request =
-          switch (command) {
-            case VALIDATE ->
-                throw new ProtocolException("VALIDATE after the handshake is not allowed");
-            case SET, APPEND, QUEUE_PUSH -> {
-              String key = c.key();
-              byte[] value = c.value();
-              yield new Request(command, new String[] {key}, new byte[][] {value}, 0);
-            }
-            case COMPARE_SET -> {
-              String key = c.key();
-              byte[] expected = c.value();
-              byte[] desired = c.value();
-              yield new Request(command, new String[] {key}, new byte[][] {expected, desired}, 0);
-            }
-            case GET, DELETE_KEY, WATCH_KEY, QUEUE_POP, QUEUE_LEN ->
-                new Request(command, new String[] {c.key()}, Request.NO_VALUES, 0);
-            case ADD -> {
-              String key = c.key();
-              long delta = c.i64();
-              yield new Request(command, new String[] {key}, Request.NO_VALUES, delta);
-            }
-            case CHECK, WAIT, MULTI_GET -> {
-              int n = c.count();
-              String[] keys = new String[n];
-              for (int i = 0; i < n; i++) {
-                keys[i] = c.key();
-              }
-              yield new Request(command, keys, Request.NO_VALUES, 0);
-            }
-            case MULTI_SET -> {
-              int n = c.count();
-              String[] keys = new String[n];
-              byte[][] values = new byte[n][];
-              for (int i = 0; i < n; i++) {
-                keys[i] = c.key();
-                values[i] = c.value();
-              }
-              yield new Request(command, keys, values, 0);
-            }
-            case PING -> new Request(command, Request.NO_KEYS, Request.NO_VALUES, c.u32());
-            case GETNUMKEYS, CANCEL_WAIT, LIST -> Request.of(command);
-          };
-      b.position(c.pos);
-      return request;
-    } catch (NeedMore e) {
-      return null;
-    }
-  }
-
-  /** Reads fields at absolute positions; throws {@link #NEED_MORE} past the buffer's limit. */
-  private final class Cursor {
-    private final ByteBuffer b;
-    private int pos;
-
-    Cursor(ByteBuffer b, int pos) {
-      this.b = b;
-      this.pos = pos;
-    }
-
-    private void need(long n) {
-      if (b.limit() - pos < n) {
-        throw NEED_MORE;
+  /** The main loop; false if it stopped because the sink refused an item or stopped. */
+  private boolean decode(ByteBuffer b, StreamingSink sink) throws ProtocolException {
+    while (!sink.stopped()) {
+      switch (phase) {
+        case COMMAND -> {
+          if (!b.hasRemaining()) {
+            return true;
+          }
+          int code = b.get() & 0xFF;
+          frameBytes = 1;
+          start(code);
+        }
+        case FIELDS -> {
+          if (!readFields(b)) {
+            return stopUnlessRefused();
+          }
+          Request r = build();
+          endFrame();
+          if (!sink.offer(r)) {
+            retainedRequest = r;
+            return false;
+          }
+        }
+        case COUNT -> {
+          if (!readNumber(b, 8)) {
+            return true;
+          }
+          long n = number;
+          if (n < 0 || n > limits.maxKeysPerRequest()) {
+            throw new ProtocolException(
+                ProtocolException.Reason.KEY_COUNT,
+                "key count "
+                    + Long.toUnsignedString(n)
+                    + " exceeds the limit of "
+                    + limits.maxKeysPerRequest());
+          }
+          elementsLeft = (int) n;
+          sink.begin(command, elementsLeft);
+          phase = elementsLeft == 0 ? Phase.END : Phase.ELEMENT_KEY;
+        }
+        case ELEMENT_KEY -> {
+          if (!readBytes(b, KEY)) {
+            return true;
+          }
+          if (command == Command.MULTI_SET) {
+            elementKey = lastKey;
+            phase = Phase.ELEMENT_VALUE;
+          } else if (!element(sink, lastKey, null)) {
+            return false;
+          }
+        }
+        case ELEMENT_VALUE -> {
+          if (!readBytes(b, VALUE)) {
+            return stopUnlessRefused();
+          }
+          String k = elementKey;
+          elementKey = null;
+          if (!element(sink, k, lastValue)) {
+            return false;
+          }
+        }
+        case END -> {
+          endFrame();
+          sink.end();
+        }
       }
     }
+    return false;
+  }
 
-    long i64() {
-      need(8);
-      long v = b.getLong(pos);
-      pos += 8;
-      return v;
+  /** After a field ran out of bytes: true (need more data), or false if the sink refused it. */
+  private boolean stopUnlessRefused() {
+    if (refused) {
+      refused = false;
+      return false;
     }
+    return true;
+  }
 
-    long u32() {
-      need(4);
-      long v = Integer.toUnsignedLong(b.getInt(pos));
-      pos += 4;
-      return v;
+  private boolean element(StreamingSink sink, String k, byte[] v) throws ProtocolException {
+    elementsLeft--;
+    phase = elementsLeft == 0 ? Phase.END : Phase.ELEMENT_KEY;
+    if (!sink.element(k, v)) {
+      retain(k, v);
+      return false;
     }
+    return true;
+  }
 
-    private int length(String what, int max) throws ProtocolException {
-      long n = i64();
+  private void endFrame() {
+    phase = Phase.COMMAND;
+    frameBytes = 0;
+    command = null;
+  }
+
+  private void start(int code) throws ProtocolException {
+    Command c = Command.of(family, code);
+    if (c == null) {
+      throw new ProtocolException(
+          ProtocolException.Reason.UNKNOWN_COMMAND,
+          String.format("unknown command byte 0x%02x for the %s protocol", code, family));
+    }
+    command = c;
+    field = 0;
+    key = null;
+    value0 = null;
+    value1 = null;
+    requestNumber = 0;
+    switch (c) {
+      case VALIDATE ->
+          throw new ProtocolException(
+              ProtocolException.Reason.HANDSHAKE, "VALIDATE after the handshake is not allowed");
+      case SET, APPEND, QUEUE_PUSH -> fields = KEY_VALUE;
+      case COMPARE_SET -> fields = KEY_TWO_VALUES;
+      case GET, DELETE_KEY, WATCH_KEY, QUEUE_POP, QUEUE_LEN -> fields = KEY_ONLY;
+      case ADD -> fields = KEY_NUMBER;
+      case PING -> fields = NONCE;
+      case GETNUMKEYS, CANCEL_WAIT, LIST -> fields = NO_FIELDS;
+      case CHECK, WAIT, MULTI_GET, MULTI_SET -> {
+        phase = Phase.COUNT;
+        return;
+      }
+    }
+    phase = Phase.FIELDS;
+  }
+
+  /** Reads the single request's remaining fields; false if the data ended first. */
+  private boolean readFields(ByteBuffer b) throws ProtocolException {
+    while (field < fields.length) {
+      switch (fields[field]) {
+        case KEY -> {
+          if (!readBytes(b, KEY)) {
+            return false;
+          }
+          key = lastKey;
+        }
+        case VALUE -> {
+          if (!readBytes(b, VALUE)) {
+            return false;
+          }
+          if (value0 == null) {
+            value0 = lastValue;
+          } else {
+            value1 = lastValue;
+          }
+        }
+        case I64 -> {
+          if (!readNumber(b, 8)) {
+            return false;
+          }
+          requestNumber = number;
+        }
+        default -> {
+          if (!readNumber(b, 4)) {
+            return false;
+          }
+          requestNumber = number & 0xFFFF_FFFFL;
+        }
+      }
+      field++;
+    }
+    return true;
+  }
+
+  private Request build() {
+    return switch (fields.length) {
+      case 0 -> Request.of(command);
+      case 1 ->
+          command == Command.PING
+              ? new Request(command, Request.NO_KEYS, Request.NO_VALUES, requestNumber)
+              : new Request(command, new String[] {key}, Request.NO_VALUES, 0);
+      case 2 ->
+          command == Command.ADD
+              ? new Request(command, new String[] {key}, Request.NO_VALUES, requestNumber)
+              : new Request(command, new String[] {key}, new byte[][] {value0}, 0);
+      default -> new Request(command, new String[] {key}, new byte[][] {value0, value1}, 0);
+    };
+  }
+
+  /** Reads a little-endian number of {@code width} bytes into {@link #number}. */
+  private boolean readNumber(ByteBuffer b, int width) {
+    if (numberFill == 0 && b.remaining() >= width) {
+      number = width == 8 ? b.getLong() : b.getInt();
+      frameBytes += width;
+      return true;
+    }
+    int n = Math.min(width - numberFill, b.remaining());
+    b.get(numberBytes, numberFill, n);
+    numberFill += n;
+    frameBytes += n;
+    if (numberFill < width) {
+      return false;
+    }
+    long v = 0;
+    for (int i = width - 1; i >= 0; i--) {
+      v = (v << 8) | (numberBytes[i] & 0xFF);
+    }
+    number = v;
+    numberFill = 0;
+    return true;
+  }
+
+  /**
+   * Reads a length-prefixed key (into {@link #lastKey}) or value ({@link #lastValue}); false if the
+   * data ended first or the sink refused to let the value be held ({@link #refused}).
+   */
+  private boolean readBytes(ByteBuffer b, int kind) throws ProtocolException {
+    if (bytesLength < 0) {
+      if (!readNumber(b, 8)) {
+        return false;
+      }
+      long n = number;
+      int max = kind == KEY ? limits.maxKeyLength() : limits.maxValueLength();
       if (n < 0 || n > max) {
         throw new ProtocolException(
-            what
+            kind == KEY
+                ? ProtocolException.Reason.KEY_LENGTH
+                : ProtocolException.Reason.VALUE_LENGTH,
+            (kind == KEY ? "key" : "value")
                 + " length "
                 + Long.toUnsignedString(n)
                 + " exceeds the limit of "
                 + max
                 + " bytes");
       }
-      return (int) n;
+      bytesLength = (int) n;
+      assemblyFill = 0;
     }
-
-    private byte[] bytes(int n) {
-      need(n);
-      byte[] out = new byte[n];
-      b.get(pos, out);
-      pos += n;
-      return out;
-    }
-
-    String key() throws ProtocolException {
-      int n = length("key", limits.maxKeyLength());
-      need(n);
-      byte[] raw = bytes(n);
-      return Request.key(raw);
-    }
-
-    byte[] value() throws ProtocolException {
-      return bytes(length("value", limits.maxValueLength()));
-    }
-
-    int count() throws ProtocolException {
-      long n = i64();
-      if (n < 0 || n > limits.maxKeysPerRequest()) {
-        throw new ProtocolException(
-            "key count "
-                + Long.toUnsignedString(n)
-                + " exceeds the limit of "
-                + limits.maxKeysPerRequest());
+    int need = bytesLength - assemblyFill;
+    if (assembly == null && b.remaining() >= need) {
+      // The whole field is here: take it without an assembly buffer.
+      if (kind == KEY) {
+        lastKey = key(b, need);
+      } else {
+        byte[] v = new byte[need];
+        b.get(v);
+        lastValue = v;
       }
-      return (int) n;
+      frameBytes += need;
+      bytesLength = -1;
+      return true;
+    }
+    if (assembly == null) {
+      // A value that arrives in pieces is held whole: its memory is asked for first, so that a
+      // connection waiting for memory holds none (and gives none back late when its peer left).
+      if (kind == VALUE && !sink.reserve(bytesLength)) {
+        refused = true;
+        return false;
+      }
+      assembly = new byte[bytesLength];
+    }
+    int n = Math.min(need, b.remaining());
+    b.get(assembly, assemblyFill, n);
+    assemblyFill += n;
+    frameBytes += n;
+    if (assemblyFill < bytesLength) {
+      return false;
+    }
+    byte[] whole = assembly;
+    assembly = null;
+    bytesLength = -1;
+    if (kind == KEY) {
+      lastKey = Request.key(whole);
+    } else {
+      lastValue = whole;
+    }
+    return true;
+  }
+
+  private static String key(ByteBuffer b, int n) {
+    if (b.hasArray()) {
+      String k =
+          new String(b.array(), b.arrayOffset() + b.position(), n, StandardCharsets.ISO_8859_1);
+      b.position(b.position() + n);
+      return k;
+    }
+    byte[] raw = new byte[n];
+    b.get(raw);
+    return Request.key(raw);
+  }
+
+  /** Collects the elements of a multi-key request into one {@link Request} for a plain sink. */
+  private static final class Accumulator implements StreamingSink {
+    Sink target;
+    private Command command;
+    private String[] keys;
+    private byte[][] values;
+    private int count;
+
+    @Override
+    public boolean offer(Request request) throws ProtocolException {
+      target.accept(request);
+      return true;
+    }
+
+    @Override
+    public void begin(Command c, int n) {
+      command = c;
+      keys = new String[n];
+      values = c == Command.MULTI_SET ? new byte[n][] : Request.NO_VALUES;
+      count = 0;
+    }
+
+    @Override
+    public boolean element(String k, byte[] v) {
+      keys[count] = k;
+      if (v != null) {
+        values[count] = v;
+      }
+      count++;
+      return true;
+    }
+
+    @Override
+    public void end() throws ProtocolException {
+      Request r = new Request(command, keys, values, 0);
+      keys = null;
+      values = null;
+      target.accept(r);
+    }
+
+    @Override
+    public boolean stopped() {
+      return target.stopped();
     }
   }
 }

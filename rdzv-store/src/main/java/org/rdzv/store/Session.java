@@ -1,30 +1,27 @@
 package org.rdzv.store;
 
-import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Set;
 
 /**
  * The server-side state of one connection that {@link StoreState} needs: where its replies go, its
- * pending waits and its watched keys. Used only on the server's event-loop thread.
+ * pending waits, its watched keys and the multi-key request it is in the middle of. Used only on
+ * the server's event-loop thread.
  */
 class Session {
-  /** A pending WAIT: the number of its keys still missing. */
-  static final class Waiter {
-    final Session session;
-    final List<String> keys = new ArrayList<>(1);
-    int missing;
-
-    Waiter(Session session) {
-      this.session = session;
-    }
-  }
-
   final OutputQueue out = new OutputQueue();
-  final List<Waiter> waiters = new ArrayList<>(0);
   final Set<String> watchedKeys = new HashSet<>(0);
   Family family;
+
+  /** The session's pending waits, a doubly linked list through {@link StoreState.Waiter}. */
+  StoreState.Waiter firstWaiter;
+
+  /** The CHECK, WAIT, MULTI_GET or MULTI_SET whose keys are arriving, or null. */
+  Command multi;
+
+  boolean multiAllPresent;
+  long multiReplyBytes;
+  StoreState.Waiter multiWaiter;
 
   /** Whether output was queued and not yet handed to the writer. */
   boolean dirty;
@@ -37,6 +34,15 @@ class Session {
   void outputQueued() {
     dirty = true;
   }
+
+  /**
+   * The session now holds {@code bytes} more of the server's memory (wait and watch registrations);
+   * the server's connections count them against the memory budget.
+   */
+  void charge(long bytes) {}
+
+  /** The session holds {@code bytes} less (a registration was released). */
+  void release(long bytes) {}
 
   /** A short description for logs. */
   String describe() {

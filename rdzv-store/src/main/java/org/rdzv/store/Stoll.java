@@ -25,17 +25,20 @@ final class Stoll {
       int d = s[i] - '0';
       // Accumulate negatively so that Long.MIN_VALUE parses.
       if (value < (Long.MIN_VALUE + d) / 10) {
-        throw new ProtocolException("ADD on a value out of the range of int64");
+        throw new ProtocolException(
+            ProtocolException.Reason.NOT_A_NUMBER, "ADD on a value out of the range of int64");
       }
       value = value * 10 - d;
       i++;
     }
     if (i == digitsStart) {
-      throw new ProtocolException("ADD on a value that is not a number");
+      throw new ProtocolException(
+          ProtocolException.Reason.NOT_A_NUMBER, "ADD on a value that is not a number");
     }
     if (!negative) {
       if (value == Long.MIN_VALUE) {
-        throw new ProtocolException("ADD on a value out of the range of int64");
+        throw new ProtocolException(
+            ProtocolException.Reason.NOT_A_NUMBER, "ADD on a value out of the range of int64");
       }
       value = -value;
     }

@@ -15,6 +15,13 @@ import java.util.List;
  * MULTI_GET of a missing key with an empty value on 2.x and closes the connection on 1.13; wakes
  * waiters when COMPARE_SET creates a key; keeps a 1.13 connection's wait registrations until it
  * disconnects (as 1.13 does); removes watch registrations on disconnect (1.13 does not).
+ *
+ * <p>Bounds: CHECK, WAIT, MULTI_GET and MULTI_SET are executed one key at a time ({@link #begin},
+ * {@link #element}, {@link #end}) as their keys arrive; a reply that would exceed the value limit
+ * (a MULTI_GET or LIST of too much) is refused like an oversized value; stored data is charged to a
+ * {@link Budget} and a write past it is refused; waits a client cancelled or left behind are
+ * unlinked in slices by {@link #runBackgroundWork}, so that no single request or disconnect holds
+ * the event loop for long.
  */
 final class StoreState {
   private static final byte[] EMPTY = new byte[0];
@@ -25,12 +32,169 @@ final class StoreState {
   static final byte KEY_CREATED = 1;
   static final byte KEY_DELETED = 2;
 
+  /**
+   * Approximate heap bytes of one entry beyond its key and value bytes (hash node, key string, two
+   * array headers, table slot), so that a million one-byte keys count as what they cost.
+   */
+  static final long ENTRY_OVERHEAD = 112;
+
+  /** Heap bytes of one queued element beyond its bytes, and of a queue beyond its key. */
+  static final long QUEUE_ELEMENT_OVERHEAD = 40;
+
+  static final long QUEUE_OVERHEAD = 160;
+
+  /** Heap bytes of one wait registration beyond its key's bytes (map node, key string, slots). */
+  static final long REGISTRATION_COST = 96;
+
+  /** Heap bytes of one watch registration beyond its key's bytes. */
+  static final long WATCH_COST = 120;
+
+  /** Registrations unregistered at once; more are left to {@link #runBackgroundWork}. */
+  static final int SLICE = 4096;
+
+  /** Memory that stored data may take; {@link #UNLIMITED} for tests without a server. */
+  interface Budget {
+    /** Takes {@code bytes}; false (and nothing taken) if they do not fit. */
+    boolean tryCharge(long bytes);
+
+    void release(long bytes);
+
+    /** The one-line reason a charge failed, for the connection that is refused. */
+    String exhausted(long bytes);
+
+    Budget UNLIMITED =
+        new Budget() {
+          @Override
+          public boolean tryCharge(long bytes) {
+            return true;
+          }
+
+          @Override
+          public void release(long bytes) {}
+
+          @Override
+          public String exhausted(long bytes) {
+            return "";
+          }
+        };
+  }
+
+  /**
+   * A pending WAIT: the number of its keys still missing, and the keys it registered on (so that
+   * cancelling it can find them). One object per WAIT, however many keys: a key's registration is
+   * the waiter itself in {@link #waiting}, or an entry of a {@link WaiterList} when several wait on
+   * it, so that 100,000 parked keys are 100,000 map entries and nothing more for the collector.
+   */
+  static final class Waiter {
+    final Session session;
+    int missing;
+
+    /** Whether its keys are still arriving (it cannot be answered before they all have). */
+    boolean open = true;
+
+    boolean cancelled;
+
+    /** The keys it registered on, and how far clean-up has unregistered them once cancelled. */
+    String[] keys = Request.NO_KEYS;
+
+    int keyCount;
+    int cleaned;
+
+    /** The memory charged to its session for its registrations. */
+    long charged;
+
+    /** In the session's list of pending waits. */
+    Waiter previous;
+
+    Waiter next;
+
+    Waiter(Session session) {
+      this.session = session;
+    }
+
+    void addKey(String key) {
+      if (keyCount == keys.length) {
+        keys = Arrays.copyOf(keys, Math.max(4, keyCount + (keyCount >> 1)));
+      }
+      keys[keyCount++] = key;
+    }
+  }
+
+  /**
+   * The waiters on one key, in arrival order, from {@code head}. Cancelled waiters are dropped
+   * lazily: counted as {@code dead} and removed all at once when they are half of the list.
+   */
+  static final class WaiterList {
+    Waiter[] items;
+    int head;
+    int size;
+    int dead;
+
+    WaiterList(Waiter first, Waiter second) {
+      items = new Waiter[] {first, second, null, null};
+      size = 2;
+    }
+
+    void add(Waiter w) {
+      if (size == items.length) {
+        if (head > 0) {
+          System.arraycopy(items, head, items, 0, size - head);
+          Arrays.fill(items, size - head, size, null);
+          size -= head;
+          head = 0;
+        }
+        if (size == items.length) {
+          items = Arrays.copyOf(items, size * 2);
+        }
+      }
+      items[size++] = w;
+    }
+
+    int live() {
+      return size - head - dead;
+    }
+
+    /** Removes cancelled waiters. */
+    void compact() {
+      int n = 0;
+      for (int i = head; i < size; i++) {
+        if (!items[i].cancelled) {
+          items[n++] = items[i];
+        }
+      }
+      Arrays.fill(items, n, size, null);
+      head = 0;
+      size = n;
+      dead = 0;
+    }
+  }
+
+  private final Limits limits;
+  private final Budget budget;
   private final HashMap<String, byte[]> data = new HashMap<>();
   private final HashMap<String, ArrayDeque<byte[]>> queues = new HashMap<>();
-  private final HashMap<String, ArrayList<Session.Waiter>> waiting = new HashMap<>();
+
+  /** Per key: the {@link Waiter} waiting on it, or a {@link WaiterList} of several. */
+  private HashMap<String, Object> waiting = new HashMap<>();
+
   private final HashMap<String, ArrayList<Session>> watchers = new HashMap<>();
 
+  /** Cancelled waiters whose keys are still registered, for {@link #runBackgroundWork}. */
+  private final ArrayDeque<Waiter> cleanup = new ArrayDeque<>();
+
   private int pendingWaits;
+  private int waitingPeak;
+  private long keyBytes;
+  private long dataBytes;
+
+  StoreState() {
+    this(Limits.LIBUV, Budget.UNLIMITED);
+  }
+
+  StoreState(Limits limits, Budget budget) {
+    this.limits = limits;
+    this.budget = budget;
+  }
 
   int numKeys() {
     return data.size();
@@ -41,16 +205,22 @@ final class StoreState {
     return pendingWaits;
   }
 
-  /** Executes one request from {@code session}; a ProtocolException means: close it. */
+  /** The bytes of stored data (keys, values, queues) as charged to the budget. */
+  long dataBytes() {
+    return dataBytes;
+  }
+
+  /** Executes one whole request from {@code session}; a ProtocolException means: close it. */
   void execute(Session session, Request r) throws ProtocolException {
     OutputQueue out = session.out;
     switch (r.command()) {
-      case SET -> set(r.key(), r.value());
+      case SET -> put(r.key(), r.value());
       case GET -> {
         byte[] value = data.get(r.key());
         if (value == null) {
           if (session.family == Family.V1) {
-            throw new ProtocolException("GET of a missing key " + printable(r.key()));
+            throw new ProtocolException(
+                ProtocolException.Reason.MISSING_KEY, "GET of a missing key " + printable(r.key()));
           }
           value = EMPTY;
         }
@@ -65,24 +235,22 @@ final class StoreState {
         out.putBytes(compareSet(r.key(), r.values()[0], r.values()[1]));
         session.outputQueued();
       }
-      case CHECK -> {
-        boolean all = true;
-        for (String key : r.keys()) {
-          if (!present(key)) {
-            all = false;
-            break;
-          }
+      case CHECK, WAIT, MULTI_GET, MULTI_SET -> {
+        begin(session, r.command());
+        for (int i = 0; i < r.keys().length; i++) {
+          element(session, r.keys()[i], r.command() == Command.MULTI_SET ? r.values()[i] : null);
         }
-        out.putByte(all ? Wire.READY : Wire.NOT_READY);
-        session.outputQueued();
+        end(session);
       }
-      case WAIT -> await(session, r.keys());
       case GETNUMKEYS -> {
         out.putLong(data.size());
         session.outputQueued();
       }
       case DELETE_KEY -> {
         byte[] old = data.remove(r.key());
+        if (old != null) {
+          removed(r.key(), old);
+        }
         out.putLong(old == null ? 0 : 1);
         session.outputQueued();
         if (old != null) {
@@ -92,6 +260,7 @@ final class StoreState {
       case WATCH_KEY -> {
         if (session.watchedKeys.add(r.key())) {
           watchers.computeIfAbsent(r.key(), k -> new ArrayList<>(2)).add(session);
+          session.charge(WATCH_COST + r.key().length());
         }
         out.putByte(Wire.KEY_CALLBACK_REGISTERED);
         session.outputQueued();
@@ -100,22 +269,22 @@ final class StoreState {
         byte[] old = data.get(r.key());
         byte[] value = r.value();
         if (old != null) {
-          value = Arrays.copyOf(old, old.length + value.length);
+          long length = (long) old.length + value.length;
+          if (length > limits.maxValueLength()) {
+            throw new ProtocolException(
+                ProtocolException.Reason.VALUE_LENGTH,
+                "value length "
+                    + length
+                    + " exceeds the limit of "
+                    + limits.maxValueLength()
+                    + " bytes (APPEND to "
+                    + printable(r.key())
+                    + ")");
+          }
+          value = Arrays.copyOf(old, (int) length);
           System.arraycopy(r.value(), 0, value, old.length, r.value().length);
         }
         put(r.key(), value);
-      }
-      case MULTI_GET -> {
-        for (String key : r.keys()) {
-          byte[] value = data.get(key);
-          out.putBytes(value == null ? EMPTY : value);
-        }
-        session.outputQueued();
-      }
-      case MULTI_SET -> {
-        for (int i = 0; i < r.keys().length; i++) {
-          set(r.keys()[i], r.values()[i]);
-        }
       }
       case CANCEL_WAIT -> {
         cancelWaits(session);
@@ -127,7 +296,17 @@ final class StoreState {
         session.outputQueued();
       }
       case QUEUE_PUSH -> {
-        queues.computeIfAbsent(r.key(), k -> new ArrayDeque<>()).addLast(r.value());
+        ArrayDeque<byte[]> queue = queues.get(r.key());
+        long cost = QUEUE_ELEMENT_OVERHEAD + r.value().length;
+        if (queue == null) {
+          cost += QUEUE_OVERHEAD + r.key().length();
+        }
+        charge(cost);
+        if (queue == null) {
+          queue = new ArrayDeque<>();
+          queues.put(r.key(), queue);
+        }
+        queue.addLast(r.value());
         wakeOne(r.key());
       }
       case QUEUE_POP -> {
@@ -135,10 +314,14 @@ final class StoreState {
         int length = queue == null ? 0 : queue.size();
         out.putLong(length);
         if (length > 0) {
-          out.putBytes(queue.pollFirst());
+          byte[] value = queue.pollFirst();
+          long cost = QUEUE_ELEMENT_OVERHEAD + value.length;
+          out.putBytes(value);
           if (queue.isEmpty()) {
             queues.remove(r.key());
+            cost += QUEUE_OVERHEAD + r.key().length();
           }
+          uncharge(cost);
         }
         session.outputQueued();
       }
@@ -148,15 +331,145 @@ final class StoreState {
         session.outputQueued();
       }
       case LIST -> {
+        long length = 8 + 8L * data.size() + keyBytes;
+        if (length > limits.maxValueLength()) {
+          throw new ProtocolException(
+              ProtocolException.Reason.REPLY_LENGTH,
+              "value length "
+                  + length
+                  + " exceeds the limit of "
+                  + limits.maxValueLength()
+                  + " bytes (the reply to LIST of "
+                  + data.size()
+                  + " keys)");
+        }
         out.putLong(data.size());
         for (String key : data.keySet()) {
           out.putKey(key);
         }
         session.outputQueued();
       }
-      case VALIDATE -> throw new ProtocolException("unexpected VALIDATE");
+      case VALIDATE ->
+          throw new ProtocolException(ProtocolException.Reason.HANDSHAKE, "unexpected VALIDATE");
     }
   }
+
+  /**
+   * An upper bound of the reply bytes {@code r} queues (the server checks it against the
+   * connection's limits before executing {@code r}).
+   */
+  long replyBytes(Request r) {
+    return switch (r.command()) {
+      case GET -> 8 + valueLength(r.key());
+      case COMPARE_SET ->
+          8 + Math.max(valueLength(r.key()), Math.max(r.values()[0].length, r.values()[1].length));
+      case QUEUE_POP -> {
+        ArrayDeque<byte[]> queue = queues.get(r.key());
+        yield 16 + (queue == null || queue.isEmpty() ? 0 : queue.peekFirst().length);
+      }
+      case LIST -> 8 + 8L * data.size() + keyBytes;
+      default -> 16;
+    };
+  }
+
+  /** The memory one element of the multi-key request in progress will take (reply, waiter). */
+  long elementBytes(Session session, String key) {
+    if (session.multi == Command.MULTI_GET) {
+      return 8 + valueLength(key);
+    }
+    if (session.multi == Command.WAIT) {
+      return present(key) ? 0 : REGISTRATION_COST + key.length();
+    }
+    return 0;
+  }
+
+  private int valueLength(String key) {
+    byte[] value = data.get(key);
+    return value == null ? 0 : value.length;
+  }
+
+  // ---------------------------------------------------------------- multi-key, one key at a time
+
+  /** A CHECK, WAIT, MULTI_GET or MULTI_SET from {@code session} begins. */
+  void begin(Session session, Command command) {
+    session.multi = command;
+    session.multiAllPresent = true;
+    session.multiReplyBytes = 0;
+    session.multiWaiter = null;
+  }
+
+  /** One key (and for MULTI_SET its value) of the request {@code session} began. */
+  void element(Session session, String key, byte[] value) throws ProtocolException {
+    switch (session.multi) {
+      case CHECK -> {
+        if (session.multiAllPresent && !present(key)) {
+          session.multiAllPresent = false;
+        }
+      }
+      case WAIT -> {
+        if (!present(key)) {
+          Waiter w = session.multiWaiter;
+          if (w == null) {
+            w = new Waiter(session);
+            session.multiWaiter = w;
+            link(session, w);
+          }
+          register(w, key);
+        }
+      }
+      case MULTI_GET -> {
+        byte[] v = data.get(key);
+        if (v == null) {
+          v = EMPTY;
+        }
+        session.multiReplyBytes += 8 + v.length;
+        if (session.multiReplyBytes > limits.maxValueLength()) {
+          throw new ProtocolException(
+              ProtocolException.Reason.REPLY_LENGTH,
+              "value length "
+                  + session.multiReplyBytes
+                  + " exceeds the limit of "
+                  + limits.maxValueLength()
+                  + " bytes (the reply to MULTI_GET, at key "
+                  + printable(key)
+                  + ")");
+        }
+        session.out.putBytes(v);
+        session.outputQueued();
+      }
+      case MULTI_SET -> put(key, value);
+      default -> throw new IllegalStateException("no multi-key request in progress");
+    }
+  }
+
+  /** The request {@code session} began has had all its keys. */
+  void end(Session session) {
+    Command command = session.multi;
+    session.multi = null;
+    switch (command) {
+      case CHECK -> {
+        session.out.putByte(session.multiAllPresent ? Wire.READY : Wire.NOT_READY);
+        session.outputQueued();
+      }
+      case WAIT -> {
+        Waiter w = session.multiWaiter;
+        session.multiWaiter = null;
+        if (w == null) {
+          session.out.putByte(Wire.STOP_WAITING);
+          session.outputQueued();
+        } else {
+          w.open = false;
+          if (w.missing == 0) {
+            complete(w);
+          }
+        }
+      }
+      case MULTI_GET -> session.outputQueued();
+      default -> {}
+    }
+  }
+
+  // ---------------------------------------------------------------- data
 
   /** A key counts as present when it has a value or a non-empty queue (as in libuv). */
   private boolean present(String key) {
@@ -167,13 +480,44 @@ final class StoreState {
     return queue != null && !queue.isEmpty();
   }
 
-  private void set(String key, byte[] value) {
-    put(key, value);
+  private void charge(long bytes) throws ProtocolException {
+    if (!budget.tryCharge(bytes)) {
+      throw new ProtocolException(ProtocolException.Reason.MEMORY, budget.exhausted(bytes));
+    }
+    dataBytes += bytes;
+  }
+
+  private void uncharge(long bytes) {
+    budget.release(bytes);
+    dataBytes -= bytes;
+  }
+
+  private void removed(String key, byte[] old) {
+    keyBytes -= key.length();
+    uncharge(ENTRY_OVERHEAD + key.length() + old.length);
   }
 
   /** Stores a value, notifies 1.13 watchers and wakes waiters on the key. */
-  private void put(String key, byte[] value) {
+  private void put(String key, byte[] value) throws ProtocolException {
     byte[] old = data.put(key, value);
+    long delta =
+        old == null ? ENTRY_OVERHEAD + key.length() + value.length : value.length - old.length;
+    if (delta > 0) {
+      if (!budget.tryCharge(delta)) {
+        if (old == null) {
+          data.remove(key);
+        } else {
+          data.put(key, old);
+        }
+        throw new ProtocolException(ProtocolException.Reason.MEMORY, budget.exhausted(delta));
+      }
+      dataBytes += delta;
+    } else if (delta < 0) {
+      uncharge(-delta);
+    }
+    if (old == null) {
+      keyBytes += key.length();
+    }
     if (!watchers.isEmpty()) {
       notifyWatchers(
           old == null ? KEY_CREATED : KEY_UPDATED, key, old == null ? EMPTY : old, value);
@@ -191,7 +535,7 @@ final class StoreState {
     return value;
   }
 
-  private byte[] compareSet(String key, byte[] expected, byte[] desired) {
+  private byte[] compareSet(String key, byte[] expected, byte[] desired) throws ProtocolException {
     byte[] current = data.get(key);
     if (current == null) {
       if (expected.length == 0) {
@@ -207,81 +551,198 @@ final class StoreState {
     return current;
   }
 
-  private void await(Session session, String[] keys) {
-    Session.Waiter waiter = null;
-    for (String key : keys) {
-      if (!present(key)) {
-        if (waiter == null) {
-          waiter = new Session.Waiter(session);
-        }
-        waiter.missing++;
-        waiter.keys.add(key);
-        waiting.computeIfAbsent(key, k -> new ArrayList<>(2)).add(waiter);
-      }
+  // ---------------------------------------------------------------- waits
+
+  private void link(Session session, Waiter w) {
+    w.next = session.firstWaiter;
+    if (w.next != null) {
+      w.next.previous = w;
     }
-    if (waiter == null) {
-      session.out.putByte(Wire.STOP_WAITING);
-      session.outputQueued();
-    } else {
-      session.waiters.add(waiter);
-      pendingWaits++;
+    session.firstWaiter = w;
+    pendingWaits++;
+  }
+
+  private void unlinkFromSession(Waiter w) {
+    Session s = w.session;
+    if (w.previous != null) {
+      w.previous.next = w.next;
+    } else if (s.firstWaiter == w) {
+      s.firstWaiter = w.next;
+    }
+    if (w.next != null) {
+      w.next.previous = w.previous;
+    }
+    w.previous = null;
+    w.next = null;
+    pendingWaits--;
+  }
+
+  private void register(Waiter w, String key) {
+    Object v = waiting.putIfAbsent(key, w);
+    if (v == w) {
+      return; // the same key twice in one WAIT: one registration, released by one SET
+    }
+    if (v != null) {
+      if (v instanceof WaiterList list) {
+        list.add(w);
+      } else {
+        waiting.put(key, new WaiterList((Waiter) v, w));
+      }
+    } else if (waiting.size() > waitingPeak) {
+      waitingPeak = waiting.size();
+    }
+    w.addKey(key);
+    w.missing++;
+    long cost = REGISTRATION_COST + key.length();
+    w.charged += cost;
+    w.session.charge(cost);
+  }
+
+  /** Gives back the table of a map that held many keys once it is empty again. */
+  private void shrinkWaiting() {
+    if (waiting.isEmpty() && waitingPeak > 1024) {
+      waiting = new HashMap<>();
+      waitingPeak = 0;
     }
   }
 
+  /** Every registration on {@code key} has its key now. */
   private void wakeAll(String key) {
     if (waiting.isEmpty()) {
       return;
     }
-    ArrayList<Session.Waiter> list = waiting.remove(key);
-    if (list == null) {
+    Object v = waiting.remove(key);
+    if (v == null) {
       return;
     }
-    for (Session.Waiter w : list) {
-      release(w);
+    if (v instanceof WaiterList list) {
+      for (int i = list.head; i < list.size; i++) {
+        released(list.items[i]);
+      }
+    } else {
+      released((Waiter) v);
     }
+    shrinkWaiting();
   }
 
+  /** The first live waiter on {@code key} has its key now (QUEUE_PUSH). */
   private void wakeOne(String key) {
-    ArrayList<Session.Waiter> list = waiting.get(key);
-    if (list == null) {
+    Object v = waiting.get(key);
+    if (v == null) {
       return;
     }
-    Session.Waiter w = list.remove(0);
-    if (list.isEmpty()) {
+    if (v instanceof WaiterList list) {
+      while (list.head < list.size) {
+        Waiter w = list.items[list.head];
+        list.items[list.head++] = null;
+        if (!w.cancelled) {
+          if (list.head == list.size) {
+            waiting.remove(key);
+          }
+          released(w);
+          return;
+        }
+        list.dead = Math.max(0, list.dead - 1);
+      }
       waiting.remove(key);
+    } else {
+      waiting.remove(key);
+      released((Waiter) v);
     }
-    release(w);
   }
 
-  private void release(Session.Waiter w) {
-    if (--w.missing == 0) {
-      w.session.waiters.remove(w);
-      pendingWaits--;
-      w.session.out.putByte(Wire.STOP_WAITING);
-      w.session.outputQueued();
+  private void released(Waiter w) {
+    if (w.cancelled) {
+      return;
     }
+    if (--w.missing == 0 && !w.open) {
+      complete(w);
+    }
+  }
+
+  private void complete(Waiter w) {
+    unlinkFromSession(w);
+    w.session.release(w.charged);
+    w.charged = 0;
+    w.keys = Request.NO_KEYS;
+    w.session.out.putByte(Wire.STOP_WAITING);
+    w.session.outputQueued();
   }
 
   /** Drops every pending wait of {@code session} (CANCEL_WAIT, disconnect). */
   void cancelWaits(Session session) {
-    for (Session.Waiter w : session.waiters) {
-      for (String key : w.keys) {
-        ArrayList<Session.Waiter> list = waiting.get(key);
-        if (list != null) {
-          list.remove(w);
-          if (list.isEmpty()) {
-            waiting.remove(key);
-          }
+    session.multiWaiter = null;
+    Waiter w = session.firstWaiter;
+    while (w != null) {
+      Waiter next = w.next;
+      w.cancelled = true;
+      unlinkFromSession(w);
+      cleanup.add(w);
+      w = next;
+    }
+    // A slice at once: an ordinary client's few registrations go now, a huge wait's later.
+    runBackgroundWork(SLICE);
+  }
+
+  /**
+   * Unregisters up to about {@code units} keys of cancelled waits; returns whether work is left.
+   * The server calls it once per turn of its event loop.
+   */
+  boolean runBackgroundWork(int units) {
+    while (units > 0 && !cleanup.isEmpty()) {
+      Waiter w = cleanup.peekFirst();
+      while (w.cleaned < w.keyCount && units > 0) {
+        unregister(w, w.keys[w.cleaned]);
+        w.keys[w.cleaned++] = null;
+        units--;
+      }
+      if (w.cleaned == w.keyCount) {
+        cleanup.pollFirst();
+        w.session.release(w.charged);
+        w.charged = 0;
+        w.keys = Request.NO_KEYS;
+      }
+    }
+    return !cleanup.isEmpty();
+  }
+
+  /** Takes the cancelled {@code w} off {@code key} (if a SET did not already). */
+  private void unregister(Waiter w, String key) {
+    Object v = waiting.get(key);
+    if (v == w) {
+      waiting.remove(key);
+      shrinkWaiting();
+    } else if (v instanceof WaiterList list) {
+      list.dead++;
+      if (list.dead * 2 > list.size - list.head) {
+        list.compact();
+        if (list.size == 0) {
+          waiting.remove(key);
+          shrinkWaiting();
         }
       }
     }
-    pendingWaits -= session.waiters.size();
-    session.waiters.clear();
+  }
+
+  /** Whether {@link #runBackgroundWork} has work left. */
+  boolean hasBackgroundWork() {
+    return !cleanup.isEmpty();
+  }
+
+  /** Drops everything (the server failed and is gone): gives the memory back at once. */
+  void discard() {
+    data.clear();
+    queues.clear();
+    waiting = new HashMap<>();
+    watchers.clear();
+    cleanup.clear();
+    pendingWaits = 0;
   }
 
   /** Forgets a session that disconnected: its waits and its watches. The data stays. */
   void disconnected(Session session) {
     cancelWaits(session);
+    session.multi = null;
     for (String key : session.watchedKeys) {
       List<Session> list = watchers.get(key);
       if (list != null) {
@@ -290,6 +751,7 @@ final class StoreState {
           watchers.remove(key);
         }
       }
+      session.release(WATCH_COST + key.length());
     }
     session.watchedKeys.clear();
   }

@@ -2,15 +2,28 @@ package org.rdzv.store;
 
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletionStage;
 
 /**
  * A TCPStore server that PyTorch 1.13 and 2.x clients (and {@link TcpStore}) use as if it were
  * PyTorch's own. The protocol family is chosen per connection from its first bytes.
  *
  * <p>One event-loop thread serves every connection with non-blocking I/O; blocking GET and WAIT
- * requests are parked as registrations, not threads. The server never times anything out and never
- * closes an idle connection. A connection that sends malformed input or exceeds a limit of {@link
- * TcpStoreServerOptions} is closed and the reason logged; nothing else is affected.
+ * requests are parked as registrations, not threads. Waits never time out and an idle connection is
+ * never closed (timeouts are the clients'), except one that leaves a request half-sent or stops
+ * reading its replies for longer than {@link TcpStoreServerOptions} allow. A connection that sends
+ * malformed input or exceeds a limit is closed and the reason logged; nothing else is affected.
+ *
+ * <p>What clients make the server hold is bounded by {@link TcpStoreServerOptions#memoryBudget()}
+ * and {@link TcpStoreServerOptions#maxConnections()}, and large requests are executed in slices
+ * interleaved with other connections (see docs/tcpstore.md, "Limits").
+ *
+ * <p>If the event loop itself fails (an {@link OutOfMemoryError}, a bug), the server logs one line
+ * saying so, closes every connection and completes {@link #termination()} with the error: an owner
+ * that waits on it learns why the server is gone. Running out of file descriptors is not a failure:
+ * the server stops accepting for a while, keeps serving the connections it holds, and accepts again
+ * when descriptors are free.
  *
  * <pre>{@code
  * try (TcpStoreServer server = TcpStoreServer.start(TcpStoreServerOptions.builder().port(0).build())) {
@@ -54,10 +67,21 @@ public interface TcpStoreServer extends AutoCloseable {
   boolean isRunning();
 
   /**
-   * Blocks until the server has stopped (after {@link #close()}), up to {@code timeout}; returns
-   * whether it stopped.
+   * Blocks until the server has stopped (after {@link #close()} or a failure, see {@link
+   * #failure()}), up to {@code timeout}; returns whether it stopped.
    */
   boolean awaitTermination(Duration timeout) throws InterruptedException;
+
+  /**
+   * Completes when the server has stopped and closed its connections: normally after {@link
+   * #close()}, exceptionally with the error that ended its event loop (for example an {@link
+   * OutOfMemoryError}) if it failed. Dependent actions run on the server's thread or the caller's;
+   * keep them short.
+   */
+  CompletionStage<Void> termination();
+
+  /** The error that ended the server, once it has stopped because of one; empty otherwise. */
+  Optional<Throwable> failure();
 
   /** Stops accepting, closes every connection and the listening socket. Idempotent. */
   @Override
