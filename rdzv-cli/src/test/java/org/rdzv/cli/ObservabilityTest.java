@@ -37,7 +37,7 @@ class ObservabilityTest {
   private static final HttpClient HTTP =
       HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
   private static final Pattern SERVING =
-      Pattern.compile("rdzv run: serving metrics on http://\\[::\\]:(\\d+)/metrics");
+      Pattern.compile("rdzv run: serving Prometheus metrics at http://\\[::\\]:(\\d+)/metrics");
 
   @TempDir Path dir;
 
@@ -343,7 +343,8 @@ class ObservabilityTest {
               "true");
       assertThat(r.exit()).isEqualTo(ExitCode.FAILURE.code());
       assertThat(r.err().strip())
-          .startsWith("rdzv run: cannot serve metrics on 127.0.0.1:" + taken.getLocalPort());
+          .startsWith(
+              "rdzv run: the metrics server cannot listen on 127.0.0.1:" + taken.getLocalPort());
       assertThat(r.err()).doesNotContain("\tat ");
     }
   }
