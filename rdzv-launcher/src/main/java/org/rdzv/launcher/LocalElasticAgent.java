@@ -18,6 +18,8 @@ import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.Store;
+import org.rdzv.api.events.Events;
+import org.rdzv.api.events.RdzvEvent;
 
 /**
  * PyTorch's {@code LocalElasticAgent}: the state machine of one node's agent (rendezvous, start,
@@ -137,7 +139,7 @@ final class LocalElasticAgent implements ElasticAgent {
         events.agent("FAILED", snapshot(), STOPPED, null);
         return new RunResult(WorkerState.STOPPED, Map.of(), restartCount(), rounds);
       }
-      events.agent("FAILED", snapshot(), org.rdzv.api.events.RdzvEvent.trace(e), null);
+      events.agent("FAILED", snapshot(), RdzvEvent.trace(e), null);
       throw e;
     } finally {
       metrics.close();
@@ -466,7 +468,7 @@ final class LocalElasticAgent implements ElasticAgent {
    * rdzv for every attempt, so that the log shows each failure that led to a restart.
    */
   private void recordWorkerEvents(LocalWorkers attempt, Map<Integer, ProcessFailure> failures) {
-    if (!org.rdzv.api.events.Events.enabled()) {
+    if (!Events.enabled()) {
       return;
     }
     AgentEvents.Snapshot at = snapshot();
