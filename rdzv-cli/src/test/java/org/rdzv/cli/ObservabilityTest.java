@@ -178,12 +178,19 @@ class ObservabilityTest {
       Files.createFile(gate);
       assertThat(run.awaitExit(Duration.ofSeconds(60))).as(run.output()).isZero();
       // torchrun's lines for the failure: the closing signal to the survivor, then the failure.
-      String output = run.output();
-      assertThat(output)
-          .containsPattern(
+      List<String> lines = run.lines();
+      int closing =
+          indexOf(
+              lines,
               "WARNING:org\\.rdzv\\.launcher\\.LocalWorkers:Sending process \\d+ closing signal"
-                  + " SIGTERM\nERROR:org\\.rdzv\\.launcher\\.LocalElasticAgent:failed \\(exitcode: 3\\)"
+                  + " SIGTERM");
+      int failure =
+          indexOf(
+              lines,
+              "ERROR:org\\.rdzv\\.launcher\\.LocalElasticAgent:failed \\(exitcode: 3\\)"
                   + " local_rank: 0 \\(pid: \\d+\\) of binary: sh");
+      assertThat(closing).as(run.output()).isNotNegative();
+      assertThat(failure).as(run.output()).isGreaterThan(closing);
     }
 
     // The whole log: every line is one of PyTorch's events, the job's end included.
@@ -347,6 +354,16 @@ class ObservabilityTest {
               "rdzv run: the metrics server cannot listen on 127.0.0.1:" + taken.getLocalPort());
       assertThat(r.err()).doesNotContain("\tat ");
     }
+  }
+
+  /** The index of the first line that matches {@code regex} whole, or -1. */
+  private static int indexOf(List<String> lines, String regex) {
+    for (int i = 0; i < lines.size(); i++) {
+      if (lines.get(i).matches(regex)) {
+        return i;
+      }
+    }
+    return -1;
   }
 
   private static Path script(String name) throws URISyntaxException {
