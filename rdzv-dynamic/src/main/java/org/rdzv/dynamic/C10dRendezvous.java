@@ -57,12 +57,23 @@ public final class C10dRendezvous {
    * backend over it and the handler. The handler owns what was created here: {@link
    * DynamicRendezvousHandler#close()} releases it (a hosted server stops).
    *
+   * <p>The state dialect, when the store holds no state yet and configuration names none ({@code
+   * state_dialect}, {@code store_protocol}): 1.13 when the store server speaks only PyTorch 1.13's
+   * protocol, else 2.6+.
+   *
    * @throws IllegalArgumentException for invalid parameters, with PyTorch's messages
    * @throws RendezvousConnectionException if the store cannot be reached or hosted
    */
   public static DynamicRendezvousHandler handler(RendezvousParameters params) {
-    RendezvousSettings.from(params); // validate before touching the network
+    RendezvousSettings settings = RendezvousSettings.from(params); // validate first
     OwnedStore owned = createStore(params);
+    if (owned.server() == null && owned.store() instanceof TcpStore tcp) {
+      // A store server that answers only the 1.13 protocol is PyTorch 1.13's (ours and 2.x's
+      // answer the 2.x handshake): its nodes write the 1.13 dialect.
+      settings =
+          settings.withDefaultDialect(
+              tcp.protocol() == StoreProtocol.V1_13 ? StateDialect.V1_13 : StateDialect.V2_6);
+    }
     C10dBackend backend;
     try {
       backend = new C10dBackend(owned.store(), params.runId(), true);
@@ -75,7 +86,7 @@ public final class C10dRendezvous {
           backend.close();
           owned.close();
         };
-    return DynamicHandler.create(backend, owned.store(), params, resources);
+    return DynamicHandler.create(backend, owned.store(), params, settings, resources);
   }
 
   /**

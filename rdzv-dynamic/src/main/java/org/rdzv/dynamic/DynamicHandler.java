@@ -66,7 +66,15 @@ final class DynamicHandler implements DynamicRendezvousHandler {
 
   static DynamicHandler create(
       RendezvousBackend backend, Store store, RendezvousParameters params, AutoCloseable owned) {
-    RendezvousSettings settings = RendezvousSettings.from(params);
+    return create(backend, store, params, RendezvousSettings.from(params), owned);
+  }
+
+  static DynamicHandler create(
+      RendezvousBackend backend,
+      Store store,
+      RendezvousParameters params,
+      RendezvousSettings settings,
+      AutoCloseable owned) {
     return new DynamicHandler(
         newNode(params.localAddr()), settings, backend.name(), backend, store, owned, Clock.SYSTEM);
   }

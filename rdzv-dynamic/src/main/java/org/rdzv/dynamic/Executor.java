@@ -148,6 +148,7 @@ final class Executor {
           continue;
         }
       }
+      holder.checkDialect();
       Ops.Context ctx = context();
       Ops.Action action = op.next(ctx, deadline);
       switch (action) {
@@ -159,7 +160,10 @@ final class Executor {
                 "The rendezvous '" + settings.runId() + "' is closed.");
         case ERROR_TIMEOUT ->
             throw new RendezvousTimeoutException(
-                "The rendezvous '" + settings.runId() + "' operation timed out.");
+                "The rendezvous '"
+                    + settings.runId()
+                    + "' operation timed out."
+                    + (op == Ops.JOIN ? joinTimeoutHint(ctx) : ""));
         case ERROR_GRACEFUL_EXIT ->
             throw new RendezvousGracefulExitException(
                 "The rendezvous '"
@@ -189,6 +193,28 @@ final class Executor {
         }
       }
     }
+  }
+
+  /**
+   * Why a join may time out where PyTorch nodes were expected: they cannot read a state of the
+   * other dialect and fail without a trace in the state (docs/dynamic-rendezvous.md, "Dialects").
+   */
+  private String joinTimeoutHint(Ops.Context ctx) {
+    MutableState s = ctx.state();
+    if (s.complete) {
+      return "";
+    }
+    StateDialect d = ctx.dialect();
+    String cannot =
+        d == StateDialect.V1_13
+            ? "PyTorch 2.x nodes cannot read a state in the 1.13 dialect (for 2.x nodes leave"
+                + " store_protocol and state_dialect unset, and use a new run id)"
+            : "PyTorch 1.13 nodes cannot read a state in the "
+                + d.label()
+                + " dialect (for 1.13 nodes set store_protocol=1.13 on every rdzv node)";
+    // This node may have removed itself already (the rollback window after the deadline).
+    int joined = s.participants.size() + (s.participants.containsKey(node) ? 0 : 1);
+    return " " + joined + " of at least " + settings.minNodes() + " nodes joined; " + cannot + ".";
   }
 
   private void awaitChange(Duration budget) throws InterruptedException {

@@ -51,7 +51,10 @@ class EtcdInteropTest {
 
   @Test
   void etcdV2JavaAndPythonNodesShareOneRendezvous() throws Exception {
-    mixed("etcd-v2", "v2-mix", Map.of("join_timeout", "60", "last_call_timeout", "1"));
+    mixed(
+        "etcd-v2",
+        "v2-mix",
+        Map.of("join_timeout", "60", "last_call_timeout", "1", "store_protocol", "1.13"));
   }
 
   @Test

@@ -106,7 +106,8 @@ class TorchrunInteropTest {
                     2,
                     2,
                     null,
-                    Map.of("is_host", "false", "last_call_timeout", "1")));
+                    Map.of(
+                        "is_host", "false", "last_call_timeout", "1", "store_protocol", "1.13")));
         LaunchConfig config =
             LaunchConfig.builder(p, List.of(Peers.PYTHON, "-u", script))
                 .nprocPerNode(2)
