@@ -7,7 +7,10 @@ listens), one {"node", "rank", "world", "round"} (or {"node", "error"}) per node
 its count. --start-after FILE makes the nodes join only once FILE exists. On 2.x a
 node's line also carries "master" ("addr:port", its bootstrap store information); with
 --check-master every node connects to that address as a TCPStore client and a node line carries
-"master_ok" (rank 0 sets a key, every rank reads it back).
+"master_ok" (rank 0 sets a key for its round, every rank reads it back) and, after the first
+round, "stale" (whether the previous round's key is still there). --rounds N joins N rounds in a
+row (each node calls next_rendezvous again, as an agent restarting its workers does), with
+--between-rounds FILE only once FILE.<round> exists.
 """
 import argparse, json, os, threading, time
 from datetime import timedelta
@@ -30,6 +33,8 @@ ap.add_argument("--shutdown", action="store_true")
 ap.add_argument("--check-master", action="store_true")
 ap.add_argument("--report-participants", action="store_true")
 ap.add_argument("--start-after")
+ap.add_argument("--rounds", type=int, default=1)
+ap.add_argument("--between-rounds")
 a = ap.parse_args()
 
 handlers = []
@@ -52,25 +57,32 @@ def out(obj):
 
 def join(h):
     try:
-        info = h.next_rendezvous()
-        if isinstance(info, tuple):  # 1.13: (store, rank, world_size)
-            store, rank, world = info
-            master = None
-        else:  # 2.x: RendezvousInfo
-            store, rank, world = info.store, info.rank, info.world_size
-            b = info.bootstrap_store_info
-            master = None if b is None else "%s:%d" % (b.master_addr, b.master_port)
-        line = {"node": repr(h._this_node), "rank": rank, "world": world,
-                "round": h._state_holder.state.round}
-        if master is not None:
-            line["master"] = master
-        if a.check_master and master is not None:
-            addr, port = master.rsplit(":", 1)
-            client = TCPStore(addr, int(port), None, False, timedelta(seconds=30))
-            if rank == 0:
-                client.set("checked-by-rank-0", "yes")
-            line["master_ok"] = client.get("checked-by-rank-0").decode() == "yes"
-        out(line)
+        for r in range(a.rounds):
+            if r > 0 and a.between_rounds:
+                while not os.path.exists("%s.%d" % (a.between_rounds, r)):
+                    time.sleep(0.05)
+            info = h.next_rendezvous()
+            if isinstance(info, tuple):  # 1.13: (store, rank, world_size)
+                store, rank, world = info
+                master = None
+            else:  # 2.x: RendezvousInfo
+                store, rank, world = info.store, info.rank, info.world_size
+                b = info.bootstrap_store_info
+                master = None if b is None else "%s:%d" % (b.master_addr, b.master_port)
+            rnd = h._state_holder.state.round
+            line = {"node": repr(h._this_node), "rank": rank, "world": world, "round": rnd}
+            if master is not None:
+                line["master"] = master
+            if a.check_master and master is not None:
+                addr, port = master.rsplit(":", 1)
+                client = TCPStore(addr, int(port), None, False, timedelta(seconds=30))
+                key = "rank0-round-%d" % rnd
+                if rank == 0:
+                    client.set(key, "yes")
+                line["master_ok"] = client.get(key) == b"yes"
+                if rnd > 0:
+                    line["stale"] = client.check(["rank0-round-%d" % (rnd - 1)])
+            out(line)
     except Exception as e:
         out({"node": repr(h._this_node), "error": type(e).__name__, "message": str(e)})
 

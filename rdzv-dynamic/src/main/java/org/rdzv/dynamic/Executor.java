@@ -36,6 +36,7 @@ final class Executor {
   private final RendezvousSettings settings;
   private final Clock clock;
   private final ReentrantLock lock;
+  private final java.util.function.Consumer<MutableState> beforeJoin;
   private int conflicts;
   private RendezvousBackend.Turn turn;
 
@@ -62,11 +63,26 @@ final class Executor {
       RendezvousSettings settings,
       Clock clock,
       ReentrantLock lock) {
+    this(node, holder, settings, clock, lock, null);
+  }
+
+  /**
+   * @param beforeJoin told, with the state about to change, each time this node is about to add
+   *     itself to a round's participants (the handler renews its bootstrap store then); may be null
+   */
+  Executor(
+      NodeDescriptor node,
+      StateHolder holder,
+      RendezvousSettings settings,
+      Clock clock,
+      ReentrantLock lock,
+      java.util.function.Consumer<MutableState> beforeJoin) {
     this.node = node;
     this.holder = holder;
     this.settings = settings;
     this.clock = clock;
     this.lock = lock;
+    this.beforeJoin = beforeJoin;
   }
 
   Ops.Context context() {
@@ -273,6 +289,9 @@ final class Executor {
     switch (action) {
       case KEEP_ALIVE -> s.lastHeartbeats.put(node, ctx.wallNow());
       case ADD_TO_PARTICIPANTS -> {
+        if (beforeJoin != null) {
+          beforeJoin.accept(s);
+        }
         addParticipant(s, node, ctx);
         // Java nodes queued right behind us to do the same: add them in this write, each as if
         // it had added itself (they asked a moment ago and wait for their turn, so they live).

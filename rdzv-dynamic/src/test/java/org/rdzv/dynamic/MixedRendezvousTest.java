@@ -28,7 +28,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.RendezvousRegistry;
+import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.RendezvousTimeoutException;
+import org.rdzv.store.TcpStore;
+import org.rdzv.store.TcpStoreOptions;
 import org.rdzv.testing.Await;
 import org.rdzv.testing.FreePort;
 import org.rdzv.testing.PythonProcess;
@@ -73,6 +76,11 @@ class MixedRendezvousTest {
   }
 
   DynamicRendezvousHandler java(String endpoint, int min, int max, boolean host, String... conf) {
+    return javaAt(null, endpoint, min, max, host, conf);
+  }
+
+  DynamicRendezvousHandler javaAt(
+      String localAddr, String endpoint, int min, int max, boolean host, String... conf) {
     Map<String, Object> config =
         new HashMap<>(
             Map.of(
@@ -83,7 +91,7 @@ class MixedRendezvousTest {
     var h =
         (DynamicRendezvousHandler)
             RendezvousRegistry.handler(
-                new RendezvousParameters("c10d", endpoint, runId, min, max, null, config));
+                new RendezvousParameters("c10d", endpoint, runId, min, max, localAddr, config));
     handlers.add(h);
     return h;
   }
@@ -237,6 +245,98 @@ class MixedRendezvousTest {
           .hasSize(4)
           .containsEntry(ours.get(0).node(), infos.get(0).rank());
     }
+  }
+
+  static final Pattern CHECKED =
+      Pattern.compile(
+          "\\{\"node\": \"(.+?)\", \"rank\": (\\d+), \"world\": 4, \"round\": (\\d+),"
+              + " \"master\": \"(.+?)\", \"master_ok\": (true|false)(, \"stale\": (true|false))?\\}");
+
+  /**
+   * PyTorch 2.6 nodes and Java nodes read the bootstrap store address that rank 0 publishes, and
+   * reach a store there, in two rounds in a row, whether rank 0 is a Java node (its host sorts
+   * first) or a PyTorch one. A Java rank 0 serves each round from an empty server on the same port;
+   * 2.6's own keeps the previous round's keys (PyTorch issue #135712).
+   */
+  @ParameterizedTest(name = "rank 0 is a {0} node")
+  @EnumSource(Side.class)
+  void theBootstrapStoreOfEitherRank0IsServedEveryRound(Side rank0) throws Exception {
+    Torch.V2_6.require();
+    String endpoint = "127.0.0.1:" + FreePort.next();
+    // "127.0.0.1" sorts before PyTorch's getfqdn(), "zz-..." after it
+    String addr = rank0 == Side.JAVA ? "127.0.0.1" : "zz-java.invalid";
+    List<DynamicRendezvousHandler> ours =
+        List.of(javaAt(addr, endpoint, 4, 4, true), javaAt(addr, endpoint, 4, 4, false));
+    try (PythonProcess py =
+        python(
+            Torch.V2_6,
+            endpoint,
+            2,
+            4,
+            4,
+            false,
+            "--check-master",
+            "--rounds",
+            "2",
+            "--between-rounds",
+            dir.resolve("next").toString())) {
+      RendezvousStoreInfo first = null;
+      for (int round = 0; round < 2; round++) {
+        List<CompletableFuture<RendezvousInfo>> joins = new ArrayList<>();
+        for (DynamicRendezvousHandler h : ours) {
+          joins.add(CompletableFuture.supplyAsync(h::nextRendezvous, pool));
+        }
+        List<RendezvousInfo> infos = new ArrayList<>();
+        for (var f : joins) {
+          infos.add(f.get(90, TimeUnit.SECONDS));
+        }
+        String key = "rank0-round-" + round;
+        for (RendezvousInfo info : infos) {
+          assertThat(info.round()).isEqualTo(round);
+          RendezvousStoreInfo b = info.bootstrapStoreInfo();
+          assertThat(b).isNotNull();
+          if (first == null) {
+            first = b;
+          }
+          assertThat(b).isEqualTo(first); // one address for the handler's life, as 2.6 keeps it
+          try (TcpStore client =
+              TcpStore.connect(
+                  TcpStoreOptions.builder(b.masterAddr(), b.masterPort())
+                      .timeout(Duration.ofSeconds(30))
+                      .build())) {
+            if (info.rank() == 0) {
+              client.set(key, "yes");
+            }
+            assertThat(client.getString(key)).isEqualTo("yes");
+          }
+        }
+        assertThat(infos.stream().anyMatch(i -> i.rank() == 0)).isEqualTo(rank0 == Side.JAVA);
+        // every PyTorch node of this round reached the store and read rank 0's key
+        final int r = round;
+        py.awaitLine(
+            l -> countMatching(py, r) == 2 || l.contains("\"error\""), Duration.ofSeconds(90));
+        assertThat(countMatching(py, r)).as(py.output()).isEqualTo(2);
+        Files.createFile(dir.resolve("next." + (round + 1))); // everyone is done with this round
+      }
+      for (String line : py.lines()) {
+        Matcher m = CHECKED.matcher(line);
+        if (m.find()) {
+          assertThat(m.group(4)).isEqualTo(first.masterAddr() + ":" + first.masterPort());
+          assertThat(m.group(5)).as(line).isEqualTo("true");
+          if (m.group(7) != null) {
+            // round 1: the key of round 0 is gone from our fresh server, kept by 2.6's
+            assertThat(m.group(7)).as(line).isEqualTo(rank0 == Side.JAVA ? "false" : "true");
+          }
+        }
+      }
+    }
+  }
+
+  static long countMatching(PythonProcess py, int round) {
+    return py.lines().stream()
+        .map(CHECKED::matcher)
+        .filter(m -> m.find() && Integer.parseInt(m.group(3)) == round)
+        .count();
   }
 
   @ParameterizedTest
