@@ -62,8 +62,8 @@ public interface DynamicRendezvousHandler extends RendezvousHandler, AutoCloseab
 
   /**
    * Stops heartbeating and releases what this handler owns: a store it created, a hosted server,
-   * and the bootstrap store server it runs as rank 0 under a 2.x dialect ({@link #shutdown()}
-   * stops that one too). Idempotent.
+   * and the bootstrap store server it runs as rank 0 under a 2.x dialect ({@link #shutdown()} stops
+   * that one too). Idempotent.
    */
   @Override
   void close();

@@ -25,13 +25,16 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.rdzv.api.RendezvousConnectionException;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.RendezvousRegistry;
+import org.rdzv.api.RendezvousStateException;
 import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.RendezvousTimeoutException;
 import org.rdzv.store.TcpStore;
 import org.rdzv.store.TcpStoreOptions;
+import org.rdzv.store.TcpStoreServer;
 import org.rdzv.testing.Await;
 import org.rdzv.testing.FreePort;
 import org.rdzv.testing.PythonProcess;
@@ -436,6 +439,82 @@ class MixedRendezvousTest {
                 ? "PyTorch 2.x nodes cannot read a state in the 1.13 dialect"
                 : "PyTorch 1.13 nodes cannot read a state in the 2.6+ dialect (for 1.13 nodes"
                     + " set store_protocol=1.13 on every rdzv node)");
+  }
+
+  /**
+   * A Java node pinned to the other dialect refuses the state PyTorch nodes created, at its first
+   * read, with a one-line error naming both dialects, instead of waiting out its join timeout.
+   */
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void aPinnedJavaNodeRefusesAPyTorchStateOfTheOtherDialectAtOnce(Torch torch) throws Exception {
+    torch.require();
+    try (TcpStoreServer server = TcpStoreServer.start("", 0)) {
+      String endpoint = "127.0.0.1:" + server.port();
+      try (PythonProcess py = python(torch, endpoint, 1, 2, 2, false)) {
+        Await.until(
+            "the PyTorch node created the state",
+            Duration.ofSeconds(60),
+            () -> status(endpoint).map(st -> st.participants().size() == 1).orElse(false));
+        String[] pin =
+            torch.is2x()
+                ? new String[] {"store_protocol", "1.13"}
+                : new String[] {"state_dialect", "2.6+"};
+        DynamicRendezvousHandler j = java(endpoint, 2, 2, false, pin);
+        var joining = CompletableFuture.supplyAsync(j::nextRendezvous, pool);
+        assertThatThrownBy(() -> joining.get(30, TimeUnit.SECONDS)) // join_timeout is 60 s
+            .isInstanceOf(ExecutionException.class)
+            .cause()
+            .isInstanceOf(RendezvousStateException.class)
+            .hasMessage(
+                "The rendezvous '"
+                    + runId
+                    + "' holds a state in the "
+                    + dialectOf(torch).describe()
+                    + " dialect, but this node is configured for the "
+                    + (torch.is2x() ? StateDialect.V1_13 : StateDialect.V2_6).describe()
+                    + " dialect ("
+                    + pin[0]
+                    + "="
+                    + pin[1]
+                    + "); the nodes of one rendezvous must share a dialect: set state_dialect="
+                    + dialectOf(torch).label()
+                    + " to join it, or use another run id.");
+        assertThat(status(endpoint).orElseThrow().participants()).hasSize(1); // nothing written
+      }
+    }
+  }
+
+  /**
+   * A Java node forced to the other TCPStore protocol than PyTorch's store host speaks fails with a
+   * message naming the protocol, before its read timeout.
+   */
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void aJavaNodeForcedToTheOtherStoreProtocolFailsSayingSo(Torch torch) throws Exception {
+    torch.require();
+    String endpoint = "127.0.0.1:" + FreePort.next();
+    Path never = dir.resolve("never");
+    try (PythonProcess py =
+        python(torch, endpoint, 1, 2, 2, true, "--start-after", never.toString())) {
+      py.awaitLine(l -> l.contains("\"created\""), Duration.ofSeconds(60));
+      String protocol = torch.is2x() ? "1.13" : "2";
+      long start = System.nanoTime();
+      assertThatThrownBy(
+              () -> java(endpoint, 2, 2, false, "store_protocol", protocol, "read_timeout", "30"))
+          .isInstanceOf(RendezvousConnectionException.class)
+          .hasMessage(
+              "The connection to the C10d store has failed. See inner exception for details.")
+          .cause()
+          .hasMessageContaining(
+              torch.is2x()
+                  ? "the server closed the connection at the first 1.13 request, as a PyTorch 2.x"
+                      + " server does (it expects the 2.x handshake): set store_protocol=2, or auto"
+                  : "does not speak PyTorch 2.x's TCPStore protocol (store_protocol=2): it closed"
+                      + " the connection at the 2.x handshake, as a PyTorch 1.13 server does; set"
+                      + " store_protocol=1.13, or auto");
+      assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(30));
+    }
   }
 
   static String[] pinFor(Torch torch) {

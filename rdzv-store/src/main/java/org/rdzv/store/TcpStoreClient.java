@@ -49,6 +49,9 @@ final class TcpStoreClient implements TcpStore {
   /** Whether the 2.x server answers PING (2.5+). */
   private boolean pingSupported = true;
 
+  /** Whether any request was answered yet (a forced 1.13 client's first failure is telling). */
+  private volatile boolean answered;
+
   private volatile Link link;
   private volatile boolean closed;
 
@@ -78,6 +81,7 @@ final class TcpStoreClient implements TcpStore {
         client.link.readTimeout(client.timeout);
         client.link.send(client.frame);
         client.link.i64();
+        client.answered = true;
       }
     } catch (IOException e) {
       client.closeQuietly();
@@ -190,8 +194,14 @@ final class TcpStoreClient implements TcpStore {
       throw e;
     }
     if (options.protocol() == StoreProtocol.V2) {
-      throw new IOException(
-          "the server at " + describeAddress() + " does not speak the 2.x protocol");
+      // Both handshakes were refused by closing: a 1.13 server (a 2.x one never does that). Not
+      // worth retrying until the timeout: it will not learn the protocol meanwhile.
+      throw new StoreException(
+          "The store server at "
+              + describeAddress()
+              + " does not speak PyTorch 2.x's TCPStore protocol (store_protocol=2): it closed the"
+              + " connection at the 2.x handshake, as a PyTorch 1.13 server does; set"
+              + " store_protocol=1.13, or auto to detect it.");
     }
     family = Family.V1;
     return openAny(deadline);
@@ -278,7 +288,9 @@ final class TcpStoreClient implements TcpStore {
         link = open(System.nanoTime() + timeout.toNanos());
       }
       link.readTimeout(timeout);
-      return exchange.run(link, family);
+      T result = exchange.run(link, family);
+      answered = true;
+      return result;
     } catch (SocketTimeoutException e) {
       dropLink();
       throw new StoreTimeoutException(failure(what, e), e);
@@ -292,7 +304,16 @@ final class TcpStoreClient implements TcpStore {
 
   private String failure(String what, IOException e) {
     String cause = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-    return what + " on the store at " + describeAddress() + " failed: " + cause;
+    String text = what + " on the store at " + describeAddress() + " failed: " + cause;
+    if (!answered
+        && options.protocol() == StoreProtocol.V1_13
+        && (e instanceof EOFException || e instanceof SocketException)) {
+      // A 2.x server closes a connection whose first bytes are not its handshake.
+      text +=
+          "; the server closed the connection at the first 1.13 request, as a PyTorch 2.x server"
+              + " does (it expects the 2.x handshake): set store_protocol=2, or auto to detect it";
+    }
+    return text;
   }
 
   private void dropLink() {
