@@ -33,6 +33,9 @@ final class TestHandlers {
     public boolean shutdown() {
       return true;
     }
+
+    @Override
+    public void close() {}
   }
 
   /** A third-party backend found through META-INF/services in the test class path. */

@@ -7,7 +7,7 @@ import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.RendezvousRegistry;
-import org.rdzv.dynamic.DynamicRendezvousHandler;
+import org.rdzv.api.internal.Json;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -53,10 +53,10 @@ public final class JoinCommand implements Callable<Integer> {
     try {
       info = handler.nextRendezvous();
     } catch (RuntimeException e) {
-      close(handler);
+      handler.close();
       throw e;
     }
-    String node = handler instanceof DynamicRendezvousHandler d ? d.node().toString() : "";
+    String node = handler.nodeName();
     if (json) {
       out.println(
           "{\"rank\": "
@@ -66,11 +66,11 @@ public final class JoinCommand implements Callable<Integer> {
               + ", \"round\": "
               + info.round()
               + ", \"node\": "
-              + Json.string(node)
+              + Json.quote(node)
               + ", \"run_id\": "
-              + Json.string(params.runId())
+              + Json.quote(params.runId())
               + ", \"backend\": "
-              + Json.string(params.backend())
+              + Json.quote(params.backend())
               + "}");
     } else {
       out.println(
@@ -114,24 +114,12 @@ public final class JoinCommand implements Callable<Integer> {
     return ExitCode.OK.code();
   }
 
-  /** Leaves without closing the rendezvous (dynamic handlers), then releases the handler. */
+  /** Leaves without closing the rendezvous for the others, then releases the handler. */
   private static void leaveAndClose(RendezvousHandler handler) {
     try {
-      if (handler instanceof DynamicRendezvousHandler d) {
-        d.leave();
-      }
+      handler.leave();
     } finally {
-      close(handler);
-    }
-  }
-
-  private static void close(RendezvousHandler handler) {
-    if (handler instanceof AutoCloseable c) {
-      try {
-        c.close();
-      } catch (Exception ignored) {
-        // best effort on the way out
-      }
+      handler.close();
     }
   }
 }

@@ -1,18 +1,219 @@
 package org.rdzv.dynamic;
 
-import org.rdzv.api.RendezvousHandler;
+import java.lang.System.Logger.Level;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import org.rdzv.api.Endpoint;
+import org.rdzv.api.RendezvousConfig;
+import org.rdzv.api.RendezvousConnectionException;
+import org.rdzv.api.RendezvousException;
 import org.rdzv.api.RendezvousParameters;
-import org.rdzv.api.spi.RendezvousHandlerProvider;
+import org.rdzv.api.Store;
+import org.rdzv.api.StoreException;
+import org.rdzv.dynamic.spi.CreatedBackend;
+import org.rdzv.dynamic.spi.RendezvousBackendProvider;
+import org.rdzv.store.StoreProtocol;
+import org.rdzv.store.TcpStore;
+import org.rdzv.store.TcpStoreOptions;
+import org.rdzv.store.TcpStoreServer;
+import org.rdzv.store.TcpStoreServerOptions;
 
-/** Registers {@code c10d} with {@link org.rdzv.api.RendezvousRegistry}. */
-public final class C10dRendezvousProvider implements RendezvousHandlerProvider {
+/**
+ * The {@code c10d} backend: PyTorch's {@code c10d_rendezvous_backend.create_backend}. Registered
+ * with {@link org.rdzv.api.RendezvousRegistry} through {@link java.util.ServiceLoader}.
+ *
+ * <p>Options: {@code store_type} ({@code tcp}, the default, or {@code file}); for {@code tcp},
+ * {@code is_host} (inferred from the endpoint when absent), {@code read_timeout} (60 s) and {@code
+ * store_protocol}; for {@code file}, the endpoint is the file's path.
+ */
+public final class C10dRendezvousProvider implements RendezvousBackendProvider {
+  /** For {@link java.util.ServiceLoader}; programs use the registry. */
+  public C10dRendezvousProvider() {}
+
+  private static final System.Logger LOG = System.getLogger(C10dRendezvousProvider.class.getName());
+  private static final String CONNECTION_FAILED = C10dBackend.CONNECTION_FAILED;
+
   @Override
   public String name() {
     return "c10d";
   }
 
+  /**
+   * The store from {@code store_type} ({@code tcp}: host or join the TCP store at the endpoint;
+   * {@code file}: PyTorch's FileStore at the endpoint path) and the backend over it. What it owns:
+   * the backend's own connections, the store, and a hosted server.
+   */
   @Override
-  public RendezvousHandler create(RendezvousParameters parameters) {
-    return C10dRendezvous.handler(parameters);
+  public CreatedBackend createBackend(RendezvousParameters params, RendezvousSettings settings) {
+    List<AutoCloseable> owned = new ArrayList<>();
+    Store store = createStore(params, settings.dialect(), owned);
+    owned.add(0, store);
+    try {
+      C10dBackend backend = new C10dBackend(store, params.runId(), true);
+      // The backend's watch and wait connection go first, the store and then its server last.
+      owned.add(0, backend);
+      return new CreatedBackend(backend, store, owned);
+    } catch (RuntimeException e) {
+      for (AutoCloseable resource : owned) {
+        try {
+          resource.close();
+        } catch (Exception suppressed) {
+          e.addSuppressed(suppressed);
+        }
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Reads without joining, hosting or writing: connects to the TCP store as a client (or opens an
+   * existing FileStore; a missing file is no state), checks that the key exists and reads it.
+   */
+  @Override
+  public Optional<byte[]> readState(RendezvousParameters params) {
+    String storeType = storeType(params);
+    int readTimeout = readTimeout(params);
+    if (storeType.equals("file")) {
+      Path path = Path.of(params.endpoint());
+      if (!Files.exists(path)) {
+        return Optional.empty();
+      }
+      try (Store store = FileStore.open(path, Duration.ofSeconds(readTimeout))) {
+        return C10dBackend.peek(store, params.runId());
+      } catch (StoreException e) {
+        throw new RendezvousConnectionException(CONNECTION_FAILED, e);
+      }
+    }
+    Endpoint endpoint = Endpoint.parse(params.endpoint(), Endpoint.C10D_DEFAULT_PORT);
+    StoreProtocol protocol = protocol(params);
+    try (TcpStore store =
+        TcpStore.connect(
+            TcpStoreOptions.builder(endpoint.host(), endpoint.port())
+                .timeout(Duration.ofSeconds(readTimeout))
+                .protocol(protocol)
+                .build())) {
+      return C10dBackend.peek(store, params.runId());
+    } catch (StoreException | IllegalArgumentException e) {
+      throw new RendezvousConnectionException(CONNECTION_FAILED, e);
+    }
+  }
+
+  private static String storeType(RendezvousParameters params) {
+    String storeType =
+        String.valueOf(params.get("store_type", "tcp")).strip().toLowerCase(Locale.ROOT);
+    if (!storeType.equals("tcp") && !storeType.equals("file")) {
+      throw new IllegalArgumentException(
+          "Invalid store type given. Currently only supports file and tcp.");
+    }
+    return storeType;
+  }
+
+  private static StoreProtocol protocol(RendezvousParameters params) {
+    return StoreProtocol.parse(params.getString("store_protocol").orElse("auto"));
+  }
+
+  private static int readTimeout(RendezvousParameters params) {
+    int readTimeout = params.getAsInt("read_timeout", 60);
+    if (readTimeout <= 0) {
+      throw new IllegalArgumentException("The read timeout must be a positive integer.");
+    }
+    return readTimeout;
+  }
+
+  /**
+   * Creates the store as PyTorch's {@code create_backend}; adds a server it starts to {@code
+   * owned}.
+   */
+  private static Store createStore(
+      RendezvousParameters params, StateDialect dialect, List<AutoCloseable> owned) {
+    return switch (storeType(params)) {
+      case "file" -> createFileStore(params);
+      default -> createTcpStore(params, dialect, owned);
+    };
+  }
+
+  private static Store createFileStore(RendezvousParameters params) {
+    Path path;
+    if (!params.endpoint().isBlank()) {
+      path = Path.of(params.endpoint());
+    } else {
+      try {
+        path = Files.createTempFile("rdzv-filestore-", "");
+      } catch (java.io.IOException e) {
+        throw new RendezvousException(
+            "The file creation for C10d store has failed. See inner exception for details.", e);
+      }
+    }
+    int readTimeout = readTimeout(params);
+    try {
+      return FileStore.open(path, Duration.ofSeconds(readTimeout));
+    } catch (StoreException e) {
+      throw new RendezvousConnectionException(CONNECTION_FAILED, e);
+    }
+  }
+
+  private static Store createTcpStore(
+      RendezvousParameters params, StateDialect dialect, List<AutoCloseable> owned) {
+    Endpoint endpoint = Endpoint.parse(params.endpoint(), Endpoint.C10D_DEFAULT_PORT);
+    Boolean configuredHost = params.getAsBool("is_host");
+    boolean isHost =
+        configuredHost != null
+            ? configuredHost
+            : RendezvousConfig.matchesMachineHostname(endpoint.host());
+    int readTimeout = readTimeout(params);
+    StoreProtocol protocol = protocol(params);
+    for (boolean isServer : isHost ? new boolean[] {true, false} : new boolean[] {false}) {
+      TcpStoreServer server = null;
+      try {
+        int port = endpoint.port();
+        StoreProtocol clientProtocol = protocol;
+        if (isServer) {
+          // PyTorch's server binds every interface, whatever host the endpoint names.
+          server = TcpStoreServer.start(TcpStoreServerOptions.builder().port(port).build());
+          port = server.port();
+          if (clientProtocol == StoreProtocol.AUTO) {
+            // Our own server speaks both families; the 1.13 one lets this node watch the state.
+            clientProtocol = dialect == StateDialect.V1_13 ? StoreProtocol.V1_13 : StoreProtocol.V2;
+          }
+        }
+        TcpStore store =
+            TcpStore.connect(
+                TcpStoreOptions.builder(
+                        isServer ? loopbackFor(endpoint.host()) : endpoint.host(), port)
+                    .timeout(Duration.ofSeconds(readTimeout))
+                    .protocol(clientProtocol)
+                    .build());
+        if (isServer) {
+          LOG.log(
+              Level.INFO,
+              "Process {0} hosts the TCP store for the C10d rendezvous backend.",
+              String.valueOf(ProcessHandle.current().pid()));
+          owned.add(server);
+        }
+        return store;
+      } catch (StoreException | IllegalArgumentException e) {
+        if (server != null) {
+          server.close();
+        }
+        if (!isServer || configuredHost != null) {
+          throw new RendezvousConnectionException(CONNECTION_FAILED, e);
+        }
+        LOG.log(
+            Level.DEBUG,
+            "cannot host the C10d store on port {0} ({1}); joining it as a client",
+            String.valueOf(endpoint.port()),
+            e.getMessage());
+      }
+    }
+    throw new IllegalStateException("unreachable");
+  }
+
+  private static String loopbackFor(String host) {
+    return host.indexOf(':') >= 0 ? "::1" : "127.0.0.1";
   }
 }

@@ -14,11 +14,14 @@ import java.util.concurrent.locks.ReentrantLock;
 import org.rdzv.api.PrefixStore;
 import org.rdzv.api.RendezvousConnectionException;
 import org.rdzv.api.RendezvousException;
+import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
-import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.Store;
 import org.rdzv.api.StoreException;
+import org.rdzv.dynamic.spi.CreatedBackend;
+import org.rdzv.store.StoreProtocol;
+import org.rdzv.store.TcpStore;
 import org.rdzv.store.TcpStoreServer;
 import org.rdzv.store.TcpStoreServerOptions;
 
@@ -31,12 +34,12 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   private final RendezvousSettings settings;
   private final String backendName;
   private final Store store;
-  private final AutoCloseable owned;
+  private final CreatedBackend owned;
   private final Clock clock;
   private final StateHolder holder;
   private final Executor executor;
   private final ReentrantLock lock = new ReentrantLock();
-  private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+  private final List<RendezvousHandler.Listener> listeners = new CopyOnWriteArrayList<>();
 
   // Round membership, guarded by lock.
   private long myRound = -1;
@@ -49,6 +52,8 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   private Thread heartbeat;
   private boolean heartbeating;
   private volatile boolean closed;
+  private final java.util.concurrent.atomic.AtomicBoolean released =
+      new java.util.concurrent.atomic.AtomicBoolean();
 
   // The bootstrap store of 2.x dialects (see bootstrap()), guarded by bootstrapLock.
   private final boolean shareStore;
@@ -66,41 +71,37 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   DynamicHandler(
       NodeDescriptor node,
       RendezvousSettings settings,
-      String backendName,
-      RendezvousBackend backend,
-      Store store,
-      AutoCloseable owned,
+      CreatedBackend owned,
       Clock clock,
       boolean shareStore) {
     this.node = node;
     this.settings = settings;
-    this.backendName = backendName;
-    this.store = store;
+    this.backendName = owned.backend().name();
+    this.store = owned.store();
     this.owned = owned;
     this.clock = clock;
     this.shareStore = shareStore;
-    this.holder = new StateHolder(backend, settings, clock);
+    this.holder = new StateHolder(owned.backend(), settings, clock);
     this.executor = new Executor(node, holder, settings, clock, lock, this::beforeJoiningRound);
   }
 
+  /**
+   * A handler over {@code created}, which it owns; {@code localAddr} (may be null) names the node.
+   */
   static DynamicHandler create(
-      RendezvousBackend backend, Store store, RendezvousParameters params, AutoCloseable owned) {
-    return create(backend, store, params, RendezvousSettings.from(params), owned);
-  }
-
-  static DynamicHandler create(
-      RendezvousBackend backend,
-      Store store,
-      RendezvousParameters params,
-      RendezvousSettings settings,
-      AutoCloseable owned) {
+      CreatedBackend created, RendezvousSettings settings, String localAddr) {
+    if (created.store() instanceof TcpStore tcp) {
+      // A store server that answers only the 1.13 protocol is PyTorch 1.13's (ours and 2.x's
+      // answer the 2.x handshake): its nodes write the 1.13 dialect. (A client of ours that
+      // speaks 1.13 was told so: the dialect is pinned then, and this changes nothing.)
+      settings =
+          settings.withDefaultDialect(
+              tcp.protocol() == StoreProtocol.V1_13 ? StateDialect.V1_13 : StateDialect.V2_6);
+    }
     return new DynamicHandler(
-        newNode(params.localAddr()),
+        newNode(localAddr),
         settings,
-        backend.name(),
-        backend,
-        store,
-        owned,
+        created,
         Clock.SYSTEM,
         !"1".equals(System.getenv(DISABLE_SHARE_ENV)));
   }
@@ -465,12 +466,12 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   }
 
   @Override
-  public void addListener(Listener listener) {
-    listeners.add(listener);
+  public void addListener(RendezvousHandler.Listener listener) {
+    listeners.add(java.util.Objects.requireNonNull(listener, "listener"));
   }
 
   @Override
-  public void removeListener(Listener listener) {
+  public void removeListener(RendezvousHandler.Listener listener) {
     listeners.remove(listener);
   }
 
@@ -479,16 +480,9 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     closed = true;
     stopHeartbeats();
     releaseBootstrap();
-    if (owned != null) {
-      try {
-        owned.close();
-      } catch (Exception e) {
-        LOG.log(
-            Level.DEBUG,
-            "closing the store of rendezvous ''{0}'' failed: {1}",
-            settings.runId(),
-            e);
-      }
+    if (released.compareAndSet(false, true)) {
+      // Logs its own failures: closing never throws.
+      owned.close();
     }
   }
 
@@ -599,9 +593,21 @@ final class DynamicHandler implements DynamicRendezvousHandler {
         settings.runId(),
         String.valueOf(myRound),
         lost);
-    for (Listener l : listeners) {
+    Set<NodeDescriptor> nodes = Set.copyOf(lost);
+    Set<String> names = null;
+    for (RendezvousHandler.Listener l : listeners) {
       try {
-        l.participantsLost(myRound, Set.copyOf(lost));
+        if (l instanceof NodeListener typed) {
+          typed.nodesLost(myRound, nodes);
+        } else {
+          if (names == null) {
+            names =
+                nodes.stream()
+                    .map(NodeDescriptor::toString)
+                    .collect(java.util.stream.Collectors.toUnmodifiableSet());
+          }
+          l.participantsLost(myRound, names);
+        }
       } catch (RuntimeException e) {
         LOG.log(Level.WARNING, "a rendezvous listener failed: {0}", e.toString());
       }

@@ -1,21 +1,47 @@
 package org.rdzv.dynamic;
 
 import java.util.Set;
+import java.util.stream.Collectors;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.Store;
+import org.rdzv.dynamic.spi.CreatedBackend;
+import org.rdzv.dynamic.spi.RendezvousBackendProvider;
 
 /**
  * PyTorch's {@code DynamicRendezvousHandler}: nodes join rounds through one shared state held by a
  * {@link RendezvousBackend}, sharing it with real PyTorch nodes of the same state dialect.
  *
- * <p>Beyond {@link RendezvousHandler}, a Java node can {@linkplain #leave() leave} without closing
- * the rendezvous for everyone, learn that {@linkplain #addListener participants of its round
- * stopped heartbeating} (PyTorch issue #111646), and read the {@linkplain #state() state}.
- * Thread-safe: operations hold one lock, released while an operation waits for others, so {@link
+ * <p>Beyond {@link RendezvousHandler} (which already lets any node {@linkplain #leave() leave},
+ * {@linkplain #addListener(RendezvousHandler.Listener) hear of lost participants} and {@linkplain
+ * #close() release} the handler), a dynamic handler names its node with a {@link NodeDescriptor},
+ * reports lost participants as descriptors, and reads the {@linkplain #state() state}. Thread-safe:
+ * operations hold one lock, released while an operation waits for others, so {@link
  * #numNodesWaiting()} or {@link #state()} answer during a long {@link #nextRendezvous()}.
  */
-public interface DynamicRendezvousHandler extends RendezvousHandler, AutoCloseable {
+public interface DynamicRendezvousHandler extends RendezvousHandler {
+
+  /**
+   * PyTorch's {@code create_backend} then {@code create_handler}: reads the dynamic rendezvous
+   * settings from {@code params} once ({@link RendezvousSettings#from}, so bad options fail before
+   * any network access), asks {@code provider} for the backend and store ({@link
+   * RendezvousBackendProvider#createBackend}), and builds the handler, which owns what the provider
+   * created: {@link #close()} releases it.
+   *
+   * @throws IllegalArgumentException for invalid parameters, with PyTorch's messages
+   * @throws org.rdzv.api.RendezvousConnectionException if the backend cannot be reached
+   */
+  static DynamicRendezvousHandler create(
+      RendezvousBackendProvider provider, RendezvousParameters params) {
+    RendezvousSettings settings = RendezvousSettings.from(params);
+    CreatedBackend created = provider.createBackend(params, settings);
+    try {
+      return DynamicHandler.create(created, settings, params.localAddr());
+    } catch (RuntimeException e) {
+      created.close();
+      throw e;
+    }
+  }
 
   /**
    * Creates a handler over any backend: PyTorch's {@code create_handler(store, backend, params)}.
@@ -24,16 +50,28 @@ public interface DynamicRendezvousHandler extends RendezvousHandler, AutoCloseab
    * keep_alive_max_attempt}) and the Java-only {@code state_dialect} and {@code rank_order}. Does
    * not contact the backend.
    *
-   * @param store the store returned (round-prefixed) to callers; not closed by this handler
+   * @param store the store returned (round-prefixed) to callers; the backend and the store stay the
+   *     caller's: {@link #close()} does not close them
    * @throws IllegalArgumentException for invalid parameters, with PyTorch's message
    */
   static DynamicRendezvousHandler create(
       RendezvousBackend backend, Store store, RendezvousParameters params) {
-    return DynamicHandler.create(backend, store, params, null);
+    return DynamicHandler.create(
+        CreatedBackend.unowned(backend, store),
+        RendezvousSettings.from(params),
+        params.localAddr());
   }
 
   /** This node's descriptor. */
   NodeDescriptor node();
+
+  /**
+   * {@code host_pid_localId}: the {@linkplain NodeDescriptor#toString() repr} of {@link #node()}.
+   */
+  @Override
+  default String nodeName() {
+    return node().toString();
+  }
 
   /** The state as last synced, refreshed from the backend if older than a second. */
   StateSnapshot state();
@@ -46,35 +84,52 @@ public interface DynamicRendezvousHandler extends RendezvousHandler, AutoCloseab
    *
    * @throws org.rdzv.api.RendezvousException if the backend fails or the timeout passes
    */
+  @Override
   void leave();
 
   /** Participants of this node's current, completed round that are gone (left or dead). */
   Set<NodeDescriptor> lostParticipants();
 
   /**
-   * Registers a listener told when participants of this node's completed round disappear — found by
-   * this node's heartbeat or any other sync. Listeners run on the thread that noticed, outside the
-   * handler's lock; they must not block.
+   * Registers a listener told, with descriptors, when participants of this node's completed round
+   * disappear — found by this node's heartbeat or any other sync. As {@link
+   * #addListener(RendezvousHandler.Listener)}: runs on the thread that noticed, outside the
+   * handler's lock; must not block.
    */
-  void addListener(Listener listener);
+  default void addListener(NodeListener listener) {
+    addListener((RendezvousHandler.Listener) listener);
+  }
 
-  void removeListener(Listener listener);
+  default void removeListener(NodeListener listener) {
+    removeListener((RendezvousHandler.Listener) listener);
+  }
 
   /**
    * Stops heartbeating and releases what this handler owns: a store it created, a hosted server,
-   * and the bootstrap store server it runs as rank 0 under a 2.x dialect ({@link #shutdown()} stops
-   * that one too). Idempotent.
+   * the backend's connections, and the bootstrap store server it runs as rank 0 under a 2.x dialect
+   * ({@link #shutdown()} stops that one too). Idempotent.
    */
   @Override
   void close();
 
-  /** Notified of membership events of this node's round. */
+  /** A {@link RendezvousHandler.Listener} that receives the lost nodes as descriptors. */
   @FunctionalInterface
-  interface Listener {
+  interface NodeListener extends RendezvousHandler.Listener {
     /**
      * Participants of {@code round} (which this node completed with them) stopped heartbeating or
      * left; {@code lost} holds only the newly lost ones.
      */
-    void participantsLost(long round, Set<NodeDescriptor> lost);
+    void nodesLost(long round, Set<NodeDescriptor> lost);
+
+    /** Parses the names back into descriptors (a dynamic handler calls {@link #nodesLost}). */
+    @Override
+    default void participantsLost(long round, Set<String> lost) {
+      nodesLost(
+          round,
+          lost.stream()
+              .map(NodeDescriptor::parse)
+              .flatMap(java.util.Optional::stream)
+              .collect(Collectors.toUnmodifiableSet()));
+    }
   }
 }

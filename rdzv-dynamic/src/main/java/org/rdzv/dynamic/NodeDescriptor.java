@@ -2,6 +2,7 @@ package org.rdzv.dynamic;
 
 import java.util.Comparator;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * One node of a dynamic rendezvous: PyTorch's {@code _NodeDesc}. Equal descriptors are the same
@@ -61,6 +62,28 @@ public record NodeDescriptor(String host, long pid, long localId)
   @Override
   public String toString() {
     return host + "_" + pid + "_" + localId;
+  }
+
+  /**
+   * Parses {@link #toString()}'s form back, {@code host_pid_localId}: the last two {@code
+   * _}-separated fields are the numbers, so the host may contain underscores. Empty for text not of
+   * that form (an empty host, a field that is not a decimal {@code long}).
+   */
+  public static Optional<NodeDescriptor> parse(String text) {
+    int l = text.lastIndexOf('_');
+    int p = l > 0 ? text.lastIndexOf('_', l - 1) : -1;
+    if (p <= 0) {
+      return Optional.empty();
+    }
+    try {
+      return Optional.of(
+          new NodeDescriptor(
+              text.substring(0, p),
+              Long.parseLong(text.substring(p + 1, l)),
+              Long.parseLong(text.substring(l + 1))));
+    } catch (NumberFormatException e) {
+      return Optional.empty();
+    }
   }
 
   /** Python's string order: by Unicode code point (Java's {@code compareTo} uses UTF-16 units). */

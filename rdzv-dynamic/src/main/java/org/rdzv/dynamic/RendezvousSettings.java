@@ -6,7 +6,9 @@ import org.rdzv.store.StoreProtocol;
 
 /**
  * The settings of one dynamic rendezvous node, read from {@link RendezvousParameters} with
- * PyTorch's keys, defaults and checks.
+ * PyTorch's keys, defaults and checks ({@link #from}), once per handler; every default is here.
+ * Immutable; backend providers receive it in {@link
+ * org.rdzv.dynamic.spi.RendezvousBackendProvider#createBackend}.
  *
  * @param runId the rendezvous id; not empty
  * @param minNodes at least 1
@@ -28,7 +30,7 @@ import org.rdzv.store.StoreProtocol;
  *     store_protocol=1.13}), or {@code null} when it is only a default: a pinned node refuses a
  *     state of another dialect, an unpinned one adopts it
  */
-record RendezvousSettings(
+public record RendezvousSettings(
     String runId,
     int minNodes,
     int maxNodes,
@@ -43,7 +45,11 @@ record RendezvousSettings(
     Duration pollInterval,
     String dialectOrigin) {
 
-  RendezvousSettings {
+  /**
+   * @throws IllegalArgumentException with PyTorch's message for an empty run id, a bad node range
+   *     or a timeout that is not positive
+   */
+  public RendezvousSettings {
     if (runId == null || runId.isEmpty()) {
       throw new IllegalArgumentException("The run id must be a non-empty string.");
     }
@@ -105,11 +111,19 @@ record RendezvousSettings(
   }
 
   /** The time after which a node without a heartbeat is dropped. */
-  Duration expiry() {
+  public Duration expiry() {
     return keepAliveInterval.multipliedBy(keepAliveMaxAttempt);
   }
 
-  static RendezvousSettings from(RendezvousParameters p) {
+  /**
+   * Reads PyTorch's keys ({@code join_timeout} 600 s, {@code last_call_timeout} 30 s, {@code
+   * close_timeout} 30 s, {@code heartbeat_timeout} 5 s, {@code keep_alive_interval} 5 s, {@code
+   * keep_alive_max_attempt} 3) and the Java-only {@code state_dialect} (else implied by {@code
+   * store_protocol}) and {@code rank_order}.
+   *
+   * @throws IllegalArgumentException for a value PyTorch refuses, with its message
+   */
+  public static RendezvousSettings from(RendezvousParameters p) {
     Integer keepAliveInterval = p.getAsInt("keep_alive_interval", 5);
     if (keepAliveInterval == null) {
       throw new IllegalArgumentException(

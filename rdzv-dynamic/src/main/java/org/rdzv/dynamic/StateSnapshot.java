@@ -3,6 +3,7 @@ package org.rdzv.dynamic;
 import java.time.Instant;
 import java.util.Map;
 import java.util.Set;
+import org.rdzv.api.RendezvousStatus;
 
 /**
  * An immutable copy of a dynamic rendezvous state, as decoded from the shared store.
@@ -35,5 +36,14 @@ public record StateSnapshot(
    */
   public static StateSnapshot decode(byte[] pickle) {
     return StateCodec.decode(pickle).snapshot();
+  }
+
+  /**
+   * This state as {@code rdzv status} shows it: {@code run_id=<id> round=N complete=... closed=...
+   * dialect=... deadline=... participants=N waiting=N redundant=N}, then one line per participant
+   * (by rank), waiting and redundant node with its heartbeat age; or the same as one JSON object.
+   */
+  public RendezvousStatus toStatus(String runId) {
+    return new SnapshotStatus(runId, this);
   }
 }

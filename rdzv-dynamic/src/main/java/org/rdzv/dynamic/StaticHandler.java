@@ -23,7 +23,7 @@ import org.rdzv.store.TcpStoreServerOptions;
  * {@code max_nodes}, rank 0 hosts the TCP store at the endpoint, and every round returns {@code
  * PrefixStore(run_id)} over it.
  */
-final class StaticHandler implements RendezvousHandler, AutoCloseable {
+final class StaticHandler implements RendezvousHandler {
   private static final System.Logger LOG = System.getLogger(StaticHandler.class.getName());
   private static final int DEFAULT_TIMEOUT_SECONDS = 600;
 

@@ -19,6 +19,7 @@ import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.StoreException;
+import org.rdzv.dynamic.spi.CreatedBackend;
 import org.rdzv.store.TcpStore;
 import org.rdzv.store.TcpStoreOptions;
 import org.rdzv.store.TcpStoreServer;
@@ -60,10 +61,7 @@ class BootstrapStoreTest {
         new DynamicHandler(
             DynamicHandler.newNode(params.localAddr()),
             RendezvousSettings.from(params),
-            "c10d",
-            backend,
-            store,
-            backend::close,
+            new CreatedBackend(backend, store, List.of(backend)),
             Clock.SYSTEM,
             share);
     handlers.add(h);

@@ -127,7 +127,7 @@ class MixedRendezvousTest {
     assertThat(ranks).hasSize(world);
     List<NodeDescriptor> nodes = new ArrayList<>();
     for (String text : ranks.keySet()) {
-      nodes.add(C10dBackend.parse(text));
+      nodes.add(NodeDescriptor.parse(text).orElseThrow());
     }
     List<NodeDescriptor> natural = new ArrayList<>(nodes);
     natural.sort(NodeDescriptor.NATURAL_ORDER);
@@ -393,12 +393,14 @@ class MixedRendezvousTest {
             watcher.state(); // a sync: the check for expired heartbeats
             return watcher
                 .lostParticipants()
-                .containsAll(List.of(C10dBackend.parse(killedNode), victim.node()));
+                .containsAll(
+                    List.of(NodeDescriptor.parse(killedNode).orElseThrow(), victim.node()));
           });
       survivor.awaitLine("{\"participants\": 2}"::equals, Duration.ofSeconds(60));
       assertThat(watcher.state().participants())
           .containsOnlyKeys(
-              watcher.node(), C10dBackend.parse(ranksOf(survivor).keySet().iterator().next()));
+              watcher.node(),
+              NodeDescriptor.parse(ranksOf(survivor).keySet().iterator().next()).orElseThrow());
     }
   }
 

@@ -251,12 +251,28 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
       LOG.log(Level.WARNING, "Shutdown failed. Error occurred: {0}", e.getMessage());
       return false;
     } finally {
-      runLease.cancel(false);
-      ScheduledFuture<?> rank = rankLease;
-      if (rank != null) {
-        rank.cancel(false);
-      }
+      close();
     }
+  }
+
+  /**
+   * Stops refreshing this node's keep-alive key: the others see it gone when its TTL ({@value
+   * #WORKER_KEEPALIVE_TTL} s) expires, which is how PyTorch's legacy rendezvous notices a lost
+   * node. The rendezvous stays open.
+   */
+  @Override
+  public void leave() {
+    ScheduledFuture<?> rank = rankLease;
+    if (rank != null) {
+      rank.cancel(false);
+    }
+  }
+
+  /** Stops refreshing this node's TTLs; the HTTP client is shared and needs no closing. */
+  @Override
+  public void close() {
+    runLease.cancel(false);
+    leave();
   }
 
   // ---------------------------------------------------------------- the barrier

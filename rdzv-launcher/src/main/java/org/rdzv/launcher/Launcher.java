@@ -45,14 +45,8 @@ public final class Launcher {
     try {
       return launch(config.toBuilder().rendezvous(parameters).build(), handler, listener);
     } finally {
-      if (handler instanceof AutoCloseable closeable) {
-        // Our handler: release what it owns (a hosted rendezvous store, heartbeats).
-        try {
-          closeable.close();
-        } catch (Exception e) {
-          LOG.log(Level.DEBUG, "closing the rendezvous handler failed: {0}", e.toString());
-        }
-      }
+      // Our handler: release what it owns (a hosted rendezvous store, heartbeats).
+      handler.close();
     }
   }
 

@@ -28,7 +28,6 @@ import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.Store;
-import org.rdzv.dynamic.DynamicRendezvousHandler;
 
 /**
  * PyTorch's {@code LocalElasticAgent} with its 1.13 store conventions (reference §9), so that it
@@ -37,9 +36,10 @@ import org.rdzv.dynamic.DynamicRendezvousHandler;
  * torchelastic/agent/terminal_state<r>}.
  *
  * <p>Unlike PyTorch it does not poll its workers: each worker's exit wakes the agent at once. On a
- * {@link DynamicRendezvousHandler}, a participant of the current round that stops heartbeating
- * makes the agent re-rendezvous (without using a restart), where PyTorch would carry on. The
- * monitor interval only paces the question "do nodes wait to join?".
+ * handler that reports lost participants ({@link RendezvousHandler#addListener}), a participant of
+ * the current round that stops heartbeating makes the agent re-rendezvous (without using a
+ * restart), where PyTorch would carry on. The monitor interval only paces the question "do nodes
+ * wait to join?".
  */
 final class LocalElasticAgent implements ElasticAgent {
   private static final System.Logger LOG = System.getLogger(LocalElasticAgent.class.getName());
@@ -109,14 +109,12 @@ final class LocalElasticAgent implements ElasticAgent {
     }
     runThread = Thread.currentThread();
     boolean success = false;
-    DynamicRendezvousHandler.Listener lossListener =
+    RendezvousHandler.Listener lossListener =
         (round, lost) -> {
           lostRound.set(round);
           exits.offer(WAKE);
         };
-    if (handler instanceof DynamicRendezvousHandler dynamic) {
-      dynamic.addListener(lossListener);
-    }
+    handler.addListener(lossListener);
     try {
       RunResult result = invokeRun();
       success = result.isSuccess();
@@ -132,9 +130,7 @@ final class LocalElasticAgent implements ElasticAgent {
       }
       throw e;
     } finally {
-      if (handler instanceof DynamicRendezvousHandler dynamic) {
-        dynamic.removeListener(lossListener);
-      }
+      handler.removeListener(lossListener);
       runThread = null;
       Thread.interrupted(); // a stop() may have interrupted us; do not leak it to the caller
       stopWorkers();

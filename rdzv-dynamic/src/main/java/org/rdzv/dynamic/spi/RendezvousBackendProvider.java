@@ -1,0 +1,71 @@
+package org.rdzv.dynamic.spi;
+
+import java.util.Optional;
+import org.rdzv.api.RendezvousParameters;
+import org.rdzv.api.RendezvousStatus;
+import org.rdzv.api.spi.RendezvousHandlerProvider;
+import org.rdzv.dynamic.DynamicRendezvousHandler;
+import org.rdzv.dynamic.RendezvousSettings;
+import org.rdzv.dynamic.StateSnapshot;
+
+/**
+ * A backend of PyTorch's dynamic rendezvous, in PyTorch's shape: {@link #createBackend} is the
+ * backend module's {@code create_backend(params)}, and {@link #create} then does {@code
+ * create_handler(store, backend, params)}. The built-in {@code c10d}, {@code etcd-v2} and {@code
+ * etcd-v3} backends are providers of this kind, and a plug-in is one more: list the class in {@code
+ * META-INF/services/org.rdzv.api.spi.RendezvousHandlerProvider}, and {@code
+ * RendezvousRegistry.handler(params)}, {@code rdzv run}, {@code rdzv join} and {@code rdzv status}
+ * find it by {@link #name()}.
+ *
+ * <p>A provider implements three methods: {@link #name()}, {@link #createBackend} and {@link
+ * #readState}; the handler and the status come with it. Providers are instantiated once (public
+ * no-argument constructor) and must be thread-safe.
+ */
+public interface RendezvousBackendProvider extends RendezvousHandlerProvider {
+
+  /**
+   * The backend name, as users select it and as {@link org.rdzv.dynamic.RendezvousBackend#name()}
+   * reports it (e.g. {@code c10d}).
+   */
+  @Override
+  String name();
+
+  /**
+   * PyTorch's {@code create_backend(params)}: the backend over which the state is shared, the store
+   * the nodes share, and what the handler owns. Called once per handler, after {@code settings}
+   * were read from {@code params} (so invalid dynamic-rendezvous options fail before any network
+   * access); reads its own options from {@code params}. May block while it connects (up to its read
+   * timeout) and may host a server. Does not join.
+   *
+   * @throws IllegalArgumentException for invalid options, with PyTorch's messages
+   * @throws org.rdzv.api.RendezvousConnectionException if the backend cannot be reached or hosted
+   */
+  CreatedBackend createBackend(RendezvousParameters params, RendezvousSettings settings);
+
+  /**
+   * Reads the stored state of {@code params.runId()} (the pickled bytes, as {@link
+   * org.rdzv.dynamic.RendezvousBackend#getState()} returns them) without joining, hosting or
+   * writing anything: no sentinel, no counters, no keep-alive. Empty when there is no state. For
+   * status tools; opens and closes its own connections; blocks up to the backend's read timeout.
+   *
+   * @throws IllegalArgumentException for invalid options
+   * @throws org.rdzv.api.RendezvousConnectionException if the backend cannot be reached
+   * @throws org.rdzv.api.RendezvousStateException if the stored value is not a state envelope
+   */
+  Optional<byte[]> readState(RendezvousParameters params);
+
+  /**
+   * {@code create_backend} then {@code create_handler}: see {@link
+   * DynamicRendezvousHandler#create(RendezvousBackendProvider, RendezvousParameters)}.
+   */
+  @Override
+  default DynamicRendezvousHandler create(RendezvousParameters params) {
+    return DynamicRendezvousHandler.create(this, params);
+  }
+
+  /** {@link #readState}, decoded ({@link StateSnapshot#decode}) and shown as a dynamic state. */
+  @Override
+  default Optional<RendezvousStatus> readStatus(RendezvousParameters params) {
+    return readState(params).map(StateSnapshot::decode).map(s -> s.toStatus(params.runId()));
+  }
+}
