@@ -20,7 +20,7 @@ import org.rdzv.store.StoreProtocol;
  * @param keepAliveInterval {@code keep_alive_interval}, default 5 s
  * @param keepAliveMaxAttempt {@code keep_alive_max_attempt}, default 3
  * @param dialect the state dialect written when the store holds none: {@code state_dialect}, else
- *     implied by {@code store_protocol} ({@code 1.13} or {@code 2}), else (for {@code c10d}) the
+ *     implied by {@code store_protocol} ({@code 1.13} or {@code 2}), else (for a TCP store) the
  *     protocol family of a PyTorch store server, else 2.6+ (see {@link #from})
  * @param naturalRanks whether a round this node completes ranks hosts in natural order ({@code
  *     rank_order=natural}, the default) rather than PyTorch's string order ({@code pytorch})
@@ -136,7 +136,7 @@ public record RendezvousSettings(
     }
     // The dialect rule (docs/dynamic-rendezvous.md): the state already stored decides (see
     // StateHolder#dialect); without one, what configuration says, else what the store server
-    // speaks (c10d, see C10dRendezvous), else 2.6+: most PyTorch users run 2.x.
+    // speaks (a TCP store, see DynamicHandler.create), else 2.6+: most PyTorch users run 2.x.
     StateDialect dialect = StateDialect.V2_6;
     String origin = null;
     var protocol = p.getString("store_protocol");
