@@ -234,7 +234,20 @@ final class DynamicHandler implements DynamicRendezvousHandler {
         } else {
           closeBootstrapServer();
         }
-        bootstrapInfo = RendezvousStoreInfo.build(0, prefixed, node.host(), port);
+        try {
+          bootstrapInfo = RendezvousStoreInfo.build(0, prefixed, node.host(), port);
+        } catch (StoreException e) {
+          // Without the address the other ranks' workers cannot start: fail this round.
+          throw new RendezvousConnectionException(
+              "The node '"
+                  + node
+                  + "' cannot publish MASTER_ADDR/MASTER_PORT in round "
+                  + round
+                  + " of the rendezvous '"
+                  + settings.runId()
+                  + "'.",
+              e);
+        }
         bootstrapOwner = node;
         return bootstrapInfo;
       }
@@ -264,11 +277,12 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   }
 
   /**
-   * Called (under the handler's lock) as this node adds itself to the participants of a round. Then
-   * every participant of the previous round has left it, so their workers are stopped, and nobody
-   * has yet seen this round complete, so none of its workers has connected: the moment to replace
-   * the bootstrap server of the previous round by an empty one, if this node served it. (A node
-   * added by another's write renews when it returns as rank 0.)
+   * Called (under the handler's lock) when this node decides to add itself to the participants of a
+   * round, which every node that joins a round does (a Java node ahead in the turn queue may then
+   * write the addition for it). The round is open, so every participant of the previous one has
+   * left it and their workers are stopped; it has not completed with this node in it, so none of
+   * its workers has connected: the moment to replace the bootstrap server of the previous round by
+   * an empty one, if this node served it. (Should that not happen, rank 0 renews when it returns.)
    */
   private void beforeJoiningRound(MutableState joining) {
     bootstrapLock.lock();

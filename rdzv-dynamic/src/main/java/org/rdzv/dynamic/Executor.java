@@ -67,8 +67,8 @@ final class Executor {
   }
 
   /**
-   * @param beforeJoin told, with the state about to change, each time this node is about to add
-   *     itself to a round's participants (the handler renews its bootstrap store then); may be null
+   * @param beforeJoin told, with the state it decided on, each time this node decides to add itself
+   *     to a round's participants (the handler renews its bootstrap store then); may be null
    */
   Executor(
       NodeDescriptor node,
@@ -167,6 +167,11 @@ final class Executor {
       holder.checkDialect();
       Ops.Context ctx = context();
       Ops.Action action = op.next(ctx, deadline);
+      if (action == Ops.Action.ADD_TO_PARTICIPANTS && beforeJoin != null) {
+        // Told at the decision, before queueing for a turn: a Java node ahead in the queue may
+        // add this one with its own write.
+        beforeJoin.accept(ctx.state());
+      }
       switch (action) {
         case FINISH -> {
           return;
@@ -289,9 +294,6 @@ final class Executor {
     switch (action) {
       case KEEP_ALIVE -> s.lastHeartbeats.put(node, ctx.wallNow());
       case ADD_TO_PARTICIPANTS -> {
-        if (beforeJoin != null) {
-          beforeJoin.accept(s);
-        }
         addParticipant(s, node, ctx);
         // Java nodes queued right behind us to do the same: add them in this write, each as if
         // it had added itself (they asked a moment ago and wait for their turn, so they live).
