@@ -126,6 +126,12 @@ final class LocalElasticAgent implements ElasticAgent {
   private RunResult invokeRun() {
     LOG.log(
         Level.INFO, "[{0}] starting workers for entrypoint: {1}", role(), config.entrypointName());
+    if ("1".equals(System.getenv("TORCHELASTIC_ENABLE_FILE_TIMER"))) {
+      LOG.log(
+          Level.WARNING,
+          "TORCHELASTIC_ENABLE_FILE_TIMER=1: rdzv run has no file-timer watchdog (torchrun 2.x's"
+              + " FileTimerServer); workers get no TORCHELASTIC_TIMER_FILE from it");
+    }
     logDir = RunLogDirectory.create(config.logDir(), handler.runId());
     initializeWorkers();
     long intervalNanos = config.monitorInterval().toNanos();

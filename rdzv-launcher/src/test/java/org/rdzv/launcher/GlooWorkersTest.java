@@ -22,7 +22,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.store.TcpStoreServer;
-import org.rdzv.testing.Peers;
 import org.rdzv.testing.Torch;
 
 /**
@@ -177,8 +176,7 @@ class GlooWorkersTest {
     torch.require();
     RendezvousParameters p = standalone().with("state_dialect", "2.6+");
     RunResult result =
-        Launcher.launch(
-            python(torch, p, 2, EXAMPLES.resolve("allreduce.py")).build(), events::add);
+        Launcher.launch(python(torch, p, 2, EXAMPLES.resolve("allreduce.py")).build(), events::add);
 
     assertThat(result.state()).as(output()).isEqualTo(WorkerState.SUCCEEDED);
     assertThat(output())
