@@ -5,6 +5,8 @@
 module org.rdzv.dynamic {
   requires transitive org.rdzv.api;
   requires org.rdzv.store;
+  // Handlers record into a MeterRegistry their factories accept.
+  requires transitive micrometer.core;
 
   exports org.rdzv.dynamic;
   exports org.rdzv.dynamic.spi;

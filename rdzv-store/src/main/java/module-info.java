@@ -3,9 +3,10 @@ module org.rdzv.store {
   requires transitive org.rdzv.api;
   // TcpStoreServerOptions takes the MeterRegistry the server records into.
   requires transitive micrometer.core;
-  // MicrometerLogging points Micrometer's own logging at the JDK's; LastWords warms that up.
-  requires micrometer.commons;
+  // LastWords: the one line a dying server writes without new resources.
   requires java.logging;
+  // MicrometerLogging: Micrometer's own log lines to the JDK's logging where SLF4J has no provider.
+  requires micrometer.commons;
 
   exports org.rdzv.store;
 }

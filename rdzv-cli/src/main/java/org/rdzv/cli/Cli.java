@@ -39,6 +39,17 @@ public final class Cli {
               ? ExitCode.USAGE.code()
               : ExitCode.FAILURE.code();
         });
+    cli.setExecutionStrategy(
+        parseResult -> {
+          // Logging is set up for the command that runs: LOGLEVEL and --log-format.
+          CommandLine command = parseResult.asCommandLineList().getLast();
+          try {
+            Logging.configure(root.logFormat, System.getenv());
+          } catch (IllegalArgumentException e) {
+            throw new CommandLine.ExecutionException(command, e.getMessage(), e);
+          }
+          return new CommandLine.RunLast().execute(parseResult);
+        });
     return cli.execute(args);
   }
 

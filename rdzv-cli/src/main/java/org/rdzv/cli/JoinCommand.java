@@ -35,6 +35,8 @@ public final class JoinCommand implements Callable<Integer> {
 
   @Mixin RendezvousOptions rendezvous;
 
+  @Mixin EventLogOption eventLog;
+
   @Option(names = "--json", description = "Print the result as one JSON object.")
   boolean json;
 
@@ -47,6 +49,14 @@ public final class JoinCommand implements Callable<Integer> {
   public Integer call() throws InterruptedException {
     Quiet.unlessVerbose(spec);
     RendezvousParameters params = rendezvous.toParameters("c10d", "none");
+    Logging.context("command", "join");
+    Logging.context("run_id", params.runId());
+    try (Opened events = eventLog.open()) {
+      return join(params);
+    }
+  }
+
+  private int join(RendezvousParameters params) throws InterruptedException {
     RendezvousHandler handler = RendezvousRegistry.handler(params);
     PrintWriter out = spec.commandLine().getOut();
     RendezvousInfo info;

@@ -5,10 +5,7 @@ public final class Main {
   private Main() {}
 
   public static void main(String[] args) {
-    // One line per log record, as torchrun prints them: LEVEL:logger:message.
-    if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
-      System.setProperty("java.util.logging.SimpleFormatter.format", "%4$s:%3$s:%5$s%6$s%n");
-    }
+    // Log lines: see Logging (LOGLEVEL, --log-format) and docs/logging.md.
     System.exit(Cli.run(System.out, System.err, args));
   }
 }

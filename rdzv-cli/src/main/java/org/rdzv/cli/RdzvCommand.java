@@ -25,6 +25,16 @@ public final class RdzvCommand implements Runnable {
       description = "Show stack traces of errors.")
   boolean verbose;
 
+  @Option(
+      names = {"--log-format"},
+      scope = ScopeType.INHERIT,
+      paramLabel = "FORMAT",
+      defaultValue = "text",
+      description =
+          "Log lines as text (LEVEL:logger:message) or json (one object a line); the level is"
+              + " $$LOGLEVEL's, as torchrun (default: ${DEFAULT-VALUE}).")
+  Logging.Format logFormat = Logging.Format.TEXT;
+
   @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
   @Override

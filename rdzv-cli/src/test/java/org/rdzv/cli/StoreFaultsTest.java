@@ -114,8 +114,7 @@ class StoreFaultsTest {
       assertThat(exit).as(child.output()).isNotZero();
       assertThat(child.lines())
           .as("the server's line and the command's, no stack trace")
-          .anyMatch(
-              l -> l.startsWith("SEVERE:") && l.contains("failed: java.lang.OutOfMemoryError"))
+          .anyMatch(l -> l.startsWith("ERROR:") && l.contains("failed: java.lang.OutOfMemoryError"))
           .anyMatch(l -> l.startsWith("rdzv store: the TCPStore server") && l.contains("failed"))
           .noneMatch(l -> l.startsWith("\tat "));
     }

@@ -15,6 +15,7 @@ import org.rdzv.api.RendezvousException;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.Store;
 import org.rdzv.api.StoreException;
+import org.rdzv.api.events.NodeState;
 import org.rdzv.dynamic.spi.CreatedBackend;
 import org.rdzv.dynamic.spi.RendezvousBackendProvider;
 import org.rdzv.store.StoreProtocol;
@@ -50,6 +51,22 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
    */
   @Override
   public CreatedBackend createBackend(RendezvousParameters params, RendezvousSettings settings) {
+    try {
+      return create(params, settings);
+    } catch (RuntimeException e) {
+      // PyTorch's create_backend records why the backend could not be made.
+      RendezvousEvents.function(
+          "c10d_rendezvous_backend.py",
+          "create_backend",
+          params.runId(),
+          RendezvousEvents.describe(e),
+          NodeState.FAILED,
+          e);
+      throw e;
+    }
+  }
+
+  private CreatedBackend create(RendezvousParameters params, RendezvousSettings settings) {
     List<AutoCloseable> owned = new ArrayList<>();
     Store store = createStore(params, settings.dialect(), owned);
     owned.add(0, store);
@@ -189,10 +206,18 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
                     .protocol(clientProtocol)
                     .build());
         if (isServer) {
-          LOG.log(
-              Level.INFO,
-              "Process {0} hosts the TCP store for the C10d rendezvous backend.",
-              String.valueOf(ProcessHandle.current().pid()));
+          String hosts =
+              "Process "
+                  + ProcessHandle.current().pid()
+                  + " hosts the TCP store for the C10d rendezvous backend.";
+          LOG.log(Level.INFO, hosts);
+          RendezvousEvents.function(
+              "c10d_rendezvous_backend.py",
+              "_create_tcp_store",
+              params.runId(),
+              hosts,
+              NodeState.INIT,
+              null);
           owned.add(server);
         }
         return store;

@@ -1,10 +1,14 @@
 package org.rdzv.dynamic;
 
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Metrics;
+import java.util.Objects;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.Store;
+import org.rdzv.api.events.NodeState;
 import org.rdzv.dynamic.spi.CreatedBackend;
 import org.rdzv.dynamic.spi.RendezvousBackendProvider;
 
@@ -18,6 +22,14 @@ import org.rdzv.dynamic.spi.RendezvousBackendProvider;
  * reports lost participants as descriptors, and reads the {@linkplain #state() state}. Thread-safe:
  * operations hold one lock, released while an operation waits for others, so {@link
  * #numNodesWaiting()} or {@link #state()} answer during a long {@link #nextRendezvous()}.
+ *
+ * <p>A handler records PyTorch's rendezvous events ({@link org.rdzv.api.events.RdzvEvent}, named
+ * and worded as PyTorch's {@code dynamic_rendezvous.py} records them) to {@link
+ * org.rdzv.api.events.Events}, and Micrometer meters ({@code rdzv_rendezvous_*}: rounds, join
+ * latency, participants, waiting nodes, heartbeats, lost participants, write conflicts) to the
+ * registry it was created with, by default {@link Metrics#globalRegistry}, which keeps nothing
+ * until a registry is added to it. Its meters are removed when the last handler of the rendezvous
+ * in the process closes.
  */
 public interface DynamicRendezvousHandler extends RendezvousHandler {
 
@@ -33,10 +45,34 @@ public interface DynamicRendezvousHandler extends RendezvousHandler {
    */
   static DynamicRendezvousHandler create(
       RendezvousBackendProvider provider, RendezvousParameters params) {
-    RendezvousSettings settings = RendezvousSettings.from(params);
+    return create(provider, params, Metrics.globalRegistry);
+  }
+
+  /**
+   * As {@link #create(RendezvousBackendProvider, RendezvousParameters)}, recording the handler's
+   * meters ({@code rdzv_rendezvous_*}, see docs/observability.md) into {@code meters} instead of
+   * Micrometer's global registry. Invalid settings are recorded as PyTorch's {@code create_handler}
+   * records them (an {@link org.rdzv.api.events.RdzvEvent} of state FAILED).
+   */
+  static DynamicRendezvousHandler create(
+      RendezvousBackendProvider provider, RendezvousParameters params, MeterRegistry meters) {
+    Objects.requireNonNull(meters, "meters");
+    RendezvousSettings settings;
+    try {
+      settings = RendezvousSettings.from(params);
+    } catch (RuntimeException e) {
+      RendezvousEvents.function(
+          "dynamic_rendezvous.py",
+          "create_handler",
+          params.runId(),
+          RendezvousEvents.describe(e),
+          NodeState.FAILED,
+          e);
+      throw e;
+    }
     CreatedBackend created = provider.createBackend(params, settings);
     try {
-      return DynamicHandler.create(created, settings, params.localAddr());
+      return DynamicHandler.create(created, settings, params.localAddr(), meters);
     } catch (RuntimeException e) {
       created.close();
       throw e;
@@ -56,10 +92,20 @@ public interface DynamicRendezvousHandler extends RendezvousHandler {
    */
   static DynamicRendezvousHandler create(
       RendezvousBackend backend, Store store, RendezvousParameters params) {
+    return create(backend, store, params, Metrics.globalRegistry);
+  }
+
+  /**
+   * As {@link #create(RendezvousBackend, Store, RendezvousParameters)}, recording the handler's
+   * meters into {@code meters} instead of Micrometer's global registry.
+   */
+  static DynamicRendezvousHandler create(
+      RendezvousBackend backend, Store store, RendezvousParameters params, MeterRegistry meters) {
     return DynamicHandler.create(
         CreatedBackend.unowned(backend, store),
         RendezvousSettings.from(params),
-        params.localAddr());
+        params.localAddr(),
+        Objects.requireNonNull(meters, "meters"));
   }
 
   /** This node's descriptor. */
@@ -105,8 +151,9 @@ public interface DynamicRendezvousHandler extends RendezvousHandler {
   }
 
   /**
-   * Stops heartbeating and releases what this handler owns (a store it created, a hosted server,
-   * the backend's connections).
+   * Stops heartbeating and releases what this handler owns: a store it created, a hosted server,
+   * the backend's connections, and the bootstrap store server it runs as rank 0 under a 2.x dialect
+   * ({@link #shutdown()} stops that one too). Idempotent.
    */
   @Override
   void close();

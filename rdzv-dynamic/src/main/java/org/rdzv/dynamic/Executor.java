@@ -12,6 +12,7 @@ import org.rdzv.api.RendezvousClosedException;
 import org.rdzv.api.RendezvousException;
 import org.rdzv.api.RendezvousGracefulExitException;
 import org.rdzv.api.RendezvousTimeoutException;
+import org.rdzv.api.events.NodeState;
 
 /**
  * Runs an operation to completion: sync, ask the operation for an action, apply it, mark the state
@@ -36,6 +37,7 @@ final class Executor {
   private final RendezvousSettings settings;
   private final Clock clock;
   private final ReentrantLock lock;
+  private final java.util.function.Consumer<MutableState> beforeJoin;
   private int conflicts;
   private RendezvousBackend.Turn turn;
 
@@ -47,6 +49,11 @@ final class Executor {
 
   /** How long a queue for a turn may stand still before this node writes anyway. */
   private static final Duration TURN_TIMEOUT = Duration.ofSeconds(1);
+
+  /** Where applied actions and sync outcomes are told; null in unit tests that need neither. */
+  private final RendezvousEvents events;
+
+  private final RendezvousMetrics metrics;
 
   Executor(NodeDescriptor node, StateHolder holder, RendezvousSettings settings, Clock clock) {
     this(node, holder, settings, clock, null);
@@ -62,11 +69,32 @@ final class Executor {
       RendezvousSettings settings,
       Clock clock,
       ReentrantLock lock) {
+    this(node, holder, settings, clock, lock, null, null, null);
+  }
+
+  /**
+   * @param beforeJoin told, with the state it decided on, each time this node decides to add itself
+   *     to a round's participants (the handler renews its bootstrap store then); may be null
+   * @param events where applied actions and sync outcomes are recorded; may be null
+   * @param metrics where write conflicts are counted; may be null
+   */
+  Executor(
+      NodeDescriptor node,
+      StateHolder holder,
+      RendezvousSettings settings,
+      Clock clock,
+      ReentrantLock lock,
+      java.util.function.Consumer<MutableState> beforeJoin,
+      RendezvousEvents events,
+      RendezvousMetrics metrics) {
     this.node = node;
     this.holder = holder;
     this.settings = settings;
     this.clock = clock;
     this.lock = lock;
+    this.beforeJoin = beforeJoin;
+    this.events = events;
+    this.metrics = metrics;
   }
 
   Ops.Context context() {
@@ -128,6 +156,7 @@ final class Executor {
     while (true) {
       Boolean hasSet = holder.sync();
       if (hasSet != null) {
+        recordSync(hasSet);
         if (hasSet) {
           conflicts = 0;
           if (turn != null && admitted > 0) {
@@ -148,8 +177,14 @@ final class Executor {
           continue;
         }
       }
+      holder.checkDialect();
       Ops.Context ctx = context();
       Ops.Action action = op.next(ctx, deadline);
+      if (action == Ops.Action.ADD_TO_PARTICIPANTS && beforeJoin != null) {
+        // Told at the decision, before queueing for a turn: a Java node ahead in the queue may
+        // add this one with its own write.
+        beforeJoin.accept(ctx.state());
+      }
       switch (action) {
         case FINISH -> {
           return;
@@ -159,7 +194,10 @@ final class Executor {
                 "The rendezvous '" + settings.runId() + "' is closed.");
         case ERROR_TIMEOUT ->
             throw new RendezvousTimeoutException(
-                "The rendezvous '" + settings.runId() + "' operation timed out.");
+                "The rendezvous '"
+                    + settings.runId()
+                    + "' operation timed out."
+                    + (op == Ops.JOIN ? joinTimeoutHint(ctx) : ""));
         case ERROR_GRACEFUL_EXIT ->
             throw new RendezvousGracefulExitException(
                 "The rendezvous '"
@@ -189,6 +227,28 @@ final class Executor {
         }
       }
     }
+  }
+
+  /**
+   * Why a join may time out where PyTorch nodes were expected: they cannot read a state of the
+   * other dialect and fail without a trace in the state (docs/dynamic-rendezvous.md, "Dialects").
+   */
+  private String joinTimeoutHint(Ops.Context ctx) {
+    MutableState s = ctx.state();
+    if (s.complete) {
+      return "";
+    }
+    StateDialect d = ctx.dialect();
+    String cannot =
+        d == StateDialect.V1_13
+            ? "PyTorch 2.x nodes cannot read a state in the 1.13 dialect (for 2.x nodes leave"
+                + " store_protocol and state_dialect unset, and use a new run id)"
+            : "PyTorch 1.13 nodes cannot read a state in the "
+                + d.label()
+                + " dialect (for 1.13 nodes set store_protocol=1.13 on every rdzv node)";
+    // This node may have removed itself already (the rollback window after the deadline).
+    int joined = s.participants.size() + (s.participants.containsKey(node) ? 0 : 1);
+    return " " + joined + " of at least " + settings.minNodes() + " nodes joined; " + cannot + ".";
   }
 
   private void awaitChange(Duration budget) throws InterruptedException {
@@ -244,6 +304,8 @@ final class Executor {
 
   void apply(Ops.Action action, Ops.Context ctx) {
     MutableState s = ctx.state();
+    recordAction(action, s);
+    boolean wasComplete = s.complete;
     switch (action) {
       case KEEP_ALIVE -> s.lastHeartbeats.put(node, ctx.wallNow());
       case ADD_TO_PARTICIPANTS -> {
@@ -290,6 +352,9 @@ final class Executor {
       case MARK_RENDEZVOUS_CLOSED -> s.closed = true;
       default -> throw new IllegalStateException("not a state-changing action: " + action);
     }
+    if (action == Ops.Action.ADD_TO_PARTICIPANTS && !wasComplete && s.complete && events != null) {
+      recordComplete(s); // the participant that filled the round completed it
+    }
     LOG.log(
         Level.DEBUG,
         "rendezvous ''{0}'' round {1}: node {2} applied {3}",
@@ -297,6 +362,111 @@ final class Executor {
         String.valueOf(s.round),
         node,
         action);
+  }
+
+  /** PyTorch's event of a sync that wrote, or failed to write, this node's changes. */
+  private void recordSync(boolean hasSet) {
+    if (!hasSet && metrics != null) {
+      metrics.conflict();
+    }
+    if (events == null) {
+      return;
+    }
+    String run = settings.runId();
+    events.executor(
+        "run",
+        hasSet
+            ? "The node '"
+                + node
+                + "' has successfully synced its local changes with other nodes in the rendezvous '"
+                + run
+                + "'."
+            : "The node '"
+                + node
+                + "' has a stale state and failed to sync its local changes with other nodes in"
+                + " the rendezvous '"
+                + run
+                + "'.",
+        NodeState.RUNNING);
+  }
+
+  /**
+   * PyTorch's events of an action about to be applied to {@code s}, in PyTorch's order: joining a
+   * list also refreshes the heartbeat ({@link #apply} adds the completion a join may cause).
+   */
+  private void recordAction(Ops.Action action, MutableState s) {
+    if (events == null) {
+      return;
+    }
+    String me = "The node '" + node + "' ";
+    String of = " of the rendezvous '" + settings.runId() + "'. Pending sync.";
+    long round = s.round;
+    switch (action) {
+      case KEEP_ALIVE -> recordKeepAlive();
+      case ADD_TO_PARTICIPANTS -> {
+        executorEvent(
+            "_add_to_participants", me + "added itself to the participants of round " + round + of);
+        recordKeepAlive();
+      }
+      case ADD_TO_WAIT_LIST -> {
+        executorEvent(
+            "_add_to_wait_list", me + "added itself to the wait list of round " + (round + 1) + of);
+        recordKeepAlive();
+      }
+      case ADD_TO_REDUNDANCY_LIST -> {
+        executorEvent(
+            "_add_to_redundancy_list",
+            me + "added itself to the redundancy list of round " + (round + 1) + of);
+        recordKeepAlive();
+      }
+      case REMOVE_FROM_PARTICIPANTS ->
+          executorEvent(
+              "_remove_from_participants",
+              me + "removed itself from the participants of round " + round + of);
+      case REMOVE_FROM_WAIT_LIST ->
+          executorEvent(
+              "_remove_from_wait_list",
+              me + "removed itself from the wait list of round " + (round + 1) + of);
+      // PyTorch's wording, typo included, so that one log reads the same for both.
+      case REMOVE_FROM_REDUNDANCY_LIST ->
+          executorEvent(
+              "_remove_from_redundancy_list",
+              me + "removed itself from the redunant list of round " + (round + 1) + of);
+      case MARK_RENDEZVOUS_COMPLETE -> recordComplete(s);
+      case MARK_RENDEZVOUS_CLOSED ->
+          events.executor(
+              "_mark_rendezvous_closed",
+              me + "marked the rendezvous '" + settings.runId() + "' as closed. Pending sync.",
+              NodeState.SUCCEEDED);
+      default -> {}
+    }
+  }
+
+  private void recordKeepAlive() {
+    executorEvent(
+        "_keep_alive",
+        "The node '"
+            + node
+            + "' updated its keep-alive heartbeat time for the rendezvous '"
+            + settings.runId()
+            + "'. Pending sync.");
+  }
+
+  private void recordComplete(MutableState s) {
+    events.executor(
+        "_mark_rendezvous_complete",
+        "The node '"
+            + node
+            + "' marked round "
+            + s.round
+            + " of the rendezvous '"
+            + settings.runId()
+            + "' as complete. Pending sync.",
+        NodeState.SUCCEEDED);
+  }
+
+  private void executorEvent(String method, String message) {
+    events.executor(method, message, NodeState.RUNNING);
   }
 
   private void addParticipant(MutableState s, NodeDescriptor n, Ops.Context ctx) {

@@ -6,6 +6,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import org.rdzv.api.RendezvousStateException;
 
 /**
  * This node's copy of the shared state, synced through a {@link RendezvousBackend}: PyTorch's
@@ -31,19 +32,76 @@ final class StateHolder {
   /** The state as synced (before local changes), to tell significant writes from the rest. */
   private MutableState base = new MutableState();
 
+  /** Tells events and meters what sync found; null in unit tests that need neither. */
+  private final RendezvousEvents events;
+
+  private final RendezvousMetrics metrics;
+
   StateHolder(RendezvousBackend backend, RendezvousSettings settings, Clock clock) {
+    this(backend, settings, clock, null, null);
+  }
+
+  StateHolder(
+      RendezvousBackend backend,
+      RendezvousSettings settings,
+      Clock clock,
+      RendezvousEvents events,
+      RendezvousMetrics metrics) {
     this.backend = backend;
     this.settings = settings;
     this.clock = clock;
+    this.events = events;
+    this.metrics = metrics;
   }
 
   MutableState state() {
     return state;
   }
 
-  /** The dialect to write: that of the stored state, else the configured one. */
+  /**
+   * The dialect to write: that of the stored state; for a state that tells only its family (no
+   * nodes, no timestamps) the configured dialect if pinned, else one of that family; without a
+   * state the configured (or default) one.
+   */
   StateDialect dialect() {
-    return state.dialect != null ? state.dialect : settings.dialect();
+    if (state.dialect != null && state.dialectProven) {
+      return state.dialect;
+    }
+    if (settings.dialectPinned() || state.twoX == null) {
+      return settings.dialect();
+    }
+    if (!state.twoX) {
+      return StateDialect.V1_13;
+    }
+    return settings.dialect() == StateDialect.V1_13 ? StateDialect.V2_6 : settings.dialect();
+  }
+
+  /**
+   * Refuses a stored state of another dialect than the one configuration pinned: the PyTorch nodes
+   * this node expects could not read the state, nor the nodes that wrote it a state of ours.
+   *
+   * @throws RendezvousStateException naming both dialects and what to set
+   */
+  void checkDialect() {
+    StateDialect stored = state.dialect;
+    if (!settings.dialectPinned()
+        || !state.dialectProven
+        || stored == null
+        || stored == settings.dialect()) {
+      return;
+    }
+    throw new RendezvousStateException(
+        "The rendezvous '"
+            + settings.runId()
+            + "' holds a state in the "
+            + stored.describe()
+            + " dialect, but this node is configured for the "
+            + settings.dialect().describe()
+            + " dialect ("
+            + settings.dialectOrigin()
+            + "); the nodes of one rendezvous must share a dialect: set state_dialect="
+            + stored.label()
+            + " to join it, or use another run id.");
   }
 
   void markDirty() {
@@ -64,6 +122,8 @@ final class StateHolder {
     byte[] bytes = null;
     Object newToken = null;
     Boolean hasSet;
+    // The nodes the last sync dropped: a successful write is what removes them for everyone.
+    List<NodeDescriptor> dropped = deadNodes;
     if (dirty) {
       StateDialect dialect = dialect();
       MutableState toWrite = state;
@@ -79,7 +139,10 @@ final class StateHolder {
       if (hasSet) {
         // Our own bytes: no need to decode them again.
         toWrite.dialect = dialect;
+        toWrite.twoX = dialect != StateDialect.V1_13;
+        toWrite.dialectProven = true;
         install(toWrite, newToken);
+        recordDeadNodes(dropped);
         return true;
       }
     } else {
@@ -98,6 +161,23 @@ final class StateHolder {
     return hasSet;
   }
 
+  /** PyTorch's event of a written sync that dropped nodes without heartbeats. */
+  private void recordDeadNodes(List<NodeDescriptor> dropped) {
+    if (events == null || dropped.isEmpty()) {
+      return;
+    }
+    StringBuilder list = new StringBuilder();
+    for (NodeDescriptor dead : dropped) {
+      list.append(list.isEmpty() ? "" : ", ").append('\'').append(dead).append('\'');
+    }
+    events.holder(
+        "As part of the sync operation the node(s) "
+            + list
+            + " have been removed from the rendezvous '"
+            + settings.runId()
+            + "' since they had no heartbeat.");
+  }
+
   private void install(MutableState newState, Object newToken) {
     state = newState;
     base = newState.copy();
@@ -107,6 +187,9 @@ final class StateHolder {
     changeSignalled = false;
     lastSyncNanos = clock.nanoTime();
     sanitize();
+    if (metrics != null) {
+      metrics.observe(state);
+    }
   }
 
   /** Forces the next {@link #sync()} to read. */

@@ -1,5 +1,7 @@
 package org.rdzv.launcher;
 
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Metrics;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -9,6 +11,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
 import org.rdzv.api.RendezvousParameters;
 
 /**
@@ -34,6 +38,8 @@ import org.rdzv.api.RendezvousParameters;
  *     (default 300 s)
  * @param redirects per local rank, which streams go to log files only ({@code --redirects})
  * @param tee per local rank, which streams go to log files and the console ({@code --tee})
+ * @param localRanksFilter the local ranks whose output reaches the console ({@code
+ *     --local-ranks-filter}); empty for all. Others still write their log files.
  * @param logDir base directory of per-attempt, per-rank logs and error files ({@code --log-dir}),
  *     or {@code null} for a temporary directory removed after a successful run
  * @param logLinePrefixTemplate prefix of tee'd lines; {@code ${rank}}, {@code ${local_rank}} and
@@ -44,6 +50,9 @@ import org.rdzv.api.RendezvousParameters;
  * @param out where worker stdout goes when it is not redirected, or {@code null} to let workers
  *     write to this process's stdout directly
  * @param err the same for stderr
+ * @param meterRegistry where the agent's meters ({@code rdzv_agent_*}, see docs/observability.md)
+ *     go; default Micrometer's {@link Metrics#globalRegistry}, which keeps nothing until a registry
+ *     is added to it
  */
 public record LaunchConfig(
     RendezvousParameters rendezvous,
@@ -57,12 +66,14 @@ public record LaunchConfig(
     Duration exitBarrierTimeout,
     Map<Integer, Std> redirects,
     Map<Integer, Std> tee,
+    Set<Integer> localRanksFilter,
     Path logDir,
     String logLinePrefixTemplate,
     Map<String, String> environment,
     boolean agentStore,
     PrintStream out,
-    PrintStream err) {
+    PrintStream err,
+    MeterRegistry meterRegistry) {
 
   public static final String DEFAULT_ROLE = "default";
   public static final String DEFAULT_LOG_LINE_PREFIX = "[rank${rank}]:";
@@ -90,11 +101,15 @@ public record LaunchConfig(
     requireNonNegative(exitBarrierTimeout, "the exit barrier timeout");
     redirects = perRank(redirects, nprocPerNode);
     tee = perRank(tee, nprocPerNode);
+    localRanksFilter =
+        Collections.unmodifiableSet(
+            new TreeSet<>(localRanksFilter == null ? Set.of() : localRanksFilter));
     logLinePrefixTemplate =
         logLinePrefixTemplate == null ? DEFAULT_LOG_LINE_PREFIX : logLinePrefixTemplate;
     environment =
         Collections.unmodifiableMap(
             new LinkedHashMap<>(environment == null ? Map.of() : environment));
+    Objects.requireNonNull(meterRegistry, "meterRegistry");
   }
 
   private static void requirePositive(Duration d, String what) {
@@ -134,12 +149,14 @@ public record LaunchConfig(
     b.exitBarrierTimeout = exitBarrierTimeout;
     b.redirects = redirects;
     b.tee = tee;
+    b.localRanksFilter = localRanksFilter;
     b.logDir = logDir;
     b.logLinePrefixTemplate = logLinePrefixTemplate;
     b.environment = new LinkedHashMap<>(environment);
     b.agentStore = agentStore;
     b.out = out;
     b.err = err;
+    b.meterRegistry = meterRegistry;
     return b;
   }
 
@@ -158,12 +175,14 @@ public record LaunchConfig(
     private Std redirectsAll = Std.NONE;
     private Map<Integer, Std> tee;
     private Std teeAll = Std.NONE;
+    private Set<Integer> localRanksFilter = Set.of();
     private Path logDir;
     private String logLinePrefixTemplate = DEFAULT_LOG_LINE_PREFIX;
     private Map<String, String> environment = new LinkedHashMap<>();
     private boolean agentStore = true;
     private PrintStream out;
     private PrintStream err;
+    private MeterRegistry meterRegistry = Metrics.globalRegistry;
 
     private Builder(RendezvousParameters rendezvous, List<String> command) {
       this.rendezvous = rendezvous;
@@ -239,6 +258,12 @@ public record LaunchConfig(
       return this;
     }
 
+    /** The local ranks whose output reaches the console; empty (the default) for all. */
+    public Builder localRanksFilter(Set<Integer> value) {
+      localRanksFilter = value;
+      return this;
+    }
+
     public Builder logDir(Path value) {
       logDir = value;
       return this;
@@ -274,6 +299,11 @@ public record LaunchConfig(
       return this;
     }
 
+    public Builder meterRegistry(MeterRegistry value) {
+      meterRegistry = value;
+      return this;
+    }
+
     private Map<Integer, Std> all(Std std) {
       Map<Integer, Std> map = new LinkedHashMap<>();
       for (int i = 0; i < nprocPerNode; i++) {
@@ -298,12 +328,14 @@ public record LaunchConfig(
           exitBarrierTimeout,
           redirects != null ? redirects : all(redirectsAll),
           tee != null ? tee : all(teeAll),
+          localRanksFilter,
           logDir,
           logLinePrefixTemplate,
           environment,
           agentStore,
           out,
-          err);
+          err,
+          meterRegistry);
     }
   }
 }

@@ -25,6 +25,97 @@ public final class Json {
     return out.toString();
   }
 
+  /**
+   * {@code value} as Python's {@code json.dumps} writes it with its defaults: {@code ", "} and
+   * {@code ": "} separators, strings escaped as {@link #quote(String)}, floats as Python's {@code
+   * repr}. Takes {@code null}, {@link String}, {@link Boolean}, {@link Number}, {@link
+   * java.util.Map} (keys as text, in iteration order), {@link java.util.List} and {@link Enum} (its
+   * name); anything else is written as its {@code toString()} quoted.
+   */
+  public static String write(Object value) {
+    StringBuilder out = new StringBuilder();
+    write(value, out);
+    return out.toString();
+  }
+
+  /** Appends {@code value} to {@code out} as {@link #write(Object)} does. */
+  public static void write(Object value, StringBuilder out) {
+    switch (value) {
+      case null -> out.append("null");
+      case String s -> quote(s, out);
+      case Boolean b -> out.append(b ? "true" : "false");
+      case Double d -> out.append(pythonFloat(d));
+      case Float f -> out.append(pythonFloat(f.doubleValue()));
+      case Number n -> out.append(n);
+      case Enum<?> e -> quote(e.name(), out);
+      case java.util.Map<?, ?> map -> {
+        out.append('{');
+        boolean first = true;
+        for (java.util.Map.Entry<?, ?> e : map.entrySet()) {
+          if (!first) {
+            out.append(", ");
+          }
+          first = false;
+          quote(String.valueOf(e.getKey()), out);
+          out.append(": ");
+          write(e.getValue(), out);
+        }
+        out.append('}');
+      }
+      case java.util.List<?> list -> {
+        out.append('[');
+        for (int i = 0; i < list.size(); i++) {
+          if (i > 0) {
+            out.append(", ");
+          }
+          write(list.get(i), out);
+        }
+        out.append(']');
+      }
+      default -> quote(value.toString(), out);
+    }
+  }
+
+  /**
+   * Python's {@code repr} of a float, which {@code json.dumps} writes: the shortest digits that
+   * read back to the same double, positional from 1e-4 up to 1e16 ({@code 3.0}, {@code 0.0001}),
+   * else scientific with a signed two-digit exponent ({@code 1e-05}, {@code 1.5e+16}); {@code NaN},
+   * {@code Infinity} and {@code -Infinity} as {@code json.dumps} allows them.
+   */
+  public static String pythonFloat(double d) {
+    if (Double.isNaN(d)) {
+      return "NaN";
+    }
+    if (Double.isInfinite(d)) {
+      return d > 0 ? "Infinity" : "-Infinity";
+    }
+    if (d == 0) {
+      return (1 / d < 0) ? "-0.0" : "0.0";
+    }
+    // Double.toString gives the shortest round-tripping digits (JDK 19+); only the layout differs.
+    java.math.BigDecimal exact = new java.math.BigDecimal(Double.toString(d)).stripTrailingZeros();
+    int exponent = exact.precision() - exact.scale() - 1;
+    if (exponent >= -4 && exponent < 16) {
+      String plain = exact.toPlainString();
+      return plain.indexOf('.') >= 0 ? plain : plain + ".0";
+    }
+    String digits = exact.unscaledValue().abs().toString();
+    StringBuilder out = new StringBuilder();
+    if (exact.signum() < 0) {
+      out.append('-');
+    }
+    out.append(digits.charAt(0));
+    if (digits.length() > 1) {
+      out.append('.').append(digits, 1, digits.length());
+    }
+    out.append('e').append(exponent < 0 ? '-' : '+');
+    int abs = Math.abs(exponent);
+    if (abs < 10) {
+      out.append('0');
+    }
+    return out.append(abs).toString();
+  }
+
   /** Appends {@code s} as a JSON string literal to {@code out}. */
   public static void quote(String s, StringBuilder out) {
     out.append('"');
