@@ -24,13 +24,12 @@ import org.rdzv.store.WatchEvent;
  * whole previous value, compared by the store's COMPARE_SET.
  *
  * <p>Change signalling between Java nodes (not in PyTorch, invisible to it): a Java node that
- * writes a <em>significant</em> change increments the counter {@code
- * torch.rendezvous.<run_id>.epoch} to {@code n} and sets {@code
- * torch.rendezvous.<run_id>.changed/<n>}. A waiting node knows the epoch {@code e} it read before
- * its state and waits for {@code e+1}: on the 1.13 protocol by watching the counter (WATCH_KEY),
- * otherwise with a blocking WAIT on {@code changed/<e+1>} over a connection of its own. PyTorch
- * writers do not signal, so waiters give up after at most the poll interval and read, as PyTorch
- * nodes do.
+ * writes a <em>significant</em> change increments the counter {@code rdzv/v1/<E(run_id)>/epoch} to
+ * {@code n} and sets {@code rdzv/v1/<E(run_id)>/changed/<n>} (keys of {@link RendezvousKeys}). A
+ * waiting node knows the epoch {@code e} it read before its state and waits for {@code e+1}: on the
+ * 1.13 protocol by watching the counter (WATCH_KEY), otherwise with a blocking WAIT on {@code
+ * changed/<e+1>} over a connection of its own. PyTorch writers do not signal, so waiters give up
+ * after at most the poll interval and read, as PyTorch nodes do.
  */
 final class C10dBackend implements RendezvousBackend, AutoCloseable {
   private static final System.Logger LOG = System.getLogger(C10dBackend.class.getName());
@@ -46,6 +45,7 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
 
   private final Store store;
   private final String runId;
+  private final RendezvousKeys keys;
   private final String key;
   private final String epochKey;
   private final boolean signal;
@@ -64,19 +64,19 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
   private boolean ownsWaitStore;
 
   C10dBackend(Store store, String runId, boolean signalChanges) {
-    if (runId == null || runId.isEmpty()) {
-      throw new IllegalArgumentException("The run id must be a non-empty string.");
-    }
+    this.keys = RendezvousKeys.of(runId);
     this.store = store;
     this.runId = runId;
-    this.key = C10dRendezvous.stateKey(runId);
-    this.epochKey = key + ".epoch";
+    this.key = keys.state();
+    // rdzv's own keys live outside PyTorch's (RendezvousKeys): once they were the state key plus
+    // a suffix, which is the state key of another run id ("job" + ".epoch" is "job.epoch").
+    this.epochKey = keys.own(RendezvousKeys.Own.EPOCH);
     this.signal = signalChanges;
     call(() -> store.compareSet(key, new byte[0], NULL_SENTINEL));
     if (signalChanges) {
       // Count this node among those that signal (never decremented: an upper bound).
       try {
-        signalling = store.add(key + ".signalling", 1);
+        signalling = store.add(keys.own(RendezvousKeys.Own.SIGNALLING), 1);
       } catch (StoreException e) {
         signalling = 0;
       }
@@ -105,7 +105,7 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
     if (signal && now - signallingReadAt > 1_000_000_000L) {
       signallingReadAt = now;
       try {
-        signalling = store.add(key + ".signalling", 0);
+        signalling = store.add(keys.own(RendezvousKeys.Own.SIGNALLING), 0);
       } catch (StoreException e) {
         signalling = 0;
       }
@@ -173,7 +173,7 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
    * @throws RendezvousStateException if the value is not base64
    */
   static Optional<byte[]> peek(Store store, String runId) {
-    String key = C10dRendezvous.stateKey(runId);
+    String key = RendezvousKeys.of(runId).state();
     byte[] value =
         call(
             () -> {
@@ -250,7 +250,7 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
     }
     long ticket;
     try {
-      ticket = store.add(key + ".turns", 1);
+      ticket = store.add(keys.own(RendezvousKeys.Own.TURNS), 1);
       if (joining != null) {
         store.set(queueKey(ticket), joining.toString().getBytes(StandardCharsets.UTF_8));
       }
@@ -273,7 +273,7 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
         } catch (StoreTimeoutException e) {
           // A long queue is fine while it moves; if no turn was passed on for a whole timeout,
           // the writer before us died or lingers: go ahead, the token still fences our write.
-          long passed = store.add(key + ".passed", 0);
+          long passed = store.add(keys.own(RendezvousKeys.Own.PASSED), 0);
           if (passed == passedBefore) {
             break;
           }
@@ -309,7 +309,7 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
       }
       joiners = new java.util.ArrayList<>();
       try {
-        long last = Math.min(store.add(key + ".turns", 0), ticket + MAX_BATCH);
+        long last = Math.min(store.add(keys.own(RendezvousKeys.Own.TURNS), 0), ticket + MAX_BATCH);
         // The contiguous run of queued joiners right behind us (a ticket without a queue entry
         // wants something else, or has not registered yet: stop there).
         List<String> keys = new java.util.ArrayList<>();
@@ -351,7 +351,7 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
         for (long t = ticket + 1; t <= ticket + admitted + 1; t++) {
           store.set(turnKey(t), new byte[] {'1'});
         }
-        store.add(key + ".passed", 1 + admitted);
+        store.add(keys.own(RendezvousKeys.Own.PASSED), 1 + admitted);
         if (ticket > NOTIFY_WINDOW) {
           store.deleteKey(turnKey(ticket - NOTIFY_WINDOW));
           store.deleteKey(queueKey(ticket - NOTIFY_WINDOW));
@@ -363,15 +363,15 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
   }
 
   private String queueKey(long ticket) {
-    return key + ".queue/" + ticket;
+    return keys.own(RendezvousKeys.Own.QUEUE, ticket);
   }
 
   private String turnKey(long ticket) {
-    return key + ".turn/" + ticket;
+    return keys.own(RendezvousKeys.Own.TURN, ticket);
   }
 
   String changedKey(long n) {
-    return key + ".changed/" + n;
+    return keys.own(RendezvousKeys.Own.CHANGED, n);
   }
 
   @Override

@@ -59,6 +59,9 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     this.clock = clock;
     this.holder = new StateHolder(owned.backend(), settings, clock);
     this.executor = new Executor(node, holder, settings, clock, lock);
+    // PyTorch's keys of such a run id are also keys of another run's round; say so once.
+    RendezvousKeys.pytorchCollision(settings.runId())
+        .ifPresent(why -> LOG.log(Level.WARNING, "rendezvous ''{0}'': {1}", settings.runId(), why));
   }
 
   /**
@@ -130,7 +133,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       lock.unlock();
     }
     startHeartbeats();
-    Store prefixed = new PrefixStore("torch.rendezvous." + settings.runId() + "." + round, store);
+    Store prefixed = new PrefixStore(RendezvousKeys.of(settings.runId()).roundPrefix(round), store);
     RendezvousStoreInfo bootstrap = null;
     if (dialect != StateDialect.V1_13) {
       // PyTorch 2.x publishes where workers find their store; rank 0 writes it into every
