@@ -1,6 +1,7 @@
 package org.rdzv.cli;
 
 import java.io.PrintWriter;
+import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -9,13 +10,17 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.RendezvousStoreInfo;
+import org.rdzv.launcher.Devices;
 import org.rdzv.launcher.FailureSummary;
 import org.rdzv.launcher.LaunchConfig;
 import org.rdzv.launcher.Launcher;
+import org.rdzv.launcher.LocalWorldSize;
 import org.rdzv.launcher.RunResult;
 import org.rdzv.launcher.Std;
 import org.rdzv.launcher.WorkerState;
@@ -30,9 +35,10 @@ import picocli.CommandLine.Spec;
 /**
  * {@code rdzv run}: torchrun. Joins the rendezvous, starts {@code --nproc-per-node} workers with
  * PyTorch's environment contract, restarts them on failure or when nodes join, and prints
- * torchrun's failure summary. Flags take both spellings ({@code --nproc-per-node}, {@code
- * --nproc_per_node}) and {@code PET_*} environment forms. Everything after the program belongs to
- * the program.
+ * torchrun's failure summary. Every flag of torchrun 2.6 is here, in both spellings ({@code
+ * --nproc-per-node}, {@code --nproc_per_node}) and with its {@code PET_*} environment form (a
+ * boolean flag's as torchrun reads it: {@code 0} or {@code 1}). Everything after the program
+ * belongs to the program.
  */
 @Command(
     name = "run",
@@ -54,7 +60,8 @@ public final class RunCommand implements Callable<Integer> {
       paramLabel = "N",
       defaultValue = "${env:PET_NPROC_PER_NODE:-1}",
       description =
-          "Workers per node: a number, or auto/cpu (one per CPU) (default: ${DEFAULT-VALUE}).")
+          "Workers per node: a number, cpu (one per CPU), gpu (one per GPU) or auto (one per GPU"
+              + " if any, else per CPU) (default: ${DEFAULT-VALUE}).")
   String nprocPerNode;
 
   @Option(
@@ -66,9 +73,9 @@ public final class RunCommand implements Callable<Integer> {
 
   @Option(
       names = {"--standalone"},
-      defaultValue = "${env:PET_STANDALONE:-false}",
       description =
-          "One node: c10d rendezvous on a store this launcher hosts on a free port, fresh run id.")
+          "One node: c10d rendezvous on a store this launcher hosts on a free port, fresh run id"
+              + " (or PET_STANDALONE=1).")
   boolean standalone;
 
   @Option(
@@ -140,15 +147,36 @@ public final class RunCommand implements Callable<Integer> {
 
   @Option(
       names = {"--no-python", "--no_python"},
-      defaultValue = "${env:PET_NO_PYTHON:-false}",
-      description = "Run the program as given, not under Python.")
+      description = "Run the program as given, not under Python (or PET_NO_PYTHON=1).")
   boolean noPython;
 
   @Option(
       names = {"-m", "--module"},
-      defaultValue = "${env:PET_MODULE:-false}",
-      description = "The program is a Python module name (python -m).")
+      description = "The program is a Python module name (python -m) (or PET_MODULE=1).")
   boolean module;
+
+  @Option(
+      names = {"--run-path", "--run_path"},
+      description =
+          "Run the script with runpy.run_path in the worker's interpreter (or PET_RUN_PATH=1);"
+              + " takes precedence over --no-python and --module.")
+  boolean runPath;
+
+  @Option(
+      names = {"--local-ranks-filter", "--local_ranks_filter"},
+      paramLabel = "RANKS",
+      defaultValue = "${env:PET_LOCAL_RANKS_FILTER:-}",
+      description =
+          "Only these local ranks (e.g. 0,1) write to the console; log files are kept for all.")
+  String localRanksFilter;
+
+  @Option(
+      names = {"--logs-specs", "--logs_specs"},
+      paramLabel = "NAME",
+      description =
+          "torchrun's LogsSpecs plug-in name; only 'default' (the per-attempt, per-rank layout"
+              + " of --log-dir) exists here.")
+  String logsSpecs;
 
   @Option(
       names = {"--python"},
@@ -161,8 +189,10 @@ public final class RunCommand implements Callable<Integer> {
   @Option(
       names = {"--start-method", "--start_method"},
       paramLabel = "METHOD",
-      defaultValue = "spawn",
-      description = "Accepted for torchrun compatibility; workers are always separate processes.")
+      defaultValue = "${env:PET_START_METHOD:-spawn}",
+      description =
+          "spawn, fork or forkserver, checked as torchrun does; workers are always new processes"
+              + " (torchrun's own rule for a program), so it changes nothing.")
   String startMethod;
 
   @Option(
@@ -221,11 +251,33 @@ public final class RunCommand implements Callable<Integer> {
 
   /** The launch configuration this command line asks for (validated). */
   LaunchConfig config() {
-    if (noPython && module) {
+    return config(System.getenv(), Devices.detect());
+  }
+
+  /** The configuration for a node with {@code devices}, reading {@code PET_*} from {@code env}. */
+  LaunchConfig config(Map<String, String> env, Devices devices) {
+    standalone = standalone || petFlag(env, "PET_STANDALONE");
+    noPython = noPython || petFlag(env, "PET_NO_PYTHON");
+    module = module || petFlag(env, "PET_MODULE");
+    runPath = runPath || petFlag(env, "PET_RUN_PATH");
+    if (!START_METHODS.contains(startMethod)) {
+      throw new IllegalArgumentException(
+          "--start-method: invalid choice: '"
+              + startMethod
+              + "' (choose from 'spawn', 'fork', 'forkserver').");
+    }
+    if (logsSpecs != null && !logsSpecs.equals("default")) {
+      throw new IllegalArgumentException(
+          "--logs-specs: Could not find entrypoint under 'torchrun.logs_specs["
+              + logsSpecs
+              + "]' key (rdzv run has only 'default'; LogsSpecs plug-ins are Python entry points).");
+    }
+    if (!runPath && noPython && module) {
       throw new IllegalArgumentException(
           "Don't use both the '--no-python' flag and the '--module' flag at the same time.");
     }
-    int nproc = nproc(nprocPerNode);
+    int nproc = LocalWorldSize.determine(nprocPerNode, devices);
+    Set<Integer> shown = localRanks(localRanksFilter);
     if (standalone) {
       // PyTorch 2.x: a c10d store on a free port of this host, and a fresh run id.
       rendezvous.backend = "c10d";
@@ -245,7 +297,16 @@ public final class RunCommand implements Callable<Integer> {
         Launcher.withDefaults(rendezvous.toParameters("static", "none", extra));
     List<String> command = new ArrayList<>();
     String entrypointName;
-    if (noPython) {
+    if (runPath) {
+      // torchrun runs runpy.run_path in a multiprocessing child of its own interpreter; here the
+      // child is a fresh interpreter doing the same.
+      command.add(pythonInterpreter());
+      command.add("-u");
+      command.add("-c");
+      command.add(RUN_PATH);
+      command.add(program);
+      entrypointName = program;
+    } else if (noPython) {
       command.add(program);
       entrypointName = program;
     } else if (!module && program.endsWith(".java")) {
@@ -281,6 +342,7 @@ public final class RunCommand implements Callable<Integer> {
         .stopTimeout(seconds(stopTimeout))
         .redirects(std("--redirects", redirects, nproc))
         .tee(std("--tee", tee, nproc))
+        .localRanksFilter(shown)
         .logDir(logDir)
         .logLinePrefixTemplate(prefixTemplate())
         .agentStore(!noAgentStore)
@@ -308,28 +370,54 @@ public final class RunCommand implements Callable<Integer> {
     return Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
   }
 
-  private static int nproc(String text) {
-    String value = text == null ? "1" : text.strip();
-    switch (value) {
-      case "auto", "cpu" -> {
-        return Runtime.getRuntime().availableProcessors();
-      }
-      case "gpu" ->
-          throw new IllegalArgumentException(
-              "--nproc-per-node gpu: rdzv does not count GPUs; give a number.");
-      default -> {
-        try {
-          int n = Integer.parseInt(value);
-          if (n >= 1) {
-            return n;
-          }
-        } catch (NumberFormatException e) {
-          // below
-        }
-        throw new IllegalArgumentException(
-            "--nproc-per-node '" + value + "' must be a positive number, auto or cpu.");
-      }
+  static final List<String> START_METHODS = List.of("spawn", "fork", "forkserver");
+
+  /** What {@code --run-path} runs: the script as {@code __main__}, with its arguments. */
+  static final String RUN_PATH =
+      "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')";
+
+  /**
+   * A torchrun flag's environment form ({@code check_env}): a number, nonzero meaning on, as
+   * torchrun reads it ({@code bool(int(value))}); rdzv also takes {@code true}/{@code false}, where
+   * torchrun fails with a traceback.
+   */
+  static boolean petFlag(Map<String, String> env, String name) {
+    String value = env.get(name);
+    if (value == null) {
+      return false;
     }
+    String text = value.strip();
+    if (text.equalsIgnoreCase("true")) {
+      return true;
+    }
+    if (text.equalsIgnoreCase("false")) {
+      return false;
+    }
+    try {
+      return new BigInteger(text).signum() != 0;
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(
+          name + " must be 0 or 1 (or true/false), not '" + value + "'.", e);
+    }
+  }
+
+  /** {@code --local-ranks-filter}: empty for all, else comma-separated local ranks. */
+  static Set<Integer> localRanks(String text) {
+    if (text == null || text.isEmpty()) {
+      return Set.of();
+    }
+    Set<Integer> ranks = new TreeSet<>();
+    try {
+      for (String item : text.split(",", -1)) {
+        ranks.add(Integer.parseInt(item.strip()));
+      }
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(
+          "--local-ranks-filter must be a comma-separated list of integers e.g."
+              + " --local-ranks-filter=0,1,2",
+          e);
+    }
+    return ranks;
   }
 
   private static Map<Integer, Std> std(String flag, String value, int nproc) {

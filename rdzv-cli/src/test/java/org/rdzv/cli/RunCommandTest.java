@@ -1,6 +1,7 @@
 package org.rdzv.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
@@ -11,11 +12,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.rdzv.launcher.Devices;
 import org.rdzv.launcher.LaunchConfig;
 import org.rdzv.launcher.Std;
 import org.rdzv.testing.Peers;
@@ -161,18 +164,84 @@ class RunCommandTest {
       delimiter = '|',
       value = {
         "--nproc-per-node 0 --no-python true|--nproc-per-node '0' must be a positive number, auto or cpu.",
-        "--nproc-per-node gpu --no-python true|--nproc-per-node gpu: rdzv does not count GPUs",
         "--redirects 5 --no-python true|--redirects: 5 does not match",
         "--no-python -m x|Don't use both the '--no-python' flag and the '--module' flag at the same time.",
         "--monitor-interval 0 --no-python true|--monitor-interval must be positive",
         "--nnodes 2:1 --no-python true|--nnodes '2:1'",
         "--standalone|Missing required parameter: 'PROGRAM'",
+        "--start-method thread --no-python true|--start-method: invalid choice: 'thread' (choose from 'spawn', 'fork', 'forkserver').",
+        "--logs-specs mine --no-python true|--logs-specs: Could not find entrypoint under 'torchrun.logs_specs[mine]' key",
+        "--local-ranks-filter 0,x --no-python true|--local-ranks-filter must be a comma-separated list of integers",
       })
   void badInputIsOneLineNamingTheProblem(String args, String expected) {
     Result r = rdzv(("run " + args).split(" "));
     assertThat(r.exit).as(r.err).isEqualTo(ExitCode.USAGE.code());
     assertThat(r.err.lines().findFirst().orElseThrow()).startsWith("rdzv run: ").contains(expected);
     assertThat(r.err).doesNotContain("\tat ");
+  }
+
+  static LaunchConfig config(Map<String, String> env, Devices devices, String... args) {
+    RunCommand run = new RunCommand();
+    new CommandLine(run).parseArgs(args);
+    return run.config(env, devices);
+  }
+
+  @Test
+  void nprocPerNodeCountsGpusAsTorchrunDoes() {
+    Devices gpuNode = new Devices(96, 4);
+    Devices cpuNode = new Devices(8, 0);
+    assertThat(config(Map.of(), gpuNode, "--nproc-per-node", "auto", "x.py").nprocPerNode())
+        .isEqualTo(4); // not 96
+    assertThat(config(Map.of(), gpuNode, "--nproc-per-node", "gpu", "x.py").nprocPerNode())
+        .isEqualTo(4);
+    assertThat(config(Map.of(), gpuNode, "--nproc-per-node", "cpu", "x.py").nprocPerNode())
+        .isEqualTo(96);
+    assertThat(config(Map.of(), cpuNode, "--nproc-per-node", "auto", "x.py").nprocPerNode())
+        .isEqualTo(8);
+    assertThatThrownBy(() -> config(Map.of(), cpuNode, "--nproc-per-node", "gpu", "x.py"))
+        .hasMessageStartingWith("--nproc-per-node gpu: Cuda is not available");
+  }
+
+  @ParameterizedTest(name = "{0}={1}")
+  @CsvSource({"PET_STANDALONE,1,true", "PET_STANDALONE,0,false", "PET_STANDALONE,true,true"})
+  void flagsTakeTheirEnvironmentFormAsZeroOrOne(String name, String value, boolean on) {
+    LaunchConfig c = config(Map.of(name, value), new Devices(2, 0), "--no-python", "true");
+    assertThat(c.rendezvous().backend()).isEqualTo(on ? "c10d" : "static");
+  }
+
+  @Test
+  void everyBooleanFlagHasItsEnvironmentForm() {
+    Devices d = new Devices(2, 0);
+    assertThat(config(Map.of("PET_NO_PYTHON", "1"), d, "prog").command()).containsExactly("prog");
+    assertThat(config(Map.of("PET_MODULE", "1"), d, "--python", "/py", "pkg").command())
+        .containsExactly("/py", "-u", "-m", "pkg");
+    assertThat(config(Map.of("PET_RUN_PATH", "1"), d, "--python", "/py", "/a/s.py").command())
+        .containsExactly("/py", "-u", "-c", RunCommand.RUN_PATH, "/a/s.py");
+    assertThatThrownBy(() -> config(Map.of("PET_NO_PYTHON", "yes"), d, "prog"))
+        .hasMessage("PET_NO_PYTHON must be 0 or 1 (or true/false), not 'yes'.");
+  }
+
+  @Test
+  void runPathRunsTheScriptWithRunpyAndTakesPrecedence() {
+    LaunchConfig c =
+        config("--run-path", "--no-python", "-m", "--python", "/py", "/abs/train.py", "--lr", "1");
+    assertThat(c.command())
+        .containsExactly("/py", "-u", "-c", RunCommand.RUN_PATH, "/abs/train.py", "--lr", "1");
+    assertThat(c.entrypointName()).isEqualTo("/abs/train.py");
+  }
+
+  @Test
+  void startMethodLocalRanksFilterAndLogsSpecsAreTorchruns() {
+    LaunchConfig c =
+        config(
+            "--start_method=fork",
+            "--local_ranks_filter=0,2",
+            "--logs_specs=default",
+            "--nproc-per-node=3",
+            "--no-python",
+            "true");
+    assertThat(c.localRanksFilter()).containsExactly(0, 2);
+    assertThat(config("--no-python", "true").localRanksFilter()).isEmpty();
   }
 
   @Test

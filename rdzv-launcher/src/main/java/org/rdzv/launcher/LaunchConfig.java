@@ -9,6 +9,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
 import org.rdzv.api.RendezvousParameters;
 
 /**
@@ -34,6 +36,8 @@ import org.rdzv.api.RendezvousParameters;
  *     (default 300 s)
  * @param redirects per local rank, which streams go to log files only ({@code --redirects})
  * @param tee per local rank, which streams go to log files and the console ({@code --tee})
+ * @param localRanksFilter the local ranks whose output reaches the console ({@code
+ *     --local-ranks-filter}); empty for all. Others still write their log files.
  * @param logDir base directory of per-attempt, per-rank logs and error files ({@code --log-dir}),
  *     or {@code null} for a temporary directory removed after a successful run
  * @param logLinePrefixTemplate prefix of tee'd lines; {@code ${rank}}, {@code ${local_rank}} and
@@ -57,6 +61,7 @@ public record LaunchConfig(
     Duration exitBarrierTimeout,
     Map<Integer, Std> redirects,
     Map<Integer, Std> tee,
+    Set<Integer> localRanksFilter,
     Path logDir,
     String logLinePrefixTemplate,
     Map<String, String> environment,
@@ -90,6 +95,9 @@ public record LaunchConfig(
     requireNonNegative(exitBarrierTimeout, "the exit barrier timeout");
     redirects = perRank(redirects, nprocPerNode);
     tee = perRank(tee, nprocPerNode);
+    localRanksFilter =
+        Collections.unmodifiableSet(
+            new TreeSet<>(localRanksFilter == null ? Set.of() : localRanksFilter));
     logLinePrefixTemplate =
         logLinePrefixTemplate == null ? DEFAULT_LOG_LINE_PREFIX : logLinePrefixTemplate;
     environment =
@@ -134,6 +142,7 @@ public record LaunchConfig(
     b.exitBarrierTimeout = exitBarrierTimeout;
     b.redirects = redirects;
     b.tee = tee;
+    b.localRanksFilter = localRanksFilter;
     b.logDir = logDir;
     b.logLinePrefixTemplate = logLinePrefixTemplate;
     b.environment = new LinkedHashMap<>(environment);
@@ -158,6 +167,7 @@ public record LaunchConfig(
     private Std redirectsAll = Std.NONE;
     private Map<Integer, Std> tee;
     private Std teeAll = Std.NONE;
+    private Set<Integer> localRanksFilter = Set.of();
     private Path logDir;
     private String logLinePrefixTemplate = DEFAULT_LOG_LINE_PREFIX;
     private Map<String, String> environment = new LinkedHashMap<>();
@@ -239,6 +249,12 @@ public record LaunchConfig(
       return this;
     }
 
+    /** The local ranks whose output reaches the console; empty (the default) for all. */
+    public Builder localRanksFilter(Set<Integer> value) {
+      localRanksFilter = value;
+      return this;
+    }
+
     public Builder logDir(Path value) {
       logDir = value;
       return this;
@@ -298,6 +314,7 @@ public record LaunchConfig(
           exitBarrierTimeout,
           redirects != null ? redirects : all(redirectsAll),
           tee != null ? tee : all(teeAll),
+          localRanksFilter,
           logDir,
           logLinePrefixTemplate,
           environment,

@@ -1,39 +1,29 @@
 package org.rdzv.launcher;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.System.Logger.Level;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.UUID;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
-import java.util.stream.Stream;
-import org.rdzv.api.Endpoint;
 import org.rdzv.api.RendezvousGracefulExitException;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
-import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.Store;
 
 /**
- * PyTorch's {@code LocalElasticAgent} with its 1.13 store conventions (reference §9), so that it
- * can share a job with torchrun 1.13 agents: role infos under {@code torchelastic/role_info<r>},
- * {@code MASTER_ADDR}/{@code MASTER_PORT} written by agent 0, and the exit barrier under {@code
- * torchelastic/agent/terminal_state<r>}.
+ * PyTorch's {@code LocalElasticAgent}: the state machine of one node's agent (rendezvous, start,
+ * watch, restart, exit barrier). It shares a job with torchrun 1.13 and 2.x agents: the store
+ * protocol of a round is the one its peers speak ({@link AgentStoreProtocol}), the workers get that
+ * PyTorch line's contract ({@link WorkerEnvironment}) and their store is chosen by {@link
+ * WorkerStoreChoice}.
  *
  * <p>Unlike PyTorch it does not poll its workers: each worker's exit wakes the agent at once. On a
  * handler that reports lost participants ({@link RendezvousHandler#addListener}), a participant of
@@ -43,14 +33,6 @@ import org.rdzv.api.Store;
  */
 final class LocalElasticAgent implements ElasticAgent {
   private static final System.Logger LOG = System.getLogger(LocalElasticAgent.class.getName());
-
-  static final String ROLE_INFO_PREFIX = "torchelastic/role_info";
-  static final String TERMINAL_STATE_PREFIX = "torchelastic/agent/terminal_state";
-
-  /** Extra role-info field by which rdzv agents tell each other they can use an agent store. */
-  static final String AGENT_STORE_FIELD = "agent_store";
-
-  private static final Duration SHARE_TIMEOUT = Duration.ofSeconds(300);
 
   private final LaunchConfig config;
   private final RendezvousHandler handler;
@@ -79,8 +61,8 @@ final class LocalElasticAgent implements ElasticAgent {
   private int groupRank;
   private int groupWorldSize;
   private long backendRound = -1;
-  private Path runLogDir;
-  private boolean temporaryLogDir;
+  private AgentProtocol protocol = AgentProtocol.V1_13;
+  private RunLogDirectory logDir;
 
   LocalElasticAgent(
       LaunchConfig config,
@@ -135,8 +117,8 @@ final class LocalElasticAgent implements ElasticAgent {
       Thread.interrupted(); // a stop() may have interrupted us; do not leak it to the caller
       stopWorkers();
       closeWorkerStore();
-      if (temporaryLogDir && success) {
-        deleteTree(runLogDir.getParent());
+      if (logDir != null && success) {
+        logDir.cleanUpAfterSuccess();
       }
     }
   }
@@ -144,7 +126,7 @@ final class LocalElasticAgent implements ElasticAgent {
   private RunResult invokeRun() {
     LOG.log(
         Level.INFO, "[{0}] starting workers for entrypoint: {1}", role(), config.entrypointName());
-    prepareLogDir();
+    logDir = RunLogDirectory.create(config.logDir(), handler.runId());
     initializeWorkers();
     long intervalNanos = config.monitorInterval().toNanos();
     long nextPoll = System.nanoTime() + intervalNanos;
@@ -220,7 +202,9 @@ final class LocalElasticAgent implements ElasticAgent {
             restartWorkers();
           } else {
             stopWorkers();
-            exitBarrier();
+            if (protocol.barrierAfterFailure()) {
+              exitBarrier();
+            }
             return new RunResult(WorkerState.FAILED, failures, restartCount(), rounds);
           }
         }
@@ -299,244 +283,89 @@ final class LocalElasticAgent implements ElasticAgent {
     groupRank = info.rank();
     groupWorldSize = info.worldSize();
 
-    List<RoleInfo> infos = shareAndGather();
-    Ranks ranks = Ranks.assign(infos, groupRank);
-    Master master = master(info, infos);
+    RoleInfo mine = new RoleInfo(role(), groupRank, config.nprocPerNode(), config.agentStore());
+    AgentStoreProtocol.Assignment assignment;
+    if ("1".equals(System.getenv("TORCH_ELASTIC_WORKER_IDENTICAL"))) {
+      // PyTorch 2.x's fast path, which every agent of the job must take: no store traffic.
+      assignment =
+          new AgentStoreProtocol.Assignment(
+              AgentProtocol.V2,
+              Ranks.identical(groupRank, groupWorldSize, config.nprocPerNode()),
+              false);
+    } else {
+      // A round of rdzv agents alone speaks the PyTorch line of its rendezvous: 2.x where the
+      // handler gives bootstrap information (the 2.x state dialects, static), else 1.13.
+      AgentProtocol preferred =
+          info.bootstrapStoreInfo() != null ? AgentProtocol.V2 : AgentProtocol.V1_13;
+      assignment =
+          AgentStoreProtocol.assign(store, mine, groupWorldSize, preferred, store.timeout());
+    }
+    protocol = assignment.protocol();
+    Ranks ranks = assignment.ranks();
+    WorkerStoreChoice choice =
+        WorkerStoreChoice.choose(
+            handler.backend(),
+            config.rendezvous().endpoint(),
+            config.rendezvous().localAddr(),
+            info.bootstrapStoreInfo(),
+            handler.useAgentStore(),
+            assignment,
+            groupRank,
+            store,
+            storeHost);
+    if (choice.hosted() != null) {
+      lock.lock();
+      try {
+        workerStore = choice.hosted();
+      } finally {
+        lock.unlock();
+      }
+    }
+    WorkerStore master = choice.store();
 
     LOG.log(
         Level.INFO,
         "[{0}] Rendezvous complete for workers. Result:\n  restart_count={1}\n  master_addr={2}\n"
             + "  master_port={3}\n  group_rank={4}\n  group_world_size={5}\n  global_ranks={6}\n"
-            + "  global_world_size={7}\n  use_agent_store={8}",
+            + "  global_world_size={7}\n  use_agent_store={8}\n  agent_protocol={9}",
         role(),
         String.valueOf(restartCount()),
-        master.addr,
-        String.valueOf(master.port),
+        master.addr(),
+        String.valueOf(master.port()),
         String.valueOf(groupRank),
         String.valueOf(groupWorldSize),
         ranks.globalRanks(config.nprocPerNode()),
-        String.valueOf(ranks.worldSize),
-        master.useAgentStore);
+        String.valueOf(ranks.worldSize()),
+        master.useAgentStore(),
+        protocol.label());
     listener.accept(
         new AgentEvent.RendezvousCompleted(
             round,
             groupRank,
             groupWorldSize,
-            ranks.worldSize,
-            master.addr,
-            master.port,
-            master.useAgentStore));
+            ranks.worldSize(),
+            master.addr(),
+            master.port(),
+            master.useAgentStore()));
     startWorkers(ranks, master);
   }
 
-  /**
-   * Writes this agent's role info and reads everybody's: PyTorch 1.13's {@code _share_and_gather}.
-   */
-  private List<RoleInfo> shareAndGather() {
-    RoleInfo mine = new RoleInfo(role(), groupRank, config.nprocPerNode(), config.agentStore());
-    List<byte[]> values =
-        synchronize(
-            store, mine.encode(), groupRank, groupWorldSize, ROLE_INFO_PREFIX, SHARE_TIMEOUT);
-    List<RoleInfo> infos = new ArrayList<>(values.size());
-    for (int i = 0; i < values.size(); i++) {
-      infos.add(RoleInfo.decode(values.get(i), i));
-    }
-    return infos;
-  }
-
-  /**
-   * PyTorch's {@code store_util.synchronize}: set {@code prefix<rank>}, read every {@code
-   * prefix<i>}, set {@code prefix<rank>.FIN}; rank 0 also waits for every {@code .FIN}, because it
-   * may host the store and must leave last.
-   */
-  static List<byte[]> synchronize(
-      Store store, byte[] data, int rank, int worldSize, String prefix, Duration timeout) {
-    store.set(prefix + rank, data);
-    List<byte[]> all = new ArrayList<>(worldSize);
-    for (int i = 0; i < worldSize; i++) {
-      store.await(List.of(prefix + i), timeout);
-      all.add(store.get(prefix + i));
-    }
-    store.set(prefix + rank + ".FIN", "FIN".getBytes(StandardCharsets.US_ASCII));
-    if (rank == 0) {
-      for (int i = 0; i < worldSize; i++) {
-        store.await(List.of(prefix + i + ".FIN"), timeout);
-        store.get(prefix + i + ".FIN");
-      }
-    }
-    return all;
-  }
-
-  private record Master(String addr, int port, boolean useAgentStore) {}
-
-  /**
-   * Where the workers' store is, and whether they are its clients ({@code
-   * TORCHELASTIC_USE_AGENT_STORE}):
-   *
-   * <ul>
-   *   <li>{@code static}: the rendezvous endpoint, whose store agent 0 hosts (PyTorch 1.13);
-   *   <li>a handler that gives bootstrap information (PyTorch 2.x): that, and the handler's {@code
-   *       useAgentStore()};
-   *   <li>otherwise agent 0 publishes {@code MASTER_ADDR}/{@code MASTER_PORT}. If every agent of
-   *       the round is an rdzv agent willing to host, agent 0 serves a fresh store for this round
-   *       and workers are its clients; else (a torchrun agent takes part) PyTorch 1.13's rule
-   *       applies: a free port, on which worker rank 0 hosts the store.
-   * </ul>
-   */
-  private Master master(RendezvousInfo info, List<RoleInfo> infos) {
-    if ("static".equals(handler.backend())) {
-      Endpoint endpoint = Endpoint.parse(config.rendezvous().endpoint(), 0);
-      if (groupRank == 0) {
-        publishMaster(endpoint.host(), endpoint.port());
-      }
-      return readMaster(true);
-    }
-    RendezvousStoreInfo bootstrap = info.bootstrapStoreInfo();
-    if (bootstrap != null) {
-      return new Master(bootstrap.masterAddr(), bootstrap.masterPort(), handler.useAgentStore());
-    }
-    boolean agentStore = infos.stream().allMatch(RoleInfo::agentStore);
-    if (groupRank == 0) {
-      String addr =
-          config.rendezvous().localAddr() != null
-              ? config.rendezvous().localAddr()
-              : RendezvousStoreInfo.fqdn();
-      int port;
-      if (agentStore) {
-        WorkerStoreHost.Server server = storeHost.start("");
-        lock.lock();
-        try {
-          workerStore = server;
-        } finally {
-          lock.unlock();
-        }
-        port = server.port();
-      } else {
-        port = RendezvousStoreInfo.freePort();
-      }
-      publishMaster(addr, port);
-    }
-    return readMaster(agentStore);
-  }
-
-  private void publishMaster(String addr, int port) {
-    store.set(RendezvousStoreInfo.MASTER_ADDR_KEY, addr.getBytes(StandardCharsets.UTF_8));
-    store.set(
-        RendezvousStoreInfo.MASTER_PORT_KEY,
-        Integer.toString(port).getBytes(StandardCharsets.UTF_8));
-  }
-
-  private Master readMaster(boolean useAgentStore) {
-    String addr =
-        new String(store.get(RendezvousStoreInfo.MASTER_ADDR_KEY), StandardCharsets.UTF_8);
-    String port =
-        new String(store.get(RendezvousStoreInfo.MASTER_PORT_KEY), StandardCharsets.UTF_8);
-    try {
-      return new Master(addr, Integer.parseInt(port.strip()), useAgentStore);
-    } catch (NumberFormatException e) {
-      throw new org.rdzv.api.RendezvousStateException(
-          "MASTER_PORT in the store is not a number: " + port, e);
-    }
-  }
-
-  /** Global and role ranks of this agent's workers (reference §9.3). */
-  record Ranks(int base, int worldSize, int roleBase, int roleWorldSize) {
-    static Ranks assign(List<RoleInfo> infos, int groupRank) {
-      RoleInfo mine = infos.get(groupRank);
-      int base = 0;
-      int world = 0;
-      int roleBase = 0;
-      int roleWorld = 0;
-      for (RoleInfo info : infos) {
-        world += info.localWorldSize();
-        if (info.rank() < groupRank) {
-          base += info.localWorldSize();
-        }
-        if (info.role().equals(mine.role())) {
-          roleWorld += info.localWorldSize();
-          if (info.rank() < groupRank) {
-            roleBase += info.localWorldSize();
-          }
-        }
-      }
-      return new Ranks(base, world, roleBase, roleWorld);
-    }
-
-    List<Integer> globalRanks(int n) {
-      List<Integer> ranks = new ArrayList<>();
-      for (int i = 0; i < n; i++) {
-        ranks.add(base + i);
-      }
-      return ranks;
-    }
-  }
-
-  private void startWorkers(Ranks ranks, Master master) {
+  private void startWorkers(Ranks ranks, WorkerStore master) {
     int restartCount = restartCount();
-    Path attemptDir = runLogDir.resolve("attempt_" + restartCount);
-    // A membership change keeps the attempt number: start its directory afresh, as PyTorch does.
-    deleteTree(attemptDir);
-    try {
-      Files.createDirectories(attemptDir);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot create log directory " + attemptDir, e);
-    }
-    Map<String, String> inherited = System.getenv();
-    List<LocalWorkers.Spec> specs = new ArrayList<>();
+    WorkerEnvironment.Attempt attempt =
+        new WorkerEnvironment.Attempt(
+            groupRank,
+            groupWorldSize,
+            ranks,
+            master,
+            restartCount,
+            handler.runId(),
+            protocol,
+            logDir.freshAttempt(restartCount));
+    List<LocalWorkers.Spec> specs = WorkerEnvironment.specs(config, attempt, System.getenv());
     Map<Integer, Integer> globalRanks = new LinkedHashMap<>();
-    int n = config.nprocPerNode();
-    for (int local = 0; local < n; local++) {
-      int rank = ranks.base + local;
-      globalRanks.put(local, rank);
-      Path dir = attemptDir.resolve(Integer.toString(local));
-      Map<String, String> env = new LinkedHashMap<>(config.environment());
-      env.put("LOCAL_RANK", Integer.toString(local));
-      env.put("RANK", Integer.toString(rank));
-      env.put("GROUP_RANK", Integer.toString(groupRank));
-      env.put("ROLE_RANK", Integer.toString(ranks.roleBase + local));
-      env.put("ROLE_NAME", role());
-      env.put("LOCAL_WORLD_SIZE", Integer.toString(n));
-      env.put("WORLD_SIZE", Integer.toString(ranks.worldSize));
-      env.put("GROUP_WORLD_SIZE", Integer.toString(groupWorldSize));
-      env.put("ROLE_WORLD_SIZE", Integer.toString(ranks.roleWorldSize));
-      env.put("MASTER_ADDR", master.addr);
-      env.put("MASTER_PORT", Integer.toString(master.port));
-      env.put("TORCHELASTIC_RESTART_COUNT", Integer.toString(restartCount));
-      env.put("TORCHELASTIC_MAX_RESTARTS", Integer.toString(config.maxRestarts()));
-      env.put("TORCHELASTIC_RUN_ID", handler.runId());
-      env.put("TORCHELASTIC_USE_AGENT_STORE", master.useAgentStore ? "True" : "False");
-      env.put(
-          "NCCL_ASYNC_ERROR_HANDLING", inherited.getOrDefault("NCCL_ASYNC_ERROR_HANDLING", "1"));
-      env.put(
-          "TORCH_NCCL_ASYNC_ERROR_HANDLING",
-          inherited.getOrDefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1"));
-      if (!inherited.containsKey("OMP_NUM_THREADS")
-          && !config.environment().containsKey("OMP_NUM_THREADS")
-          && n > 1) {
-        // torchrun's rule: several workers per node must not each use every core.
-        env.put("OMP_NUM_THREADS", "1");
-      }
-      env.put("TORCHELASTIC_ERROR_FILE", dir.resolve("error.json").toString());
-      List<String> command = new ArrayList<>();
-      for (String arg : config.command()) {
-        command.add(arg.replace("${local_rank}", Integer.toString(local)));
-      }
-      String prefix =
-          config
-              .logLinePrefixTemplate()
-              .replace("${rank}", Integer.toString(rank))
-              .replace("${local_rank}", Integer.toString(local))
-              .replace("${role_name}", role());
-      specs.add(
-          new LocalWorkers.Spec(
-              local,
-              rank,
-              command,
-              env,
-              dir,
-              config.redirects().get(local),
-              config.tee().get(local),
-              prefix));
+    for (LocalWorkers.Spec spec : specs) {
+      globalRanks.put(spec.localRank(), spec.globalRank());
     }
     lock.lock();
     try {
@@ -587,19 +416,15 @@ final class LocalElasticAgent implements ElasticAgent {
   }
 
   /**
-   * PyTorch 1.13's exit barrier: wait (up to the barrier timeout) until every agent's workers have
-   * ended, so that the agent hosting a store leaves last. Failures are logged, not raised.
+   * The exit barrier of the round's protocol: wait (up to the barrier timeout) until every agent's
+   * workers have ended, so that an agent hosting a store leaves last. Failures are logged, not
+   * raised, as in PyTorch.
    */
   private void exitBarrier() {
     long start = System.nanoTime();
     try {
-      synchronize(
-          store,
-          Integer.toString(groupRank).getBytes(StandardCharsets.UTF_8),
-          groupRank,
-          groupWorldSize,
-          TERMINAL_STATE_PREFIX,
-          config.exitBarrierTimeout());
+      AgentStoreProtocol.exitBarrier(
+          protocol, store, groupRank, groupWorldSize, config.exitBarrierTimeout());
       LOG.log(
           Level.DEBUG,
           "Done waiting for other agents. Elapsed: {0} ms",
@@ -613,72 +438,6 @@ final class LocalElasticAgent implements ElasticAgent {
           "Error waiting on exit barrier. Elapsed: {0} ms: {1}",
           String.valueOf((System.nanoTime() - start) / 1_000_000),
           e.toString());
-    }
-  }
-
-  private void prepareLogDir() {
-    try {
-      Path base;
-      if (config.logDir() != null) {
-        base = config.logDir();
-        Files.createDirectories(base);
-      } else {
-        base = Files.createTempDirectory("torchelastic_");
-        temporaryLogDir = true;
-      }
-      String random = UUID.randomUUID().toString().replace("-", "").substring(0, 8);
-      runLogDir = Files.createDirectories(base.resolve(handler.runId() + "_" + random));
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot create the log directory: " + e.getMessage(), e);
-    }
-  }
-
-  private static void deleteTree(Path dir) {
-    if (dir == null || !Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> paths = Files.walk(dir)) {
-      for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    } catch (IOException | UncheckedIOException e) {
-      LOG.log(Level.DEBUG, "cannot delete {0}: {1}", dir, e.toString());
-    }
-  }
-
-  /** What each agent tells the others about its workers: PyTorch's {@code _RoleInstanceInfo}. */
-  record RoleInfo(String role, int rank, int localWorldSize, boolean agentStore) {
-
-    /** PyTorch's JSON, byte for byte, plus our capability flag when it is set. */
-    byte[] encode() {
-      Map<String, Object> map = new LinkedHashMap<>();
-      map.put("role", role);
-      map.put("rank", rank);
-      map.put("local_world_size", localWorldSize);
-      if (agentStore) {
-        map.put(AGENT_STORE_FIELD, true);
-      }
-      return Json.write(map).getBytes(StandardCharsets.UTF_8);
-    }
-
-    static RoleInfo decode(byte[] data, int expectedRank) {
-      String text = new String(data, StandardCharsets.UTF_8);
-      try {
-        if (Json.parse(text) instanceof Map<?, ?> map
-            && map.get("role") instanceof String role
-            && map.get("rank") instanceof Long rank
-            && map.get("local_world_size") instanceof Long n) {
-          return new RoleInfo(
-              role, rank.intValue(), n.intValue(), Boolean.TRUE.equals(map.get(AGENT_STORE_FIELD)));
-        }
-      } catch (IllegalArgumentException e) {
-        // reported below
-      }
-      throw new org.rdzv.api.RendezvousStateException(
-          "the role info of agent "
-              + expectedRank
-              + " is not what an elastic agent writes: "
-              + text);
     }
   }
 }

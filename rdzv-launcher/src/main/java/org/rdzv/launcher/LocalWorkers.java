@@ -39,6 +39,9 @@ final class LocalWorkers {
    * @param redirect streams written to files only
    * @param tee streams written to files and the console, prefixed
    * @param prefix the line prefix for tee'd output
+   * @param console whether the worker's output may reach the console at all ({@code
+   *     --local-ranks-filter}); when not, what would go there is discarded and tee'd streams go to
+   *     their files only
    */
   record Spec(
       int localRank,
@@ -48,7 +51,8 @@ final class LocalWorkers {
       Path dir,
       Std redirect,
       Std tee,
-      String prefix) {}
+      String prefix,
+      boolean console) {}
 
   /** One running (or finished) worker. */
   static final class Worker {
@@ -123,28 +127,44 @@ final class LocalWorkers {
     Files.createDirectories(spec.dir());
     Path outFile = spec.dir().resolve("stdout.log");
     Path errFile = spec.dir().resolve("stderr.log");
+    boolean outTee = spec.console() && spec.tee().out();
+    boolean errTee = spec.console() && spec.tee().err();
     boolean outPump =
-        configure(builder, true, spec.redirect().out(), spec.tee().out(), out, outFile);
+        configure(
+            builder,
+            true,
+            spec.redirect().out() || spec.tee().out(),
+            outTee,
+            spec.console(),
+            out,
+            outFile);
     boolean errPump =
-        configure(builder, false, spec.redirect().err(), spec.tee().err(), err, errFile);
+        configure(
+            builder,
+            false,
+            spec.redirect().err() || spec.tee().err(),
+            errTee,
+            spec.console(),
+            err,
+            errFile);
     Process process = builder.start();
     Worker worker = new Worker(spec, process, Instant.now());
     if (outPump) {
       worker.pumps.add(
           pump(
               process.getInputStream(),
-              spec.tee().out() ? outFile : null,
+              outTee ? outFile : null,
               console(out, System.out),
-              spec.tee().out() ? spec.prefix() : "",
+              outTee ? spec.prefix() : "",
               process.pid()));
     }
     if (errPump) {
       worker.pumps.add(
           pump(
               process.getErrorStream(),
-              spec.tee().err() ? errFile : null,
+              errTee ? errFile : null,
               console(err, System.err),
-              spec.tee().err() ? spec.prefix() : "",
+              errTee ? spec.prefix() : "",
               process.pid()));
     }
     return worker;
@@ -156,20 +176,27 @@ final class LocalWorkers {
 
   /**
    * Sets up one stream: a file alone is a direct redirect; the console alone is inherited (or
-   * pumped into a given stream); both need a pump. Returns whether a pump is needed.
+   * pumped into a given stream); both need a pump; neither (a filtered rank's console stream) is
+   * discarded. Returns whether a pump is needed.
+   *
+   * @param toFile whether the stream goes to its log file ({@code --redirects} or {@code --tee})
+   * @param tee whether it also goes to the console
+   * @param shown whether the worker's output may reach the console
    */
   private static boolean configure(
       ProcessBuilder builder,
       boolean stdout,
-      boolean redirect,
+      boolean toFile,
       boolean tee,
+      boolean shown,
       PrintStream console,
       Path file) {
-    boolean toFile = redirect || tee;
-    boolean toConsole = tee || !redirect;
+    boolean toConsole = tee || (!toFile && shown);
     ProcessBuilder.Redirect target;
     boolean pump = false;
-    if (toFile && !toConsole) {
+    if (!toFile && !toConsole) {
+      target = ProcessBuilder.Redirect.DISCARD;
+    } else if (toFile && !toConsole) {
       target = ProcessBuilder.Redirect.to(file.toFile());
     } else if (!toFile && console == null) {
       target = ProcessBuilder.Redirect.INHERIT;

@@ -266,6 +266,34 @@ class LocalElasticAgentTest {
   }
 
   @Test
+  void localRanksFilterKeepsOtherRanksOffTheConsoleButInTheirFiles() throws IOException {
+    ByteArrayOutputStream console = new ByteArrayOutputStream();
+    Path logs = dir.resolve("logs");
+    RunResult result =
+        run(
+            config(3, "echo \"out $RANK\"; echo \"err $RANK\" >&2")
+                .tee(Map.of(0, Std.ALL, 1, Std.ALL))
+                .localRanksFilter(java.util.Set.of(1, 2))
+                .logDir(logs)
+                .out(new PrintStream(console, true, StandardCharsets.UTF_8))
+                .err(new PrintStream(console, true, StandardCharsets.UTF_8))
+                .build());
+
+    assertThat(result.isSuccess()).isTrue();
+    String text = console.toString(StandardCharsets.UTF_8);
+    // rank 1 is tee'd, rank 2 writes to the console as it is; rank 0 is filtered out.
+    assertThat(text)
+        .contains("[rank1]:out 1\n", "[rank1]:err 1\n", "out 2\n", "err 2\n")
+        .doesNotContain("out 0", "err 0");
+    try (var runDirs = Files.list(logs)) {
+      Path attempt = runDirs.findFirst().orElseThrow().resolve("attempt_0");
+      assertThat(Files.readString(attempt.resolve("0/stdout.log"))).isEqualTo("out 0\n");
+      assertThat(Files.readString(attempt.resolve("0/stderr.log"))).isEqualTo("err 0\n");
+      assertThat(Files.readString(attempt.resolve("1/stdout.log"))).isEqualTo("out 1\n");
+    }
+  }
+
+  @Test
   void aGracefulExitFromTheRendezvousIsASuccess() {
     handler.failNext = new org.rdzv.api.RendezvousGracefulExitException("the rendezvous is closed");
     RunResult result = run(config(1, "exit 1").build());

@@ -15,30 +15,27 @@ class PiecesTest {
 
   @Test
   void roleInfoIsPytorchsJsonAndToleratesOurExtraField() {
-    var plain = new LocalElasticAgent.RoleInfo("default", 1, 2, false);
+    var plain = new RoleInfo("default", 1, 2, false);
     assertThat(new String(plain.encode(), StandardCharsets.UTF_8))
         .isEqualTo("{\"role\": \"default\", \"rank\": 1, \"local_world_size\": 2}");
-    var ours = new LocalElasticAgent.RoleInfo("default", 0, 4, true);
-    assertThat(LocalElasticAgent.RoleInfo.decode(ours.encode(), 0)).isEqualTo(ours);
-    assertThat(LocalElasticAgent.RoleInfo.decode(plain.encode(), 1)).isEqualTo(plain);
-    assertThatThrownBy(
-            () ->
-                LocalElasticAgent.RoleInfo.decode(
-                    "{\"rank\": 1}".getBytes(StandardCharsets.UTF_8), 1))
+    var ours = new RoleInfo("default", 0, 4, true);
+    assertThat(RoleInfo.decode(ours.encode(), 0)).isEqualTo(ours);
+    assertThat(RoleInfo.decode(plain.encode(), 1)).isEqualTo(plain);
+    assertThatThrownBy(() -> RoleInfo.decode("{\"rank\": 1}".getBytes(StandardCharsets.UTF_8), 1))
         .hasMessageContaining("the role info of agent 1");
   }
 
   @Test
   void ranksFollowGroupOrderAndRoleBlocks() {
-    List<LocalElasticAgent.RoleInfo> infos =
+    List<RoleInfo> infos =
         List.of(
-            new LocalElasticAgent.RoleInfo("trainer", 0, 2, true),
-            new LocalElasticAgent.RoleInfo("ps", 1, 1, true),
-            new LocalElasticAgent.RoleInfo("trainer", 2, 3, true));
-    var r2 = LocalElasticAgent.Ranks.assign(infos, 2);
-    assertThat(r2).isEqualTo(new LocalElasticAgent.Ranks(3, 6, 2, 5));
-    var r1 = LocalElasticAgent.Ranks.assign(infos, 1);
-    assertThat(r1).isEqualTo(new LocalElasticAgent.Ranks(2, 6, 0, 1));
+            new RoleInfo("trainer", 0, 2, true),
+            new RoleInfo("ps", 1, 1, true),
+            new RoleInfo("trainer", 2, 3, true));
+    var r2 = Ranks.assign(infos, 2);
+    assertThat(r2).isEqualTo(new Ranks(3, 6, 2, 5));
+    var r1 = Ranks.assign(infos, 1);
+    assertThat(r1).isEqualTo(new Ranks(2, 6, 0, 1));
   }
 
   @Test
