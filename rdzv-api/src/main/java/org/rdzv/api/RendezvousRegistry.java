@@ -33,7 +33,7 @@ public final class RendezvousRegistry {
           "static", "rdzv-dynamic",
           "etcd", "rdzv-etcd",
           "etcd-v2", "rdzv-etcd",
-          "etcd-v3", "rdzv-etcd");
+          "etcd-v3", "rdzv-etcd-v3");
 
   private static final class Holder {
     static final RendezvousRegistry DEFAULT = withDefaults();
@@ -159,7 +159,7 @@ public final class RendezvousRegistry {
    * @throws IllegalStateException if the handler reports a different backend name
    */
   public RendezvousHandler create(RendezvousParameters parameters) {
-    RendezvousHandler handler = provider(parameters.backend()).create(parameters);
+    RendezvousHandler handler = registered(parameters.backend()).create(parameters);
     if (!parameters.backend().equals(handler.backend())) {
       handler.close();
       throw new IllegalStateException(
@@ -183,10 +183,18 @@ public final class RendezvousRegistry {
    * @throws RendezvousStateException if the stored state cannot be decoded
    */
   public Optional<RendezvousStatus> readStatus(RendezvousParameters parameters) {
-    return provider(parameters.backend()).readStatus(parameters);
+    return registered(parameters.backend()).readStatus(parameters);
   }
 
-  private RendezvousHandlerProvider provider(String name) {
+  /**
+   * The provider registered under {@code name}, if any (a creator registered by name is wrapped in
+   * one that cannot read a rendezvous; a built-in whose module is missing in one that says so).
+   */
+  public Optional<RendezvousHandlerProvider> provider(String name) {
+    return Optional.ofNullable(providers.get(name));
+  }
+
+  private RendezvousHandlerProvider registered(String name) {
     RendezvousHandlerProvider provider = providers.get(name);
     if (provider == null) {
       throw new IllegalArgumentException(

@@ -1,13 +1,10 @@
 package org.rdzv.cli;
 
-import java.io.PrintWriter;
 import java.time.Duration;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.rdzv.api.RendezvousConfig;
-import org.rdzv.dynamic.bench.RendezvousBenchmark;
-import org.rdzv.dynamic.bench.RendezvousBenchmark.Result;
+import org.rdzv.bench.rendezvous.RendezvousBench;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -88,68 +85,17 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
     }
     Map<String, Object> config =
         Map.copyOf(RendezvousOptions.flag("--rdzv-conf", () -> RendezvousConfig.parse(conf)));
-    if (org.rdzv.etcd.bench.EtcdRendezvousBenchmark.BACKENDS.contains(backend)) {
-      // etcd, etcd-v2, etcd-v3: rdzv-etcd's benchmark (starts its own etcd without
-      // --etcd-endpoint; with --vs-torch, PyTorch's matching etcd backend on the same etcd).
-      int rc =
-          org.rdzv.etcd.bench.EtcdRendezvousBenchmark.run(
-              spec.commandLine().getOut(),
-              new org.rdzv.etcd.bench.EtcdRendezvousBenchmark.Options(
-                  backend, etcdEndpoint, nodes, Duration.ofSeconds(timeout), vsTorch, python));
-      return rc == 0 ? ExitCode.OK.code() : ExitCode.FAILURE.code();
-    }
-    if (!backend.equals("c10d") && (etcdEndpoint == null || etcdEndpoint.isBlank())) {
-      throw new IllegalArgumentException(
-          "--backend " + backend + " needs --etcd-endpoint HOST:PORT.");
-    }
-    // One line per node at INFO would drown the figures.
-    java.util.logging.Logger quiet = java.util.logging.Logger.getLogger("org.rdzv");
-    quiet.setLevel(java.util.logging.Level.WARNING);
-    PrintWriter out = spec.commandLine().getOut();
-    Duration limit = Duration.ofSeconds(timeout);
-    Result torch = null;
-    if (vsTorch) {
-      torch = RendezvousBenchmark.runTorch(nodes, limit, python);
-      out.println(line(torch));
-      out.flush();
-    }
-    Result java =
-        backend.equals("c10d")
-            ? RendezvousBenchmark.runJava(nodes, limit, config)
-            : RendezvousBenchmark.runJava(backend, etcdEndpoint, nodes, limit, config);
-    out.println(line(java));
-    if (torch != null) {
-      if (torch.ok() && java.ok()) {
-        out.println(
-            String.format(
-                Locale.ROOT,
-                "ratio torch/rdzv=%.1f (rdzv is %.1fx faster)",
-                torch.seconds() / java.seconds(),
-                torch.seconds() / java.seconds()));
-      } else if (!torch.ok() && java.ok()) {
-        out.println(
-            String.format(
-                Locale.ROOT,
-                "ratio torch/rdzv>%.1f (torch: %s)",
-                torch.seconds() / java.seconds(),
-                torch.detail()));
-      }
-    }
-    out.println(String.format(Locale.ROOT, "nodes=%d seconds=%.3f", nodes, java.seconds()));
-    out.flush();
-    if (!java.ok()) {
-      throw new IllegalStateException("the rdzv run failed: " + java.detail());
-    }
-    return ExitCode.OK.code();
-  }
-
-  private static String line(Result r) {
-    return String.format(
-        Locale.ROOT,
-        "%s nodes=%d seconds=%.3f%s",
-        r.implementation(),
-        r.nodes(),
-        r.seconds(),
-        r.ok() ? "" : " FAILED: " + r.detail());
+    int rc =
+        RendezvousBench.run(
+            spec.commandLine().getOut(),
+            new RendezvousBench.Options(
+                nodes,
+                vsTorch,
+                backend,
+                etcdEndpoint,
+                config,
+                Duration.ofSeconds(timeout),
+                python));
+    return rc == 0 ? ExitCode.OK.code() : ExitCode.FAILURE.code();
   }
 }

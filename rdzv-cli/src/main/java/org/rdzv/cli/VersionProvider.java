@@ -5,9 +5,9 @@ import java.io.InputStream;
 import java.util.Properties;
 import picocli.CommandLine.IVersionProvider;
 
-/** Reads the version Maven wrote into {@code version.properties}. */
+/** Reads the version and git commit Maven wrote into {@code version.properties}. */
 final class VersionProvider implements IVersionProvider {
-  static String version() {
+  private static Properties properties() {
     Properties properties = new Properties();
     try (InputStream in = VersionProvider.class.getResourceAsStream("version.properties")) {
       if (in != null) {
@@ -16,13 +16,31 @@ final class VersionProvider implements IVersionProvider {
     } catch (IOException e) {
       // fall through to "unknown"
     }
-    return properties.getProperty("version", "unknown");
+    return properties;
+  }
+
+  static String version() {
+    return properties().getProperty("version", "unknown");
+  }
+
+  /** The commit the build came from, or empty when it was not built from a git checkout. */
+  static String commit() {
+    String commit = properties().getProperty("commit", "").strip();
+    // Maven leaves the expression in place when the build found no commit.
+    return commit.startsWith("${") ? "" : commit;
   }
 
   @Override
   public String[] getVersion() {
+    String commit = commit();
     return new String[] {
-      "rdzv " + version() + " (Java " + Runtime.version() + ", PyTorch rendezvous 1.13 and 2.x)"
+      "rdzv "
+          + version()
+          + " ("
+          + (commit.isEmpty() ? "" : "commit " + commit + ", ")
+          + "Java "
+          + Runtime.version()
+          + ", PyTorch rendezvous 1.13 and 2.x)"
     };
   }
 }

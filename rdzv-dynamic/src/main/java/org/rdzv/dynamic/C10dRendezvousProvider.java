@@ -32,9 +32,11 @@ import org.rdzv.store.TcpStoreServerOptions;
  * store_protocol}; for {@code file}, the endpoint is the file's path.
  */
 public final class C10dRendezvousProvider implements RendezvousBackendProvider {
+  /** For {@link java.util.ServiceLoader}; programs use the registry. */
+  public C10dRendezvousProvider() {}
+
   private static final System.Logger LOG = System.getLogger(C10dRendezvousProvider.class.getName());
-  static final String CONNECTION_FAILED =
-      "The connection to the C10d store has failed. See inner exception for details.";
+  private static final String CONNECTION_FAILED = C10dBackend.CONNECTION_FAILED;
 
   @Override
   public String name() {

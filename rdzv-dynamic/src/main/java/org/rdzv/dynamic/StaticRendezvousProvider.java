@@ -10,6 +10,9 @@ import org.rdzv.api.spi.RendezvousHandlerProvider;
  * store hosted by rank 0 at the endpoint).
  */
 public final class StaticRendezvousProvider implements RendezvousHandlerProvider {
+  /** For {@link java.util.ServiceLoader}; programs use the registry. */
+  public StaticRendezvousProvider() {}
+
   @Override
   public String name() {
     return "static";

@@ -5,6 +5,7 @@ import java.util.Optional;
 import org.rdzv.api.RendezvousConnectionException;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousParameters;
+import org.rdzv.api.RendezvousRegistry;
 import org.rdzv.api.Store;
 import org.rdzv.dynamic.DynamicRendezvousHandler;
 import org.rdzv.dynamic.RendezvousBackend;
@@ -15,8 +16,8 @@ import org.rdzv.dynamic.spi.RendezvousBackendProvider;
  * Entry points of the etcd backends. Most programs use {@code RendezvousRegistry.handler(params)}
  * with backend {@code etcd}, {@code etcd-v2} or {@code etcd-v3}; these factories are for programs
  * that want a backend or store without the registry, and for tools. The handlers and reads are thin
- * fronts of the providers ({@link EtcdV2HandlerProvider}, {@link EtcdV3HandlerProvider}, {@link
- * EtcdHandlerProvider}), the one implementation of each.
+ * fronts of the providers ({@link EtcdV2HandlerProvider}, {@link EtcdHandlerProvider}; etcd-v3's
+ * are in module rdzv-etcd-v3: {@code EtcdV3Rendezvous}), the one implementation of each.
  */
 public final class EtcdRendezvous {
   /** The etcd-v2 backend's state directory, {@code /torch/elastic/rendezvous}. */
@@ -33,7 +34,6 @@ public final class EtcdRendezvous {
 
   private static final EtcdHandlerProvider LEGACY = new EtcdHandlerProvider();
   private static final EtcdV2HandlerProvider V2 = new EtcdV2HandlerProvider();
-  private static final EtcdV3HandlerProvider V3 = new EtcdV3HandlerProvider();
 
   private EtcdRendezvous() {}
 
@@ -92,26 +92,6 @@ public final class EtcdRendezvous {
   }
 
   /**
-   * The {@code etcd-v3} handler (new in rdzv); see {@link EtcdV3HandlerProvider}. {@link
-   * DynamicRendezvousHandler#close()} releases the gRPC client (shared by every handler of this
-   * process with the same connection options). Checks that etcd answers before returning.
-   *
-   * @throws IllegalArgumentException for bad options
-   * @throws RendezvousConnectionException naming the endpoints when etcd cannot be reached
-   */
-  public static DynamicRendezvousHandler v3Handler(RendezvousParameters params) {
-    return V3.create(params);
-  }
-
-  /**
-   * A store on etcd v3 keys {@code prefix/<key>} with raw values; {@link Store#close()} releases
-   * its gRPC client. {@code timeout} null means 300 s.
-   */
-  public static Store v3Store(EtcdConnection connection, String prefix, Duration timeout) {
-    return new EtcdV3Store(EtcdV3Session.acquire(connection), prefix, timeout, true);
-  }
-
-  /**
    * Reads the dynamic rendezvous state of {@code params.runId()} on an {@code etcd-v2} or {@code
    * etcd-v3} backend without writing anything; empty when there is none. For status tools.
    *
@@ -120,13 +100,28 @@ public final class EtcdRendezvous {
    * @throws org.rdzv.api.RendezvousStateException if the stored state cannot be decoded
    */
   public static Optional<StateSnapshot> readState(RendezvousParameters params) {
-    RendezvousBackendProvider provider =
-        params.backend().equals(V2.name()) ? V2 : params.backend().equals(V3.name()) ? V3 : null;
-    if (provider == null) {
+    String name = params.backend();
+    if (!name.equals("etcd-v2") && !name.equals("etcd-v3")) {
       throw new IllegalArgumentException(
           "readState reads etcd-v2 or etcd-v3 states, not '"
-              + params.backend()
+              + name
               + "'; for etcd use legacyState.");
+    }
+    // etcd-v3 lives in rdzv-etcd-v3 (it brings gRPC): found through the registry when present.
+    RendezvousBackendProvider provider =
+        name.equals(V2.name())
+            ? V2
+            : RendezvousRegistry.defaultRegistry().provider(name).orElse(null)
+                    instanceof RendezvousBackendProvider found
+                ? found
+                : null;
+    if (provider == null) {
+      throw new IllegalStateException(
+          "The rendezvous backend '"
+              + name
+              + "' is built in, but its module "
+              + RendezvousRegistry.BUILT_INS.get(name)
+              + " is not on the class path.");
     }
     return provider.readState(params).map(StateSnapshot::decode);
   }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.util.Map;
 import org.rdzv.api.RendezvousStateException;
+import org.rdzv.api.internal.Json;
 
 /**
  * JSON as Python's {@code json.dumps} writes it by default ({@code ", "} and {@code ": "}
@@ -50,7 +51,7 @@ final class PythonJson {
             out.append(", ");
           }
           first = false;
-          string(e.getKey(), out);
+          Json.quote(e.getKey(), out);
           out.append(": ");
           write(e.getValue(), out);
         }
@@ -66,7 +67,7 @@ final class PythonJson {
         }
         out.append(']');
       }
-      case STRING -> string(node.textValue(), out);
+      case STRING -> Json.quote(node.textValue(), out);
       case NUMBER ->
           out.append(
               node.isIntegralNumber()
@@ -85,29 +86,5 @@ final class PythonJson {
       return d > 0 ? "Infinity" : "-Infinity";
     }
     return Double.toString(d);
-  }
-
-  private static void string(String s, StringBuilder out) {
-    out.append('"');
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '"' -> out.append("\\\"");
-        case '\\' -> out.append("\\\\");
-        case '\n' -> out.append("\\n");
-        case '\r' -> out.append("\\r");
-        case '\t' -> out.append("\\t");
-        case '\b' -> out.append("\\b");
-        case '\f' -> out.append("\\f");
-        default -> {
-          if (c < 0x20 || c > 0x7e) {
-            out.append(String.format("\\u%04x", (int) c));
-          } else {
-            out.append(c);
-          }
-        }
-      }
-    }
-    out.append('"');
   }
 }

@@ -212,7 +212,7 @@ final class Json {
   private static void write(Object value, StringBuilder out) {
     switch (value) {
       case null -> out.append("null");
-      case String s -> quote(s, out);
+      case String s -> org.rdzv.api.internal.Json.quote(s, out);
       case Boolean b -> out.append(b ? "true" : "false");
       case Number n -> out.append(n);
       case Map<?, ?> map -> {
@@ -223,7 +223,7 @@ final class Json {
             out.append(", ");
           }
           first = false;
-          quote(String.valueOf(e.getKey()), out);
+          org.rdzv.api.internal.Json.quote(String.valueOf(e.getKey()), out);
           out.append(": ");
           write(e.getValue(), out);
         }
@@ -239,31 +239,7 @@ final class Json {
         }
         out.append(']');
       }
-      default -> quote(value.toString(), out);
+      default -> org.rdzv.api.internal.Json.quote(value.toString(), out);
     }
-  }
-
-  private static void quote(String s, StringBuilder out) {
-    out.append('"');
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '"' -> out.append("\\\"");
-        case '\\' -> out.append("\\\\");
-        case '\n' -> out.append("\\n");
-        case '\r' -> out.append("\\r");
-        case '\t' -> out.append("\\t");
-        case '\b' -> out.append("\\b");
-        case '\f' -> out.append("\\f");
-        default -> {
-          if (c < 0x20 || c > 0x7e) {
-            out.append(String.format("\\u%04x", (int) c));
-          } else {
-            out.append(c);
-          }
-        }
-      }
-    }
-    out.append('"');
   }
 }

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
+import org.rdzv.api.internal.Json;
 
 /**
  * A Java worker's counterpart of PyTorch's {@code @record}: an uncaught exception is written to
@@ -57,9 +58,9 @@ public final class ErrorFile {
         error.getClass().getName() + (error.getMessage() == null ? "" : ": " + error.getMessage());
     String json =
         "{\"message\": {\"message\": "
-            + quote(message)
+            + Json.quote(message)
             + ", \"extraInfo\": {\"py_callstack\": "
-            + quote(trace.toString())
+            + Json.quote(trace.toString())
             + ", \"timestamp\": \""
             + when.getEpochSecond()
             + "\"}}}";
@@ -71,27 +72,5 @@ public final class ErrorFile {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write the error file " + file, e);
     }
-  }
-
-  private static String quote(String s) {
-    StringBuilder out = new StringBuilder("\"");
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '"' -> out.append("\\\"");
-        case '\\' -> out.append("\\\\");
-        case '\n' -> out.append("\\n");
-        case '\r' -> out.append("\\r");
-        case '\t' -> out.append("\\t");
-        default -> {
-          if (c < 0x20 || c > 0x7e) {
-            out.append(String.format("\\u%04x", (int) c));
-          } else {
-            out.append(c);
-          }
-        }
-      }
-    }
-    return out.append('"').toString();
   }
 }

@@ -1,29 +1,24 @@
 package org.rdzv.store;
 
-import java.io.EOFException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
-import java.lang.System.Logger.Level;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.Semaphore;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import org.rdzv.api.StoreException;
 import org.rdzv.api.StoreTimeoutException;
 
-/** The {@link TcpStore} client: one blocking socket guarded by a lock. */
+/**
+ * The {@link TcpStore} client: one blocking socket guarded by a lock, over which each operation is
+ * one request and its answer. Connecting, reconnecting and the handshake are the {@link
+ * Connector}'s; the 1.13 watch socket is the {@link WatchConnection}'s.
+ */
 final class TcpStoreClient implements TcpStore {
   private static final System.Logger LOG = System.getLogger(TcpStore.class.getName());
   private static final byte[] INIT_KEY = Wire.INIT_KEY.getBytes(StandardCharsets.US_ASCII);
@@ -31,50 +26,31 @@ final class TcpStoreClient implements TcpStore {
   /** How often a blocked wait looks at the interrupt flag. */
   private static final long WAIT_SLICE_MILLIS = 100;
 
-  private static final long INITIAL_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
-  private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
-
   private final TcpStoreOptions options;
-
-  /** The address that answered last; tried first on reconnects. */
-  private volatile InetSocketAddress address;
+  private final Connector connector;
+  private final WatchConnection watches;
 
   private final ReentrantLock lock = new ReentrantLock();
   private final Frame frame = new Frame();
   private volatile Duration timeout;
 
-  /** Resolved family; null until the first connection settles it (AUTO). */
-  private volatile Family family;
-
-  /** Whether the 2.x server answers PING (2.5+). */
-  private boolean pingSupported = true;
-
   private volatile Link link;
   private volatile boolean closed;
 
-  private final ReentrantLock watchLock = new ReentrantLock();
-  private final ConcurrentHashMap<String, CopyOnWriteArrayList<Consumer<WatchEvent>>> listeners =
-      new ConcurrentHashMap<>();
-  private WatchLink watchLink;
-
   private TcpStoreClient(TcpStoreOptions options) {
     this.options = options;
-    this.address = InetSocketAddress.createUnresolved(options.host(), options.port());
     this.timeout = options.timeout();
-    this.family =
-        switch (options.protocol()) {
-          case V1_13 -> Family.V1;
-          case V2, AUTO -> null;
-        };
+    this.connector = new Connector(options);
+    this.watches = new WatchConnection(connector, () -> timeout);
   }
 
   static TcpStoreClient connect(TcpStoreOptions options) {
     TcpStoreClient client = new TcpStoreClient(options);
     client.lock.lock();
     try {
-      client.link = client.open(System.nanoTime() + options.timeout().toNanos());
+      client.link = client.connector.open(System.nanoTime() + options.timeout().toNanos());
       if (options.worldSize().isPresent() && options.waitForWorkers()) {
-        client.frame.reset().u8(Command.ADD.code(client.family)).bytes(INIT_KEY).i64(1);
+        client.frame.reset().u8(Command.ADD.code(client.connector.family())).bytes(INIT_KEY).i64(1);
         client.link.readTimeout(client.timeout);
         client.link.send(client.frame);
         client.link.i64();
@@ -91,169 +67,8 @@ final class TcpStoreClient implements TcpStore {
     return client;
   }
 
-  // ---------------------------------------------------------------- connecting
-
-  /** Connects (and handshakes) with retries until {@code deadline}. Caller holds the lock. */
-  private Link open(long deadline) {
-    long backoff = INITIAL_BACKOFF_NANOS;
-    IOException last = null;
-    int attempts = 0;
-    while (true) {
-      attempts++;
-      try {
-        return attempt(deadline);
-      } catch (IOException e) {
-        last = e;
-        LOG.log(Level.DEBUG, "connecting to {0} failed: {1}", address, e.toString());
-      }
-      long left = deadline - System.nanoTime();
-      if (left <= 0) {
-        throw new StoreTimeoutException(
-            "The client socket has timed out after "
-                + options.timeout().toMillis()
-                + "ms while trying to connect to "
-                + describeAddress()
-                + " ("
-                + attempts
-                + " attempts): "
-                + last.getMessage(),
-            last);
-      }
-      long jittered = backoff / 2 + ThreadLocalRandom.current().nextLong(backoff);
-      long pause = Math.min(jittered, left);
-      try {
-        TimeUnit.NANOSECONDS.sleep(pause);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new StoreException("interrupted while connecting to " + describeAddress(), e);
-      }
-      backoff = Math.min(backoff * 2, MAX_BACKOFF_NANOS);
-    }
-  }
-
-  private int millisLeft(long deadline) {
-    return (int)
-        Math.max(1, Math.min(Integer.MAX_VALUE, (deadline - System.nanoTime()) / 1_000_000));
-  }
-
-  private Link attempt(long deadline) throws IOException {
-    Family known = family;
-    if (known == Family.V1) {
-      return openAny(deadline);
-    }
-    if (known == Family.V2) {
-      Link l = openAny(deadline);
-      try {
-        handshake(l, pingSupported, deadline);
-        return l;
-      } catch (IOException | RuntimeException e) {
-        l.close();
-        throw e;
-      }
-    }
-    // Unknown: probe 2.5+ (VALIDATE + PING), then 2.4 (VALIDATE only), then 1.13.
-    Link l = openAny(deadline);
-    try {
-      handshake(l, true, deadline);
-      pingSupported = true;
-      family = Family.V2;
-      return l;
-    } catch (EOFException | SocketException e) {
-      l.close();
-      LOG.log(Level.DEBUG, "{0}: no answer to VALIDATE+PING ({1})", address, e.getMessage());
-    } catch (IOException | RuntimeException e) {
-      l.close();
-      throw e;
-    }
-    l = openAny(deadline);
-    try {
-      handshake(l, false, deadline);
-      // Four GETNUMKEYS confirm a 2.4 server; to a 1.13 server these bytes are a SET whose key
-      // length (0x0707070 73C85F7CE) it cannot allocate, so it closes the connection.
-      frame.reset();
-      for (int i = 0; i < 4; i++) {
-        frame.u8(Command.GETNUMKEYS.code(Family.V2));
-      }
-      l.send(frame);
-      l.readTimeout(millisLeft(deadline));
-      for (int i = 0; i < 4; i++) {
-        l.i64();
-      }
-      pingSupported = false;
-      family = Family.V2;
-      return l;
-    } catch (EOFException | SocketException e) {
-      l.close();
-      LOG.log(Level.DEBUG, "{0}: no answer to VALIDATE+GETNUMKEYS ({1})", address, e.getMessage());
-    } catch (IOException | RuntimeException e) {
-      l.close();
-      throw e;
-    }
-    if (options.protocol() == StoreProtocol.V2) {
-      throw new IOException(
-          "the server at " + describeAddress() + " does not speak the 2.x protocol");
-    }
-    family = Family.V1;
-    return openAny(deadline);
-  }
-
-  /**
-   * Connects to the first of the host's addresses that accepts (like PyTorch, which tries every
-   * address the name resolves to), starting with the one that worked last.
-   */
-  private Link openAny(long deadline) throws IOException {
-    InetSocketAddress last = address;
-    IOException failure = null;
-    if (!last.isUnresolved()) {
-      try {
-        return Link.open(last, millisLeft(deadline));
-      } catch (IOException e) {
-        failure = e;
-      }
-    }
-    for (InetAddress candidate : InetAddress.getAllByName(options.host())) {
-      InetSocketAddress target = new InetSocketAddress(candidate, options.port());
-      if (target.equals(last)) {
-        continue;
-      }
-      try {
-        Link l = Link.open(target, millisLeft(deadline));
-        address = target;
-        return l;
-      } catch (IOException e) {
-        if (failure == null) {
-          failure = e;
-        } else {
-          failure.addSuppressed(e);
-        }
-      }
-    }
-    throw failure != null ? failure : new java.net.ConnectException("Connection refused");
-  }
-
-  /** Sends VALIDATE (+ PING) and checks the echo. Nothing ever answers VALIDATE itself. */
-  private void handshake(Link l, boolean ping, long deadline) throws IOException {
-    frame.reset().u8(Command.VALIDATE.code(Family.V2)).u32(Wire.VALIDATION_MAGIC);
-    int nonce = (int) ProcessHandle.current().pid();
-    if (ping) {
-      frame.u8(Command.PING.code(Family.V2)).u32(nonce);
-    }
-    l.send(frame);
-    if (ping) {
-      l.readTimeout(millisLeft(deadline));
-      int echo = l.u32();
-      if (echo != nonce) {
-        throw new IOException(
-            "Ping failed, invalid value returned from server. Expected: "
-                + nonce
-                + ", got: "
-                + echo);
-      }
-    }
-  }
-
   private String describeAddress() {
-    return options.host() + ":" + options.port();
+    return connector.describeAddress();
   }
 
   // ---------------------------------------------------------------- request plumbing
@@ -275,10 +90,10 @@ final class TcpStoreClient implements TcpStore {
         throw new StoreException("the store client for " + describeAddress() + " is closed");
       }
       if (link == null) {
-        link = open(System.nanoTime() + timeout.toNanos());
+        link = connector.open(System.nanoTime() + timeout.toNanos());
       }
       link.readTimeout(timeout);
-      return exchange.run(link, family);
+      return exchange.run(link, connector.family());
     } catch (SocketTimeoutException e) {
       dropLink();
       throw new StoreTimeoutException(failure(what, e), e);
@@ -291,8 +106,13 @@ final class TcpStoreClient implements TcpStore {
   }
 
   private String failure(String what, IOException e) {
+    return failure(what, connector, e);
+  }
+
+  /** {@code <what> on the store at host:port failed: <cause>}. */
+  static String failure(String what, Connector connector, IOException e) {
     String cause = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-    return what + " on the store at " + describeAddress() + " failed: " + cause;
+    return what + " on the store at " + connector.describeAddress() + " failed: " + cause;
   }
 
   private void dropLink() {
@@ -571,10 +391,10 @@ final class TcpStoreClient implements TcpStore {
 
   @Override
   public StoreProtocol protocol() {
-    Family f = family;
+    Family f = connector.family();
     if (f == null) {
       call("connect", (l, fam) -> null);
-      f = family;
+      f = connector.family();
     }
     return f == Family.V1 ? StoreProtocol.V1_13 : StoreProtocol.V2;
   }
@@ -659,138 +479,7 @@ final class TcpStoreClient implements TcpStore {
           "WATCH_KEY exists only in the 1.13 TCPStore protocol; this client speaks 2.x"
               + " (use store_protocol=1.13)");
     }
-    String wire = Request.key(Frame.wireKey(key));
-    watchLock.lock();
-    try {
-      if (closed) {
-        throw new StoreException("the store client for " + describeAddress() + " is closed");
-      }
-      WatchLink w = watchLink;
-      if (w == null || w.dead) {
-        if (w != null) {
-          w.close();
-        }
-        w = new WatchLink();
-        watchLink = w;
-        for (var entry : listeners.entrySet()) {
-          if (!entry.getValue().isEmpty()) {
-            w.register(entry.getKey());
-          }
-        }
-      }
-      CopyOnWriteArrayList<Consumer<WatchEvent>> list =
-          listeners.computeIfAbsent(wire, k -> new CopyOnWriteArrayList<>());
-      list.add(listener);
-      if (!w.registered.contains(wire)) {
-        w.register(wire);
-      }
-      return () -> list.remove(listener);
-    } catch (IOException e) {
-      WatchLink w = watchLink;
-      if (w != null) {
-        w.close();
-      }
-      throw new StoreException(failure("WATCH_KEY " + key, e), e);
-    } finally {
-      watchLock.unlock();
-    }
-  }
-
-  /** The 1.13 callback connection: WATCH_KEY registrations out, acks and events in. */
-  private final class WatchLink {
-    final Link link;
-    final java.util.Set<String> registered = ConcurrentHashMap.newKeySet();
-    final Semaphore acks = new Semaphore(0);
-    final Thread reader;
-    volatile boolean dead;
-    private final Frame out = new Frame();
-
-    WatchLink() throws IOException {
-      link = openAny(System.nanoTime() + timeout.toNanos());
-      link.socket.setSoTimeout(0);
-      reader =
-          Thread.ofPlatform()
-              .daemon()
-              .name("rdzv-store-watch-" + describeAddress())
-              .start(this::readLoop);
-    }
-
-    /** Sends WATCH_KEY and waits for its acknowledgement. Caller holds the watch lock. */
-    void register(String wireKey) throws IOException {
-      link.send(out.reset().u8(Command.WATCH_KEY.code(Family.V1)).bytes(Request.keyBytes(wireKey)));
-      try {
-        if (!acks.tryAcquire(timeout.toNanos(), TimeUnit.NANOSECONDS)) {
-          dead = true;
-          throw new SocketTimeoutException("no acknowledgement of WATCH_KEY");
-        }
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        dead = true;
-        throw new InterruptedIOException("interrupted while registering a watch");
-      }
-      if (dead) {
-        throw new EOFException("the callback connection closed");
-      }
-      registered.add(wireKey);
-    }
-
-    private void readLoop() {
-      try {
-        while (true) {
-          int type = link.u8();
-          if (type == Wire.KEY_CALLBACK_REGISTERED) {
-            acks.release();
-            continue;
-          }
-          WatchEvent.Type t = WatchEvent.Type.of(type);
-          if (t == null) {
-            throw new IOException("unknown watch event type " + type);
-          }
-          byte[] wireKey = link.bytes();
-          byte[] old = link.bytes();
-          byte[] now = link.bytes();
-          dispatch(t, wireKey, old, now);
-        }
-      } catch (IOException e) {
-        if (!closed && !dead) {
-          LOG.log(
-              Level.WARNING,
-              "the watch connection to {0} broke: {1}",
-              describeAddress(),
-              e.getMessage());
-        }
-      } finally {
-        dead = true;
-        acks.release();
-        link.close();
-      }
-    }
-
-    private void dispatch(WatchEvent.Type type, byte[] wireKey, byte[] old, byte[] now) {
-      var list = listeners.get(Request.key(wireKey));
-      if (list == null || list.isEmpty()) {
-        return;
-      }
-      String userKey = Frame.userKey(wireKey);
-      WatchEvent event =
-          new WatchEvent(
-              type,
-              userKey == null ? new String(wireKey, StandardCharsets.UTF_8) : userKey,
-              old,
-              now);
-      for (Consumer<WatchEvent> l : list) {
-        try {
-          l.accept(event);
-        } catch (RuntimeException e) {
-          LOG.log(Level.WARNING, "a watch listener of " + event.key() + " failed", e);
-        }
-      }
-    }
-
-    void close() {
-      dead = true;
-      link.close();
-    }
+    return watches.watchKey(key, listener);
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -798,15 +487,7 @@ final class TcpStoreClient implements TcpStore {
   @Override
   public void close() {
     closed = true;
-    watchLock.lock();
-    try {
-      if (watchLink != null) {
-        watchLink.close();
-        watchLink = null;
-      }
-    } finally {
-      watchLock.unlock();
-    }
+    watches.close();
     // Closing the socket first releases a thread blocked in a wait; then take the lock to clear.
     Link l = link;
     if (l != null) {
@@ -827,7 +508,7 @@ final class TcpStoreClient implements TcpStore {
 
   @Override
   public String toString() {
-    Family f = family;
+    Family f = connector.family();
     return "TcpStore(" + describeAddress() + ", " + (f == null ? "auto" : f.toString()) + ")";
   }
 }

@@ -59,6 +59,10 @@ public final class ChildProcess implements AutoCloseable {
     return process;
   }
 
+  public long pid() {
+    return process.pid();
+  }
+
   /** The lines so far. */
   public List<String> lines() {
     return List.copyOf(lines);
@@ -97,6 +101,16 @@ public final class ChildProcess implements AutoCloseable {
     }
   }
 
+  /**
+   * Like {@link #awaitLine}, and removes the line it returns, so that the next call finds the next
+   * matching one: for request-and-reply dialogues over standard input and output.
+   */
+  public String takeLine(Predicate<String> match, Duration timeout) {
+    String line = awaitLine(match, timeout);
+    lines.remove(line);
+    return line;
+  }
+
   /** Waits for exit and returns the exit code; fails with the output on timeout. */
   public int awaitExit(Duration timeout) {
     try {
@@ -109,6 +123,18 @@ public final class ChildProcess implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new AssertionError("interrupted", e);
     }
+  }
+
+  /**
+   * Waits up to {@code timeout} for the process to exit and its output to be read; returns whether
+   * it did. Never fails: for callers (benchmarks) that decide what a late process means.
+   */
+  public boolean exited(Duration timeout) throws InterruptedException {
+    if (!process.waitFor(timeout.toNanos(), TimeUnit.NANOSECONDS)) {
+      return false;
+    }
+    reader.join(Duration.ofSeconds(5));
+    return true;
   }
 
   /** Writes one line to the process's standard input. */

@@ -1,0 +1,392 @@
+package org.rdzv.bench.etcd;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.rdzv.api.RendezvousHandler;
+import org.rdzv.api.RendezvousParameters;
+import org.rdzv.api.RendezvousRegistry;
+import org.rdzv.testing.ChildProcess;
+import org.rdzv.testing.EtcdProcess;
+import org.rdzv.testing.Peers;
+
+/**
+ * {@code rdzv bench rendezvous --backend etcd|etcd-v2|etcd-v3}: times N Java nodes (handlers on
+ * threads of this process) completing one round with {@code min = max = N}, then the same N PyTorch
+ * 1.13 nodes (threads of one Python process) on PyTorch's matching etcd backend ({@code etcd} for
+ * {@code etcd}, {@code etcd-v2} for {@code etcd-v2} and {@code etcd-v3}, which PyTorch lacks), and
+ * prints both and their ratio. Time runs, on both sides, from the start of N threads that each
+ * create a handler and join, until the last node has its rank (as the c10d benchmark counts).
+ */
+public final class EtcdRendezvousBenchmark {
+  /** The backends this benchmark measures. */
+  public static final Set<String> BACKENDS = Set.of("etcd", "etcd-v2", "etcd-v3");
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** Held strongly: java.util.logging forgets the level of a logger nobody references. */
+  private static final java.util.logging.Logger RDZV_LOGS =
+      java.util.logging.Logger.getLogger("org.rdzv");
+
+  private EtcdRendezvousBenchmark() {}
+
+  /**
+   * What to run.
+   *
+   * @param backend {@code etcd}, {@code etcd-v2} or {@code etcd-v3}
+   * @param etcdEndpoint etcd to use ({@code h:p[,h:p...]}), or {@code null} to start one for the
+   *     run
+   * @param nodes how many nodes join, at least 1
+   * @param timeout the longest a run may take (join timeout of every node)
+   * @param pytorch whether to also time PyTorch's nodes
+   * @param python the interpreter with torch 1.13 and python-etcd
+   */
+  public record Options(
+      String backend,
+      String etcdEndpoint,
+      int nodes,
+      Duration timeout,
+      boolean pytorch,
+      String python) {
+    public Options {
+      if (!BACKENDS.contains(backend)) {
+        throw new IllegalArgumentException(
+            "--backend must be etcd, etcd-v2 or etcd-v3 for the etcd benchmark, not '"
+                + backend
+                + "'");
+      }
+      if (nodes < 1) {
+        throw new IllegalArgumentException("--nodes must be at least 1, not " + nodes);
+      }
+      if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+        throw new IllegalArgumentException("the benchmark timeout must be positive");
+      }
+      python =
+          python == null ? System.getenv().getOrDefault("RDZV_PYTHON", "/usr/bin/python3") : python;
+    }
+
+    public Options(String backend, String etcdEndpoint, int nodes) {
+      this(backend, etcdEndpoint, nodes, Duration.ofSeconds(300), true, null);
+    }
+  }
+
+  /** {@link #run(PrintWriter, Options)} to a stream. */
+  public static int run(PrintStream out, Options options) {
+    PrintWriter writer = new PrintWriter(out, true);
+    try {
+      return run(writer, options);
+    } finally {
+      writer.flush();
+    }
+  }
+
+  /**
+   * Runs the benchmark, printing to {@code out}: the etcd used, a line per side ({@code pytorch
+   * <backend> nodes=N seconds=S}, {@code rdzv <backend> nodes=N seconds=S}), the ratio, and last
+   * {@code nodes=N seconds=S} for rdzv, as the c10d benchmark does. Returns 0, or 1 if the Java
+   * nodes failed.
+   */
+  public static int run(PrintWriter out, Options options) {
+    // A line per node at INFO would drown the figures.
+    java.util.logging.Level previousLevel = RDZV_LOGS.getLevel();
+    RDZV_LOGS.setLevel(java.util.logging.Level.WARNING);
+    EtcdProcess local = null;
+    String endpoint = options.etcdEndpoint();
+    try {
+      if (endpoint == null || endpoint.isBlank()) {
+        local = startEtcd();
+        endpoint = local.endpoint();
+        out.println("etcd " + endpoint + " (started for this run, v2 API enabled)");
+      } else {
+        out.println("etcd " + endpoint);
+      }
+      out.println(
+          "backend "
+              + options.backend()
+              + ", "
+              + options.nodes()
+              + " nodes, min = max = "
+              + options.nodes()
+              + " (rdzv after an untimed 4-node warm-up round)");
+      out.flush();
+      double java;
+      try {
+        // An untimed round of a few nodes first: class loading, JIT and the first connection
+        // (jetcd's gRPC channel) are paid once per process, like PyTorch's imports before its
+        // clock.
+        timeJava(
+            new Options(
+                options.backend(),
+                endpoint,
+                Math.min(4, options.nodes()),
+                options.timeout(),
+                false,
+                options.python()),
+            endpoint);
+        java = timeJava(options, endpoint);
+      } catch (RuntimeException e) {
+        out.println(
+            "rdzv "
+                + options.backend()
+                + " nodes="
+                + options.nodes()
+                + " FAILED: "
+                + e.getMessage());
+        out.flush();
+        return 1;
+      }
+      Double py = null;
+      String pyBackend = options.backend().equals("etcd") ? "etcd" : "etcd-v2";
+      double[] pyElapsed = {0};
+      if (options.pytorch()) {
+        py = timePyTorch(out, options, endpoint, pyBackend, pyElapsed);
+        if (py != null) {
+          out.printf(
+              Locale.ROOT,
+              "pytorch %s nodes=%d seconds=%.3f%s%n",
+              pyBackend,
+              options.nodes(),
+              py,
+              options.backend().equals("etcd-v3")
+                  ? " (PyTorch has no etcd-v3; its etcd-v2 is the nearest)"
+                  : "");
+        }
+      }
+      out.printf(
+          Locale.ROOT, "rdzv %s nodes=%d seconds=%.3f%n", options.backend(), options.nodes(), java);
+      if (py != null) {
+        out.printf(
+            Locale.ROOT,
+            "ratio torch/rdzv=%.1f (%s)%n",
+            py / java,
+            py > java
+                ? String.format(Locale.ROOT, "rdzv is %.1fx faster", py / java)
+                : "PyTorch is faster");
+      } else if (pyElapsed[0] > 0) {
+        out.printf(
+            Locale.ROOT,
+            "ratio torch/rdzv>%.1f (PyTorch did not complete the round in %.0f s)%n",
+            pyElapsed[0] / java,
+            pyElapsed[0]);
+      }
+      out.printf(Locale.ROOT, "nodes=%d seconds=%.3f%n", options.nodes(), java);
+      out.flush();
+      return 0;
+    } finally {
+      RDZV_LOGS.setLevel(previousLevel);
+      if (local != null) {
+        local.close();
+      }
+    }
+  }
+
+  /** A throw-away etcd (v2 API on) on free loopback ports, stopped with this JVM at the latest. */
+  private static EtcdProcess startEtcd() {
+    if (Peers.etcdBinary() == null) {
+      throw new IllegalStateException(
+          "no etcd server binary found (install etcd-server, or pass --etcd-endpoint)");
+    }
+    EtcdProcess etcd;
+    try {
+      etcd = EtcdProcess.start();
+    } catch (AssertionError e) {
+      // The fixture reports a failed start as a test failure; here it is one line for the user.
+      throw new IllegalStateException("cannot start etcd: " + e.getMessage(), e);
+    }
+    // A benchmark stopped by a signal must not leave an etcd (and its tmpfs data) behind.
+    Runtime.getRuntime().addShutdownHook(new Thread(etcd::close, "rdzv-bench-etcd-stop"));
+    return etcd;
+  }
+
+  private static Map<String, String> config(String backend, Duration timeout) {
+    String seconds = Long.toString(Math.max(1, timeout.toSeconds()));
+    return backend.equals("etcd")
+        ? Map.of("timeout", seconds, "last_call_timeout", "1")
+        : Map.of("join_timeout", seconds, "last_call_timeout", "1");
+  }
+
+  /**
+   * Seconds for N Java nodes to complete a round: from the moment N threads start, each creating
+   * its handler (through the registry, as a separate node would) and joining, until the last one
+   * has its rank.
+   */
+  static double timeJava(Options options, String endpoint) {
+    int n = options.nodes();
+    String runId = "bench-java-" + options.backend() + "-" + System.nanoTime();
+    RendezvousParameters params =
+        new RendezvousParameters(
+            options.backend(), endpoint, runId, n, n, config(options.backend(), options.timeout()));
+    List<RendezvousHandler> handlers = java.util.Collections.synchronizedList(new ArrayList<>(n));
+    try {
+      CountDownLatch done = new CountDownLatch(n);
+      AtomicLong lastEnd = new AtomicLong();
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      List<Thread> threads = new ArrayList<>(n);
+      long start = System.nanoTime();
+      for (int i = 0; i < n; i++) {
+        threads.add(
+            Thread.ofVirtual()
+                .start(
+                    () -> {
+                      try {
+                        RendezvousHandler handler = RendezvousRegistry.handler(params);
+                        handlers.add(handler);
+                        handler.nextRendezvous();
+                        lastEnd.accumulateAndGet(System.nanoTime(), Math::max);
+                      } catch (Throwable t) {
+                        failure.compareAndSet(null, t);
+                      } finally {
+                        done.countDown();
+                      }
+                    }));
+      }
+      if (!done.await(options.timeout().toSeconds() + 30, TimeUnit.SECONDS)) {
+        threads.forEach(Thread::interrupt);
+        throw new IllegalStateException(
+            "the Java nodes did not finish within " + options.timeout());
+      }
+      if (failure.get() != null) {
+        Throwable t = failure.get();
+        throw new IllegalStateException(t.getClass().getSimpleName() + ": " + t.getMessage(), t);
+      }
+      return (lastEnd.get() - start) / 1e9;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    } finally {
+      synchronized (handlers) {
+        for (RendezvousHandler handler : handlers) {
+          release(handler);
+        }
+      }
+    }
+  }
+
+  private static void release(RendezvousHandler handler) {
+    handler.close(); // never throws; the legacy handler stops its TTL refreshes
+  }
+
+  /** Seconds for N PyTorch nodes, or null (with the reason printed) if they could not be timed. */
+  static Double timePyTorch(
+      PrintWriter out, Options options, String endpoint, String backend, double[] elapsed) {
+    if (!Files.isExecutable(Path.of(options.python()))) {
+      out.println("pytorch skipped: " + options.python() + " not found");
+      return null;
+    }
+    Path script = null;
+    ChildProcess process = null;
+    try (InputStream in =
+        EtcdRendezvousBenchmark.class.getResourceAsStream("pytorch_etcd_bench.py")) {
+      script = Files.createTempFile("rdzv-etcd-bench-", ".py");
+      Files.write(script, in.readAllBytes());
+      String runId = "bench-pytorch-" + backend + "-" + System.nanoTime();
+      process =
+          ChildProcess.start(
+              List.of(
+                  options.python(),
+                  script.toString(),
+                  backend,
+                  endpoint,
+                  runId,
+                  Integer.toString(options.nodes()),
+                  Long.toString(options.timeout().toSeconds())),
+              Map.of());
+      if (!process.exited(options.timeout().plusSeconds(120))) {
+        out.println(
+            "pytorch "
+                + backend
+                + " did not finish within "
+                + options.timeout().toSeconds()
+                + " s");
+        return null;
+      }
+      List<String> lines = process.lines();
+      for (String line : lines) {
+        if (line.startsWith("{\"nodes\"")) {
+          JsonNode result = JSON.readTree(line);
+          elapsed[0] = result.path("elapsed").asDouble(0);
+          if (result.path("seconds").isNumber() && result.path("ok").asInt() == options.nodes()) {
+            return result.path("seconds").asDouble();
+          }
+          out.println(
+              "pytorch "
+                  + backend
+                  + " failed: "
+                  + result.path("ok").asInt()
+                  + " of "
+                  + options.nodes()
+                  + " nodes joined; "
+                  + result.path("errors"));
+          return null;
+        }
+      }
+      out.println(
+          "pytorch "
+              + backend
+              + " failed: "
+              + (lines.isEmpty() ? "no output" : lines.get(lines.size() - 1)));
+      return null;
+    } catch (IOException | java.io.UncheckedIOException e) {
+      out.println("pytorch skipped: " + e.getMessage());
+      return null;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return null;
+    } finally {
+      if (process != null) {
+        process.close();
+      }
+      if (script != null) {
+        try {
+          Files.deleteIfExists(script);
+        } catch (IOException e) {
+          // temporary file
+        }
+      }
+    }
+  }
+
+  /**
+   * Runs from the command line: {@code --backend B [--etcd-endpoint E] [--nodes N] [--no-pytorch]
+   * [--timeout S]}.
+   */
+  public static void main(String[] args) {
+    String backend = "etcd-v3";
+    String endpoint = null;
+    int nodes = 16;
+    boolean pytorch = true;
+    long timeout = 300;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--backend" -> backend = args[++i];
+        case "--etcd-endpoint" -> endpoint = args[++i];
+        case "--nodes" -> nodes = Integer.parseInt(args[++i]);
+        case "--timeout" -> timeout = Long.parseLong(args[++i]);
+        case "--no-pytorch" -> pytorch = false;
+        default -> {
+          System.err.println("unknown option " + args[i]);
+          System.exit(2);
+        }
+      }
+    }
+    System.exit(
+        run(
+            System.out,
+            new Options(backend, endpoint, nodes, Duration.ofSeconds(timeout), pytorch, null)));
+  }
+}

@@ -1,0 +1,114 @@
+package org.rdzv.bench.rendezvous;
+
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Map;
+import org.rdzv.bench.etcd.EtcdRendezvousBenchmark;
+import org.rdzv.bench.rendezvous.RendezvousBenchmark.Result;
+
+/**
+ * The engine of {@code rdzv bench rendezvous}: N Java nodes join one round ({@code min = max = N})
+ * against an embedded store (c10d) or the backend at the endpoint; with {@code vsTorch}, N PyTorch
+ * 1.13 nodes do the same against the same kind of store first, and the ratio is printed. The last
+ * line is {@code nodes=N seconds=S} for rdzv. The etcd backends go to {@link
+ * EtcdRendezvousBenchmark}.
+ */
+public final class RendezvousBench {
+  private RendezvousBench() {}
+
+  /**
+   * What to run; the command line has checked the values.
+   *
+   * @param nodes nodes in the rendezvous, at least 1
+   * @param vsTorch whether to also run N PyTorch 1.13 nodes
+   * @param backend {@code c10d}, an etcd backend, or another registered one (needs {@code
+   *     endpoint})
+   * @param endpoint the backend's endpoint for backends other than c10d, or {@code null}
+   * @param config extra rendezvous options for the Java nodes
+   * @param timeout the longest a side may take
+   * @param python the interpreter that imports PyTorch 1.13
+   */
+  public record Options(
+      int nodes,
+      boolean vsTorch,
+      String backend,
+      String endpoint,
+      Map<String, Object> config,
+      Duration timeout,
+      String python) {
+    public Options {
+      config = Map.copyOf(config);
+    }
+  }
+
+  /**
+   * Runs the benchmark, printing to {@code out}; returns 0, or 1 if the etcd benchmark's Java nodes
+   * failed.
+   *
+   * @throws IllegalArgumentException if a backend other than c10d has no endpoint
+   * @throws IllegalStateException if the rdzv run failed (after its lines are printed)
+   */
+  public static int run(PrintWriter out, Options o) {
+    if (EtcdRendezvousBenchmark.BACKENDS.contains(o.backend())) {
+      // etcd, etcd-v2, etcd-v3: starts its own etcd without an endpoint; with vsTorch, PyTorch's
+      // matching etcd backend on the same etcd.
+      return EtcdRendezvousBenchmark.run(
+          out,
+          new EtcdRendezvousBenchmark.Options(
+              o.backend(), o.endpoint(), o.nodes(), o.timeout(), o.vsTorch(), o.python()));
+    }
+    if (!o.backend().equals("c10d") && (o.endpoint() == null || o.endpoint().isBlank())) {
+      throw new IllegalArgumentException(
+          "--backend " + o.backend() + " needs --etcd-endpoint HOST:PORT.");
+    }
+    // One line per node at INFO would drown the figures.
+    java.util.logging.Logger quiet = java.util.logging.Logger.getLogger("org.rdzv");
+    quiet.setLevel(java.util.logging.Level.WARNING);
+    Result torch = null;
+    if (o.vsTorch()) {
+      torch = RendezvousBenchmark.runTorch(o.nodes(), o.timeout(), o.python());
+      out.println(line(torch));
+      out.flush();
+    }
+    Result java =
+        o.backend().equals("c10d")
+            ? RendezvousBenchmark.runJava(o.nodes(), o.timeout(), o.config())
+            : RendezvousBenchmark.runJava(
+                o.backend(), o.endpoint(), o.nodes(), o.timeout(), o.config());
+    out.println(line(java));
+    if (torch != null) {
+      if (torch.ok() && java.ok()) {
+        out.println(
+            String.format(
+                Locale.ROOT,
+                "ratio torch/rdzv=%.1f (rdzv is %.1fx faster)",
+                torch.seconds() / java.seconds(),
+                torch.seconds() / java.seconds()));
+      } else if (!torch.ok() && java.ok()) {
+        out.println(
+            String.format(
+                Locale.ROOT,
+                "ratio torch/rdzv>%.1f (torch: %s)",
+                torch.seconds() / java.seconds(),
+                torch.detail()));
+      }
+    }
+    out.println(String.format(Locale.ROOT, "nodes=%d seconds=%.3f", o.nodes(), java.seconds()));
+    out.flush();
+    if (!java.ok()) {
+      throw new IllegalStateException("the rdzv run failed: " + java.detail());
+    }
+    return 0;
+  }
+
+  private static String line(Result r) {
+    return String.format(
+        Locale.ROOT,
+        "%s nodes=%d seconds=%.3f%s",
+        r.implementation(),
+        r.nodes(),
+        r.seconds(),
+        r.ok() ? "" : " FAILED: " + r.detail());
+  }
+}
