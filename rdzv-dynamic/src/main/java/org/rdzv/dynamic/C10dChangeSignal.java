@@ -19,13 +19,13 @@ import org.rdzv.store.WatchEvent;
  *
  * <p>A Java node that writes a <em>significant</em> change increments the counter {@code
  * rdzv/v1/<E(run_id)>/epoch} to {@code n} and sets {@code rdzv/v1/<E(run_id)>/changed/<n>} ({@link
- * #announce()}; keys of {@link RendezvousKeys}, outside PyTorch's and another run id's). A waiting node knows the epoch
- * {@code e} it read before its state and waits for {@code e+1} ({@link #await}): on the 1.13
- * protocol by watching the counter (WATCH_KEY), otherwise with a blocking WAIT on {@code
- * changed/<e+1>} over a connection of its own ({@link #waiter()}, which the turn queue shares).
- * Each signalling node counts itself once in {@code rdzv/v1/<E(run_id)>/signalling}. PyTorch
- * writers do not signal, so waiters give up after at most the poll interval and read, as PyTorch
- * nodes do.
+ * #announce()}; keys of {@link RendezvousKeys}, outside PyTorch's and another run id's). A waiting
+ * node knows the epoch {@code e} it read before its state and waits for {@code e+1} ({@link
+ * #await}): on the 1.13 protocol by watching the counter (WATCH_KEY), otherwise with a blocking
+ * WAIT on {@code changed/<e+1>} over a connection of its own ({@link #waiter()}, which the turn
+ * queue shares). Each signalling node counts itself once in {@code rdzv/v1/<E(run_id)>/signalling}.
+ * PyTorch writers do not signal, so waiters give up after at most the poll interval and read, as
+ * PyTorch nodes do.
  */
 final class C10dChangeSignal implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(C10dChangeSignal.class.getName());

@@ -15,11 +15,11 @@ import org.rdzv.dynamic.RendezvousBackend.Turn;
  * rdzv's turn queue among Java writers of a c10d rendezvous (not in PyTorch, invisible to it),
  * beside {@link C10dBackend}'s PyTorch state: {@link RendezvousBackend#awaitTurn}.
  *
- * <p>A writer takes a ticket from the counter {@code rdzv/v1/<E(run_id)>/turns} (a joiner
- * also registers its descriptor under {@code queue/<ticket>}), waits for {@code turn/<ticket>} to
- * be set by the writer before it, and passes the turn on when done; {@code passed} counts turns
- * passed, so a queue that stops moving for a whole timeout lets the next writer go ahead. Keys
- * older than {@link C10dChangeSignal#NOTIFY_WINDOW} tickets are deleted.
+ * <p>A writer takes a ticket from the counter {@code rdzv/v1/<E(run_id)>/turns} (a joiner also
+ * registers its descriptor under {@code queue/<ticket>}), waits for {@code turn/<ticket>} to be set
+ * by the writer before it, and passes the turn on when done; {@code passed} counts turns passed, so
+ * a queue that stops moving for a whole timeout lets the next writer go ahead. Keys older than
+ * {@link C10dChangeSignal#NOTIFY_WINDOW} tickets are deleted.
  */
 final class C10dTurnQueue {
   private static final System.Logger LOG = System.getLogger(C10dTurnQueue.class.getName());
