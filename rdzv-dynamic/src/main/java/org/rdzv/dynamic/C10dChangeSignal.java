@@ -197,8 +197,11 @@ final class C10dChangeSignal implements AutoCloseable {
       if (waitStore == null) {
         if (store instanceof TcpStore tcp) {
           try {
+            // The server answered the shared connection already: one that refuses now is gone,
+            // which must be reported at once, not retried for the read timeout.
             waitStore =
-                TcpStore.connect(tcp.options().toBuilder().protocol(tcp.protocol()).build());
+                TcpStore.connect(
+                    tcp.options().toBuilder().protocol(tcp.protocol()).awaitServer(false).build());
             ownsWaitStore = true;
           } catch (StoreException e) {
             waitStore = store;

@@ -72,7 +72,9 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
 
   /**
    * Reads without joining, hosting or writing: connects to the TCP store as a client (or opens an
-   * existing FileStore; a missing file is no state), checks that the key exists and reads it.
+   * existing FileStore; a missing file is no state), checks that the key exists and reads it. A
+   * store that refuses fails at once; one that does not answer, after {@code read_timeout} or 5 s,
+   * whichever is shorter.
    */
   @Override
   public Optional<byte[]> readState(RendezvousParameters params) {
@@ -94,13 +96,25 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
     try (TcpStore store =
         TcpStore.connect(
             TcpStoreOptions.builder(endpoint.host(), endpoint.port())
-                .timeout(Duration.ofSeconds(readTimeout))
+                .timeout(statusTimeout(readTimeout))
                 .protocol(protocol)
+                .awaitServer(false)
                 .build())) {
       return C10dBackend.peek(store, params.runId());
     } catch (StoreException | IllegalArgumentException e) {
       throw new RendezvousConnectionException(CONNECTION_FAILED, e);
     }
+  }
+
+  /**
+   * How long a status read may take: a look at the store, not a node that waits for it, so a store
+   * that refuses is reported at once and one that does not answer after 5 s at most.
+   */
+  static final Duration STATUS_TIMEOUT = Duration.ofSeconds(5);
+
+  private static Duration statusTimeout(int readTimeout) {
+    Duration configured = Duration.ofSeconds(readTimeout);
+    return configured.compareTo(STATUS_TIMEOUT) < 0 ? configured : STATUS_TIMEOUT;
   }
 
   private static String storeType(RendezvousParameters params) {

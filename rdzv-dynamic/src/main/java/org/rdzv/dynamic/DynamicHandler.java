@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -16,6 +17,7 @@ import org.rdzv.api.RendezvousException;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousStoreInfo;
+import org.rdzv.api.RendezvousTimeoutException;
 import org.rdzv.api.Store;
 import org.rdzv.dynamic.spi.CreatedBackend;
 
@@ -194,7 +196,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
 
   @Override
   public void setClosed() {
-    lock.lock();
+    lockWithinCloseTimeout("close");
     try {
       closeOp();
     } finally {
@@ -206,7 +208,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   public boolean shutdown() {
     stopHeartbeats();
     try {
-      lock.lock();
+      lockWithinCloseTimeout("shut down");
       try {
         closeOp();
       } finally {
@@ -216,12 +218,64 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     } catch (RendezvousException e) {
       LOG.log(
           Level.WARNING,
-          "The node ''{0}'' has failed to shutdown the rendezvous ''{1}'' due to an error of type {2}.",
+          "The node ''{0}'' has failed to shutdown the rendezvous ''{1}'' due to an error of type {2}. ({3})",
           node,
           settings.runId(),
-          e.getClass().getSimpleName());
+          e.getClass().getSimpleName(),
+          causes(e));
       return false;
     }
+  }
+
+  /**
+   * Takes the operation lock, waiting at most {@code close_timeout}: closing, shutting down and
+   * leaving must end even when another operation of this node is stuck on a store that went away
+   * (each store call is bounded by the read timeout, but a heartbeat and a join could queue).
+   *
+   * @throws RendezvousTimeoutException if the lock stays held for the close timeout
+   */
+  private void lockWithinCloseTimeout(String what) {
+    try {
+      if (lock.tryLock(settings.closeTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
+        return;
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new RendezvousException("interrupted while waiting to " + what + " the rendezvous", e);
+    }
+    throw new RendezvousTimeoutException(
+        "The node '"
+            + node
+            + "' could not "
+            + what
+            + " the rendezvous '"
+            + settings.runId()
+            + "': another operation of this node held it for the close timeout ("
+            + settings.closeTimeout().toSeconds()
+            + " s).");
+  }
+
+  /** The messages of {@code e} and its causes, for a log line. */
+  static String causes(Throwable e) {
+    StringBuilder b = new StringBuilder();
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+      m = m.replace(" See inner exception for details.", "").strip();
+      if (b.indexOf(m) >= 0) {
+        continue;
+      }
+      if (b.length() > 0) {
+        if (b.charAt(b.length() - 1) == '.') {
+          b.setLength(b.length() - 1);
+        }
+        b.append(": ");
+      }
+      b.append(m);
+      if (t.getCause() == t) {
+        break;
+      }
+    }
+    return b.toString();
   }
 
   private void closeOp() {
@@ -233,7 +287,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   @Override
   public void leave() {
     stopHeartbeats();
-    lock.lock();
+    lockWithinCloseTimeout("leave");
     try {
       executor.run(Ops.LEAVE, clock.nanoTime() + settings.closeTimeout().toNanos(), false);
       myRound = -1;
@@ -286,10 +340,11 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     } catch (RendezvousException e) {
       LOG.log(
           Level.WARNING,
-          "The node ''{0}'' has failed to send a keep-alive heartbeat to the rendezvous ''{1}'' due to an error of type {2}.",
+          "The node ''{0}'' has failed to send a keep-alive heartbeat to the rendezvous ''{1}'' due to an error of type {2}. ({3})",
           node,
           settings.runId(),
-          e.getClass().getSimpleName());
+          e.getClass().getSimpleName(),
+          causes(e));
     } finally {
       lock.unlock();
     }
