@@ -169,7 +169,6 @@ final class C10dChangeSignal implements AutoCloseable {
 
   private boolean awaitKey(long epoch, Duration timeout) throws InterruptedException {
     Store waiter = waiter();
-    long start = System.nanoTime();
     try {
       waiter.await(List.of(changedKey(epoch + 1)), timeout);
       return true;
@@ -179,11 +178,25 @@ final class C10dChangeSignal implements AutoCloseable {
       if (Thread.currentThread().isInterrupted()) {
         throw new InterruptedException();
       }
-      long left = timeout.toNanos() - (System.nanoTime() - start);
-      if (left > 0) {
-        Thread.sleep(Duration.ofNanos(left));
+      // The wait connection broke: the store may have gone. Report a change, so that the caller
+      // reads at once and meets the failure (or the state) now rather than after the wait; the
+      // next wait opens a fresh connection.
+      LOG.log(Level.DEBUG, "rendezvous ''{0}'': the wait failed: {1}", runId, e.getMessage());
+      dropWaiter(waiter);
+      return true;
+    }
+  }
+
+  private void dropWaiter(Store broken) {
+    waitLock.lock();
+    try {
+      if (ownsWaitStore && waitStore == broken) {
+        waitStore.close();
+        waitStore = null;
+        ownsWaitStore = false;
       }
-      return false;
+    } finally {
+      waitLock.unlock();
     }
   }
 
