@@ -122,7 +122,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       }
       long deadline = clock.nanoTime() + settings.joinTimeout().toNanos();
       executor.run(Ops.EXIT, deadline, false);
-      executor.run(Ops.JOIN, deadline, true);
+      executor.run(Ops.JOIN, deadline, true, true);
       MutableState s = holder.state();
       round = s.round;
       rank = s.participants.get(node);
