@@ -16,6 +16,7 @@ public final class Cli {
   /** Runs one command line and returns the process exit code. */
   public static int run(PrintStream out, PrintStream err, String... args) {
     RdzvCommand root = new RdzvCommand();
+    root.outIsTerminal = out == System.out && stdoutIsTerminal();
     CommandLine cli = new CommandLine(root);
     cli.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
     cli.setErr(new PrintWriter(err, true, StandardCharsets.UTF_8));
@@ -40,6 +41,25 @@ public final class Cli {
               : ExitCode.FAILURE.code();
         });
     return cli.execute(args);
+  }
+
+  /**
+   * Whether standard output is a terminal: {@code Console.isTerminal()} where the JDK has it (22+,
+   * where a console exists even when output is redirected), else whether there is a console at all
+   * (JDK 21 gives one only when standard input and output are terminals).
+   */
+  static boolean stdoutIsTerminal() {
+    java.io.Console console = System.console();
+    if (console == null) {
+      return false;
+    }
+    try {
+      return (Boolean) java.io.Console.class.getMethod("isTerminal").invoke(console);
+    } catch (NoSuchMethodException e) {
+      return true;
+    } catch (ReflectiveOperationException e) {
+      return false;
+    }
   }
 
   private static String commandName(CommandLine command) {

@@ -5,8 +5,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import org.rdzv.api.Endpoint;
 import org.rdzv.api.RendezvousConfig;
@@ -78,15 +80,32 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
    */
   @Override
   public Optional<byte[]> readState(RendezvousParameters params) {
+    return readOnly(params, store -> C10dBackend.peek(store, params.runId()), Optional.empty());
+  }
+
+  /** The nodes' notes, read as {@link #readState} reads the state: as a client, writing nothing. */
+  @Override
+  public Map<NodeDescriptor, NodeNote> readNotes(
+      RendezvousParameters params, Collection<NodeDescriptor> nodes) {
+    return readOnly(params, store -> C10dBackend.readNotes(store, params.runId(), nodes), Map.of());
+  }
+
+  /**
+   * Runs {@code read} on a client of the store the parameters name (a TCP store that refuses fails
+   * at once; one that does not answer after {@code read_timeout} or 5 s, whichever is shorter), or
+   * on an existing FileStore; {@code absent} when the file does not exist.
+   */
+  private static <T> T readOnly(
+      RendezvousParameters params, java.util.function.Function<Store, T> read, T absent) {
     String storeType = storeType(params);
     int readTimeout = readTimeout(params);
     if (storeType.equals("file")) {
       Path path = Path.of(params.endpoint());
       if (!Files.exists(path)) {
-        return Optional.empty();
+        return absent;
       }
       try (Store store = FileStore.open(path, Duration.ofSeconds(readTimeout))) {
-        return C10dBackend.peek(store, params.runId());
+        return read.apply(store);
       } catch (StoreException e) {
         throw new RendezvousConnectionException(CONNECTION_FAILED, e);
       }
@@ -100,7 +119,7 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
                 .protocol(protocol)
                 .awaitServer(false)
                 .build())) {
-      return C10dBackend.peek(store, params.runId());
+      return read.apply(store);
     } catch (StoreException | IllegalArgumentException e) {
       throw new RendezvousConnectionException(CONNECTION_FAILED, e);
     }

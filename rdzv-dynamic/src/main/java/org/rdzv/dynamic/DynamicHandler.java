@@ -31,6 +31,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   private final String backendName;
   private final Store store;
   private final CreatedBackend owned;
+  private final RendezvousBackend backend;
   private final Clock clock;
   private final StateHolder holder;
   private final Executor executor;
@@ -58,6 +59,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     this.backendName = owned.backend().name();
     this.store = owned.store();
     this.owned = owned;
+    this.backend = owned.backend();
     this.clock = clock;
     this.holder = new StateHolder(owned.backend(), settings, clock);
     this.executor = new Executor(node, holder, settings, clock, lock);
@@ -109,6 +111,8 @@ final class DynamicHandler implements DynamicRendezvousHandler {
         node,
         settings.runId());
     stopHeartbeats();
+    // For status tools: this node's range and join deadline (rdzv's own key, best effort).
+    backend.publishNote(node, NodeNote.joining(settings, clock.wallNow()));
     long round;
     int rank;
     int worldSize;
@@ -214,6 +218,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       } finally {
         lock.unlock();
       }
+      backend.publishNote(node, null);
       return true;
     } catch (RendezvousException e) {
       LOG.log(
@@ -295,6 +300,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     } finally {
       lock.unlock();
     }
+    backend.publishNote(node, null);
     LOG.log(Level.INFO, "The node ''{0}'' left the rendezvous ''{1}''.", node, settings.runId());
   }
 

@@ -13,11 +13,14 @@ import io.etcd.jetcd.options.PutOption;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Base64;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.rdzv.api.RendezvousConnectionException;
 import org.rdzv.api.RendezvousStateException;
 import org.rdzv.dynamic.NodeDescriptor;
+import org.rdzv.dynamic.NodeNote;
 import org.rdzv.dynamic.RendezvousBackend;
 import org.rdzv.dynamic.RendezvousKeys;
 
@@ -33,6 +36,7 @@ final class EtcdV3Backend implements RendezvousBackend {
   private final ByteSequence key;
   private final ByteSequence signal;
   private final String turnPrefix;
+  private final String notePrefix;
   private final String keyText;
 
   /**
@@ -53,6 +57,7 @@ final class EtcdV3Backend implements RendezvousBackend {
     this.signal =
         ByteSequence.from(keys.etcdOwn(RendezvousKeys.Own.SIGNAL), StandardCharsets.UTF_8);
     this.turnPrefix = keys.etcdOwnDirectory(RendezvousKeys.Own.TURN_QUEUE) + "/";
+    this.notePrefix = keys.etcdOwnDirectory(RendezvousKeys.Own.NODE) + "/";
   }
 
   @Override
@@ -312,6 +317,60 @@ final class EtcdV3Backend implements RendezvousBackend {
       // Deleting twice is harmless; do not wait for it.
       session.client().getKVClient().txn().Then(deletes.toArray(Op[]::new)).commit();
     }
+  }
+
+  /** {@code /rdzv/v1/<E(run_id)>/node/<E(node)>} on the session's lease; best effort. */
+  @Override
+  public void publishNote(NodeDescriptor node, NodeNote note) {
+    ByteSequence key =
+        ByteSequence.from(
+            notePrefix + RendezvousKeys.encodeRunId(node.toString()), StandardCharsets.UTF_8);
+    try {
+      if (note == null) {
+        session.await(session.client().getKVClient().delete(key));
+      } else {
+        session.await(
+            session
+                .client()
+                .getKVClient()
+                .put(
+                    key,
+                    ByteSequence.from(note.encode(), StandardCharsets.UTF_8),
+                    PutOption.builder().withLeaseId(session.lease()).build()));
+      }
+    } catch (EtcdV3Session.Unavailable e) {
+      // Only a hint for status tools.
+    }
+  }
+
+  /**
+   * The notes of every node of {@code runId}: one prefix read.
+   *
+   * @throws RendezvousConnectionException if etcd cannot be reached
+   */
+  static Map<NodeDescriptor, NodeNote> readNotes(EtcdV3Session session, String runId) {
+    String prefix = RendezvousKeys.of(runId).etcdOwnDirectory(RendezvousKeys.Own.NODE) + "/";
+    GetResponse response =
+        call(
+            () ->
+                session.await(
+                    session
+                        .client()
+                        .getKVClient()
+                        .get(
+                            ByteSequence.from(prefix, StandardCharsets.UTF_8),
+                            GetOption.builder().isPrefix(true).withLimit(4096).build())));
+    Map<NodeDescriptor, NodeNote> notes = new HashMap<>();
+    for (KeyValue kv : response.getKvs()) {
+      String name = kv.getKey().toString(StandardCharsets.UTF_8).substring(prefix.length());
+      RendezvousKeys.decodeRunId(name)
+          .flatMap(NodeDescriptor::parse)
+          .ifPresent(
+              n ->
+                  NodeNote.parse(kv.getValue().toString(StandardCharsets.UTF_8))
+                      .ifPresent(note -> notes.put(n, note)));
+    }
+    return notes;
   }
 
   private static byte[] decode(KeyValue kv) {

@@ -2,11 +2,13 @@ package org.rdzv.etcd;
 
 import java.time.Duration;
 import java.util.Base64;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.rdzv.api.RendezvousConnectionException;
 import org.rdzv.api.RendezvousException;
 import org.rdzv.api.RendezvousStateException;
+import org.rdzv.dynamic.NodeNote;
 import org.rdzv.dynamic.RendezvousBackend;
 import org.rdzv.dynamic.RendezvousKeys;
 
@@ -28,6 +30,7 @@ final class EtcdV2Backend implements RendezvousBackend {
   private final String key;
   private final String signalKey;
   private final String turnDir;
+  private final String noteDir;
   private final int ttlSeconds;
 
   EtcdV2Backend(EtcdV2Client client, String runId, String keyPrefix, Integer ttlSeconds) {
@@ -41,6 +44,7 @@ final class EtcdV2Backend implements RendezvousBackend {
     // run id can never name them (RendezvousKeys).
     this.signalKey = keys.etcdOwn(RendezvousKeys.Own.SIGNAL);
     this.turnDir = keys.etcdOwnDirectory(RendezvousKeys.Own.TURN_QUEUE);
+    this.noteDir = keys.etcdOwnDirectory(RendezvousKeys.Own.NODE);
     this.ttlSeconds = ttlSeconds != null && ttlSeconds > 0 ? ttlSeconds : DEFAULT_TTL_SECONDS;
     pathProblem(runId)
         .ifPresent(
@@ -156,6 +160,53 @@ final class EtcdV2Backend implements RendezvousBackend {
       System.getLogger(EtcdV2Backend.class.getName())
           .log(System.Logger.Level.DEBUG, "could not signal a state change: {0}", e.getMessage());
     }
+  }
+
+  /** {@code /rdzv/v1/<E(run_id)>/node/<E(node)>}, with the state's TTL; best effort. */
+  @Override
+  public void publishNote(org.rdzv.dynamic.NodeDescriptor node, NodeNote note) {
+    String key = noteDir + "/" + RendezvousKeys.encodeRunId(node.toString());
+    try {
+      if (note == null) {
+        client.delete(key, Map.of());
+      } else {
+        client.put(
+            key, EtcdV2Client.form("value", note.encode(), "ttl", Integer.toString(ttlSeconds)));
+      }
+    } catch (EtcdV2Exception e) {
+      // Only a hint for status tools.
+    }
+  }
+
+  /**
+   * The notes of every node of {@code runId}: one listing of its note directory.
+   *
+   * @throws RendezvousException if etcd cannot be reached
+   */
+  static Map<org.rdzv.dynamic.NodeDescriptor, NodeNote> readNotes(
+      EtcdV2Client client, String runId) {
+    String dir = RendezvousKeys.of(runId).etcdOwnDirectory(RendezvousKeys.Own.NODE);
+    Map<org.rdzv.dynamic.NodeDescriptor, NodeNote> notes = new java.util.HashMap<>();
+    EtcdV2Client.Node listing;
+    try {
+      listing = client.get(dir, false).node();
+    } catch (EtcdV2Exception e) {
+      if (e.keyNotFound()) {
+        return notes;
+      }
+      throw translate(e);
+    }
+    for (EtcdV2Client.Node child :
+        listing.nodes() == null ? List.<EtcdV2Client.Node>of() : listing.nodes()) {
+      String name = child.key().substring(child.key().lastIndexOf('/') + 1);
+      RendezvousKeys.decodeRunId(name)
+          .flatMap(org.rdzv.dynamic.NodeDescriptor::parse)
+          .ifPresent(
+              n ->
+                  NodeNote.parse(child.value() == null ? "" : child.value())
+                      .ifPresent(note -> notes.put(n, note)));
+    }
+    return notes;
   }
 
   private Optional<SetResult> readAfterLoss() {
