@@ -10,8 +10,8 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code rdzv bench launch}: wall time of a whole standalone launch (start, rendezvous, two workers
- * running {@code true}, exit) by {@code bin/rdzv run} and by torchrun 1.13, alternating in the same
- * run. Prints both medians and the ratio.
+ * running {@code true}, exit) by {@code bin/rdzv run}, torchrun 1.13 and torchrun 2.6, alternating
+ * in the same run. Prints the medians and rdzv's ratio to each.
  */
 @Command(
     name = "launch",
@@ -20,7 +20,8 @@ import picocli.CommandLine.Spec;
       "Time a standalone launch, against torchrun.",
       "Runs, alternately: bin/rdzv run --standalone --nproc-per-node N --no-python true",
       "and: python torchrun_py311.py --standalone --nproc_per_node N --no_python true",
-      "(torchrun 1.13), each as a fresh process, and compares the median wall times."
+      "(torchrun 1.13) and DIR/enter torchrun --standalone ... (torchrun 2.6), each as a fresh",
+      "process, and compares the median wall times."
     })
 public final class BenchLaunchCommand implements Callable<Integer> {
 
@@ -67,6 +68,14 @@ public final class BenchLaunchCommand implements Callable<Integer> {
       description = "Interpreter that imports PyTorch 1.13 (default: ${DEFAULT-VALUE}).")
   String python;
 
+  @Option(
+      names = "--torch2",
+      paramLabel = "DIR",
+      defaultValue = "${env:RDZV_TEST_TORCH2:-/opt/torch2-peer}",
+      description =
+          "Root holding PyTorch 2.6, built by .ci/torch2-peer.sh (default: ${DEFAULT-VALUE}).")
+  Path torch2;
+
   @Option(names = "--no-pytorch", description = "Time rdzv only.")
   boolean noPytorch;
 
@@ -74,7 +83,7 @@ public final class BenchLaunchCommand implements Callable<Integer> {
   public Integer call() {
     LaunchBench.run(
         spec.commandLine().getOut(),
-        new LaunchBench.Options(runs, warmup, nproc, rdzv, torchrun, python, noPytorch));
+        new LaunchBench.Options(runs, warmup, nproc, rdzv, torchrun, python, torch2, noPytorch));
     return ExitCode.OK.code();
   }
 }

@@ -16,12 +16,14 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.rdzv.launcher.Devices;
 import org.rdzv.launcher.LaunchConfig;
 import org.rdzv.launcher.Std;
-import org.rdzv.testing.Peers;
+import org.rdzv.testing.Torch;
 import picocli.CommandLine;
 
 /** {@code rdzv run}: flags as torchrun spells them, the worker command, and whole runs. */
@@ -312,9 +314,11 @@ class RunCommandTest {
   }
 
   /** The README's command, as a user runs it: a separate JVM, PyTorch workers, gloo all-reduce. */
-  @Test
-  void theReadmeCommandRunsTheAllReduceExample() throws IOException, InterruptedException {
-    Peers.requireTorch();
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void theReadmeCommandRunsTheAllReduceExample(Torch torch, @TempDir Path dir)
+      throws IOException, InterruptedException {
+    torch.require();
     List<String> command =
         new ArrayList<>(
             List.of(
@@ -327,7 +331,7 @@ class RunCommandTest {
                 "--nproc-per-node",
                 "2",
                 "--python",
-                Peers.PYTHON,
+                PythonExecutable.of(torch, dir),
                 "examples/allreduce.py"));
     Process p =
         new ProcessBuilder(command).directory(ROOT.toFile()).redirectErrorStream(true).start();

@@ -6,7 +6,6 @@ import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -49,15 +48,6 @@ class WorkerContractTest {
     }
   }
 
-  /** An executable that runs PyTorch 2.6's interpreter, for {@code rdzv run --python}. */
-  private Path python26() throws IOException {
-    Path wrapper = dir.resolve("python26");
-    List<String> command = Torch.V2_6.python();
-    Files.writeString(wrapper, "#!/bin/sh\nexec '" + String.join("' '", command) + "' \"$@\"\n");
-    Files.setPosixFilePermissions(wrapper, PosixFilePermissions.fromString("rwxr-xr-x"));
-    return wrapper;
-  }
-
   /** Each rank's environment, NAME to its JSON-encoded value. */
   private Map<Integer, Map<String, String>> dumps(String tag, int ranks) throws IOException {
     Map<Integer, Map<String, String>> all = new TreeMap<>();
@@ -83,7 +73,8 @@ class WorkerContractTest {
     try (ChildProcess child = ChildProcess.start(torchrun, Map.of())) {
       assertThat(child.awaitExit(Duration.ofSeconds(120))).as(child.output()).isZero();
     }
-    List<String> rdzv = new ArrayList<>(List.of("run", "--python", python26().toString()));
+    List<String> rdzv =
+        new ArrayList<>(List.of("run", "--python", PythonExecutable.of(Torch.V2_6, dir)));
     rdzv.addAll(flags);
     rdzv.addAll(List.of(script().toString(), outDir.toString(), "rdzv"));
     RunCommandTest.Result r = RunCommandTest.rdzv(rdzv.toArray(String[]::new));

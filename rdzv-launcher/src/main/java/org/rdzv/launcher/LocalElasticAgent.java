@@ -16,6 +16,7 @@ import java.util.function.Consumer;
 import org.rdzv.api.RendezvousGracefulExitException;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
+import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.Store;
 
 /**
@@ -283,6 +284,16 @@ final class LocalElasticAgent implements ElasticAgent {
     groupRank = info.rank();
     groupWorldSize = info.worldSize();
 
+    RendezvousStoreInfo bootstrap = info.bootstrapStoreInfo();
+    if (round > 0
+        && groupRank == 0
+        && bootstrap != null
+        && handler.useAgentStore()
+        && !"static".equals(handler.backend())) {
+      // This node's handler serves the workers' store of the 2.x dialects (agent 0 hosts it).
+      WorkerStoreChoice.clearServedStore(
+          bootstrap.masterAddr(), bootstrap.masterPort(), handler.runId(), backendRound);
+    }
     RoleInfo mine = new RoleInfo(role(), groupRank, config.nprocPerNode(), config.agentStore());
     AgentStoreProtocol.Assignment assignment;
     if ("1".equals(System.getenv("TORCH_ELASTIC_WORKER_IDENTICAL"))) {

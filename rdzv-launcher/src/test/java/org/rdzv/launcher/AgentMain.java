@@ -4,36 +4,44 @@ import java.time.Duration;
 import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import org.rdzv.api.RendezvousConfig;
 import org.rdzv.api.RendezvousParameters;
 
 /**
- * A launcher in its own JVM for tests that kill or signal it: {@code AgentMain ENDPOINT RUN_ID
- * MIN:MAX NPROC MAX_RESTARTS CONF -- COMMAND...}. Prints one line per agent event ({@code event
- * ...}), tees worker output with rank prefixes, prints the failure summary, and exits like {@code
- * rdzv run} (0, 1, or the signal's status).
+ * A launcher in its own JVM for tests that kill or signal it, or need it to be a process of its own
+ * (its pid orders it among PyTorch nodes): {@code AgentMain [backend=NAME] ENDPOINT RUN_ID MIN:MAX
+ * NPROC MAX_RESTARTS CONF -- COMMAND...} (backend {@code c10d} unless given; {@code static} reads
+ * its rank from {@code CONF}). Prints one line per agent event ({@code event ...}), tees worker
+ * output with rank prefixes, prints the failure summary, and exits like {@code rdzv run} (0, 1, or
+ * the signal's status).
  */
 public final class AgentMain {
   private AgentMain() {}
 
-  public static void main(String[] args) {
-    int dash = Arrays.asList(args).indexOf("--");
-    String[] nn = args[2].split(":");
+  public static void main(String[] argv) {
+    List<String> args = new ArrayList<>(Arrays.asList(argv));
+    String backend = "c10d";
+    if (args.get(0).startsWith("backend=")) {
+      backend = args.remove(0).substring("backend=".length());
+    }
+    int dash = args.indexOf("--");
+    String[] nn = args.get(2).split(":");
     RendezvousParameters parameters =
         new RendezvousParameters(
-            "c10d",
-            args[0],
-            args[1],
+            backend,
+            args.get(0),
+            args.get(1),
             Integer.parseInt(nn[0]),
             Integer.parseInt(nn[nn.length - 1]),
             null,
-            new java.util.LinkedHashMap<>(RendezvousConfig.parse(args[5])));
-    List<String> command = new ArrayList<>(Arrays.asList(args).subList(dash + 1, args.length));
+            new LinkedHashMap<>(RendezvousConfig.parse(args.get(5))));
+    List<String> command = new ArrayList<>(args.subList(dash + 1, args.size()));
     LaunchConfig config =
         LaunchConfig.builder(parameters, command)
-            .nprocPerNode(Integer.parseInt(args[3]))
-            .maxRestarts(Integer.parseInt(args[4]))
+            .nprocPerNode(Integer.parseInt(args.get(3)))
+            .maxRestarts(Integer.parseInt(args.get(4)))
             .stopTimeout(Duration.ofSeconds(5))
             .tee(Std.ALL)
             .build();

@@ -18,13 +18,16 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.store.TcpStoreServer;
 import org.rdzv.testing.Peers;
+import org.rdzv.testing.Torch;
 
 /**
- * Real PyTorch 1.13 workers ({@code /usr/bin/python3}, gloo, {@code init_process_group} with
- * env://) under our agent and our c10d rendezvous: the workers' store is the one agent 0 hosts.
+ * Real PyTorch workers (1.13 and 2.6, gloo, {@code init_process_group} with env://) under our
+ * agents alone, on our c10d rendezvous and on static: the workers' store is the one agent 0 hosts.
  */
 @Timeout(180)
 class GlooWorkersTest {
@@ -42,7 +45,14 @@ class GlooWorkersTest {
   private final List<AgentEvent> events = new CopyOnWriteArrayList<>();
 
   private LaunchConfig.Builder python(RendezvousParameters p, int nproc, Path script) {
-    return LaunchConfig.builder(p, List.of(Peers.PYTHON, "-u", script.toString()))
+    return python(Torch.V1_13, p, nproc, script);
+  }
+
+  private LaunchConfig.Builder python(Torch torch, RendezvousParameters p, int nproc, Path script) {
+    List<String> command = new ArrayList<>(torch.python());
+    command.add("-u");
+    command.add(script.toString());
+    return LaunchConfig.builder(p, command)
         .entrypointName(script.getFileName().toString())
         .nprocPerNode(nproc)
         .tee(Std.ALL)
@@ -60,12 +70,13 @@ class GlooWorkersTest {
     return console.toString(StandardCharsets.UTF_8);
   }
 
-  @Test
-  void standaloneTwoWorkersAllReduceOverTheAgentsStore() {
-    Peers.requireTorch();
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void standaloneTwoWorkersAllReduceOverTheAgentsStore(Torch torch) {
+    torch.require();
     RunResult result =
         Launcher.launch(
-            python(standalone(), 2, EXAMPLES.resolve("allreduce.py")).build(), events::add);
+            python(torch, standalone(), 2, EXAMPLES.resolve("allreduce.py")).build(), events::add);
 
     assertThat(result.state()).as(output()).isEqualTo(WorkerState.SUCCEEDED);
     assertThat(output())
@@ -75,9 +86,10 @@ class GlooWorkersTest {
     assertThat(rdzv.useAgentStore()).isTrue();
   }
 
-  @Test
-  void twoLaunchersOnLoopbackRunFourWorkersOverC10d() throws Exception {
-    Peers.requireTorch();
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void twoLaunchersOnLoopbackRunFourWorkersOverC10d(Torch torch) throws Exception {
+    torch.require();
     try (TcpStoreServer rdzvStore = TcpStoreServer.start("127.0.0.1", 0)) {
       RendezvousParameters p =
           Launcher.withDefaults(
@@ -90,7 +102,7 @@ class GlooWorkersTest {
                   Map.of("is_host", "false", "last_call_timeout", "1")));
       List<CompletableFuture<RunResult>> runs = new ArrayList<>();
       for (int i = 0; i < 2; i++) {
-        LaunchConfig config = python(p, 2, EXAMPLES.resolve("allreduce.py")).build();
+        LaunchConfig config = python(torch, p, 2, EXAMPLES.resolve("allreduce.py")).build();
         runs.add(async(() -> Launcher.launch(config, events::add)));
       }
       for (CompletableFuture<RunResult> run : runs) {
@@ -118,9 +130,10 @@ class GlooWorkersTest {
         .containsExactlyInAnyOrder(0, 1);
   }
 
-  @Test
-  void twoLaunchersOnTheStaticBackendShareNodeZerosStore() throws Exception {
-    Peers.requireTorch();
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void twoLaunchersOnTheStaticBackendShareNodeZerosStore(Torch torch) throws Exception {
+    torch.require();
     int port = org.rdzv.testing.FreePort.next();
     List<CompletableFuture<RunResult>> runs = new ArrayList<>();
     for (int node = 0; node < 2; node++) {
@@ -128,7 +141,7 @@ class GlooWorkersTest {
           Launcher.withDefaults(
               new RendezvousParameters(
                   "static", "127.0.0.1:" + port, "static-" + port, 2, 2, Map.of("rank", node)));
-      LaunchConfig config = python(p, 2, EXAMPLES.resolve("allreduce.py")).build();
+      LaunchConfig config = python(torch, p, 2, EXAMPLES.resolve("allreduce.py")).build();
       runs.add(async(() -> Launcher.launch(config, events::add)));
     }
     for (CompletableFuture<RunResult> run : runs) {
@@ -173,12 +186,13 @@ class GlooWorkersTest {
         .isFalse(); // the handler's useAgentStore(): worker rank 0 hosts
   }
 
-  @Test
-  void aWorkerFailingOnceIsRestartedAndTheJobSucceeds() {
-    Peers.requireTorch();
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void aWorkerFailingOnceIsRestartedAndTheJobSucceeds(Torch torch) {
+    torch.require();
     RunResult result =
         Launcher.launch(
-            python(standalone(), 2, script("flaky.py")).maxRestarts(1).build(), events::add);
+            python(torch, standalone(), 2, script("flaky.py")).maxRestarts(1).build(), events::add);
 
     assertThat(result.state()).as(output()).isEqualTo(WorkerState.SUCCEEDED);
     assertThat(result.restarts()).isEqualTo(1);
@@ -186,12 +200,13 @@ class GlooWorkersTest {
         .contains("[rank0]:rank 0 restart 1 sum 3", "[rank1]:rank 1 restart 1 sum 3");
   }
 
-  @Test
-  void aWorkerFailingWithNoRestartsLeftFailsTheJobWithItsTraceback() {
-    Peers.requireTorch();
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void aWorkerFailingWithNoRestartsLeftFailsTheJobWithItsTraceback(Torch torch) {
+    torch.require();
     RunResult result =
         Launcher.launch(
-            python(standalone(), 2, script("flaky.py")).maxRestarts(0).build(), events::add);
+            python(torch, standalone(), 2, script("flaky.py")).maxRestarts(0).build(), events::add);
 
     assertThat(result.state()).as(output()).isEqualTo(WorkerState.FAILED);
     ProcessFailure failure = result.failures().get(1);

@@ -22,11 +22,13 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.store.TcpStoreServer;
 import org.rdzv.testing.Await;
 import org.rdzv.testing.ChildProcess;
-import org.rdzv.testing.Peers;
+import org.rdzv.testing.Torch;
 
 /** Launchers in their own JVMs, killed and signalled, against a rendezvous store the test hosts. */
 @Timeout(180)
@@ -57,12 +59,14 @@ class ResilienceTest {
     return child;
   }
 
-  @Test
-  void whenALauncherIsKilledTheSurvivorReRendezvousesAndFinishes() throws Exception {
-    Peers.requireTorch();
-    String script = GlooWorkersTest.script("elastic.py").toString();
-    Survivor survivor =
-        killOneOfTwo(List.of(Peers.PYTHON, "-u", script), "up rank 0 world 1", "world 2");
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void whenALauncherIsKilledTheSurvivorReRendezvousesAndFinishes(Torch torch) throws Exception {
+    torch.require();
+    List<String> command = new ArrayList<>(torch.python());
+    command.add("-u");
+    command.add(GlooWorkersTest.script("elastic.py").toString());
+    Survivor survivor = killOneOfTwo(command, "up rank 0 world 1", "world 2");
 
     RunResult result = survivor.run.get(120, TimeUnit.SECONDS);
     String out = survivor.output();

@@ -2,130 +2,139 @@ package org.rdzv.launcher;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.rdzv.api.RendezvousParameters;
-import org.rdzv.store.TcpStoreServer;
-import org.rdzv.testing.ChildProcess;
-import org.rdzv.testing.Peers;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.rdzv.launcher.MixedJob.Side;
+import org.rdzv.testing.Await;
 import org.rdzv.testing.Torch;
 
-/** Our agent and a real torchrun 1.13 agent in one job: one c10d rendezvous, one gloo group. */
-@Timeout(180)
+/**
+ * Our agent and a real torchrun agent (1.13 and 2.6) in one job of two nodes with two gloo workers
+ * each, on c10d and static, whichever side starts first (and so hosts the store and is agent 0):
+ * the job runs, a worker failure on either side restarts both, and a killed agent on either side
+ * leaves the other to finish.
+ */
+@Timeout(300)
 class TorchrunInteropTest {
+  private static final Duration JOB = Duration.ofSeconds(200);
 
-  @Test
-  void aJavaAgentAndATorchrunAgentRunOneGlooJob() throws Exception {
-    Job job = run(GlooWorkersTest.EXAMPLES.resolve("allreduce.py").toString(), 0);
-    AgentEvent.RendezvousCompleted rdzv = job.rounds().get(0);
-    // A torchrun agent takes part, so PyTorch 1.13's rule holds: worker rank 0 hosts the store.
-    assertThat(rdzv.useAgentStore()).isFalse();
-    assertThat(rdzv.worldSize()).isEqualTo(4);
-    int base = rdzv.groupRank() * 2;
+  @TempDir Path dir;
+
+  static Stream<Arguments> torchAndFirst() {
+    return Stream.of(Torch.values())
+        .flatMap(t -> Stream.of(Arguments.of(t, Side.RDZV), Arguments.of(t, Side.TORCHRUN)));
+  }
+
+  @ParameterizedTest(name = "{0}, {1} first")
+  @MethodSource("torchAndFirst")
+  void aJavaAgentAndATorchrunAgentRunOneGlooJob(Torch torch, Side first) throws Exception {
+    try (MixedJob job = new MixedJob(torch, "c10d", first)) {
+      job.start(GlooWorkersTest.EXAMPLES.resolve("allreduce.py").toString(), 0, "2", Map.of());
+      job.awaitSuccess(JOB);
+      MixedJob.Round rdzv = job.rdzvRounds().get(0);
+      // PyTorch 1.13's rule when a torchrun agent takes part: worker rank 0 hosts the store. 2.x
+      // workers use the store agent 0 shares (TORCHELASTIC_USE_AGENT_STORE=True).
+      assertThat(rdzv.useAgentStore()).isEqualTo(torch.is2x());
+      assertThat(rdzv.worldSize()).isEqualTo(4);
+      assertThat(rdzv.groupRank()).isEqualTo(first == Side.RDZV ? 0 : 1);
+      assertAllReduced(job, rdzv.groupRank());
+    }
+  }
+
+  @ParameterizedTest(name = "{0}, {1} first")
+  @MethodSource("torchAndFirst")
+  void onTheStaticBackendEitherSideHostsTheStore(Torch torch, Side first) throws Exception {
+    try (MixedJob job = new MixedJob(torch, "static", first)) {
+      job.start(GlooWorkersTest.EXAMPLES.resolve("allreduce.py").toString(), 0, "2", Map.of());
+      job.awaitSuccess(JOB);
+      MixedJob.Round rdzv = job.rdzvRounds().get(0);
+      assertThat(rdzv.useAgentStore()).isTrue(); // static: the endpoint's store, in 1.13 and 2.x
+      assertAllReduced(job, first == Side.RDZV ? 0 : 1);
+    }
+  }
+
+  private static void assertAllReduced(MixedJob job, int ourNode) {
+    int base = ourNode * 2;
     int other = 2 - base;
-    assertThat(job.ours)
+    assertThat(job.rdzv.output())
+        .as(job.output())
         .contains(
             "[rank"
                 + base
                 + "]:rank "
                 + base
                 + "/4 (local 0, node "
-                + rdzv.groupRank()
+                + ourNode
                 + "): all_reduce sum = 10");
-    assertThat(job.theirs)
+    assertThat(job.torchrun.output())
+        .as(job.output())
         .contains(
-            "rank "
-                + other
-                + "/4 (local 0, node "
-                + (1 - rdzv.groupRank())
-                + "): all_reduce sum = 10");
+            "rank " + other + "/4 (local 0, node " + (1 - ourNode) + "): all_reduce sum = 10");
   }
 
-  /** Global rank 1 fails once: whichever agent hosts it restarts, and the other follows. */
-  @Test
-  void aFailureOnEitherSideRestartsBothAgentsIntoANewRound() throws Exception {
-    Job job = run(GlooWorkersTest.script("flaky.py").toString(), 1);
-    assertThat(job.rounds()).hasSize(2);
-    String all = job.ours + "\n" + job.theirs;
-    for (int rank = 0; rank < 4; rank++) {
-      assertThat(all).containsPattern("rank " + rank + " restart [01] sum 10");
+  /** Global rank 1 (on agent 0, the side that started first) fails once: both agents restart. */
+  @ParameterizedTest(name = "{0}, {1} first")
+  @MethodSource("torchAndFirst")
+  void aFailureOnEitherSideRestartsBothAgentsIntoANewRound(Torch torch, Side first)
+      throws Exception {
+    assertRestartAfterFailure(torch, "c10d", first);
+  }
+
+  @ParameterizedTest(name = "{0}, {1} first")
+  @MethodSource("torchAndFirst")
+  void onTheStaticBackendAFailureOnEitherSideRestartsBoth(Torch torch, Side first)
+      throws Exception {
+    assertRestartAfterFailure(torch, "static", first);
+  }
+
+  private static void assertRestartAfterFailure(Torch torch, String backend, Side first) {
+    try (MixedJob job = new MixedJob(torch, backend, first)) {
+      job.start(GlooWorkersTest.script("flaky.py").toString(), 1, "2", Map.of());
+      job.awaitSuccess(JOB);
+      assertThat(job.rdzvRounds()).as(job.output()).hasSize(2);
+      String all = job.rdzv.output() + "\n" + job.torchrun.output();
+      for (int rank = 0; rank < 4; rank++) {
+        assertThat(all).as(job.output()).containsPattern("rank " + rank + " restart 1 sum 10");
+      }
     }
   }
 
-  record Job(RunResult result, List<AgentEvent> events, String ours, String theirs) {
-    List<AgentEvent.RendezvousCompleted> rounds() {
-      return events.stream()
-          .filter(e -> e instanceof AgentEvent.RendezvousCompleted)
-          .map(e -> (AgentEvent.RendezvousCompleted) e)
-          .toList();
-    }
-  }
+  /**
+   * The side that started second is killed (workers and all) while the gloo group runs; the first
+   * (agent 0, store host) re-rendezvouses alone ({@code --nnodes 1:2}) and finishes.
+   */
+  @ParameterizedTest(name = "{0}, {1} first")
+  @MethodSource("torchAndFirst")
+  void whenTheOtherAgentIsKilledTheSurvivorFinishesAlone(Torch torch, Side first) throws Exception {
+    Path done = dir.resolve("done");
+    try (MixedJob job = new MixedJob(torch, "c10d", first).noticeLossWithin(10)) {
+      job.start(
+          GlooWorkersTest.script("elastic.py").toString(),
+          1,
+          "1:2",
+          Map.of("ELASTIC_DONE", done.toString()));
+      Await.until(
+          "both agents' workers in one group of 4",
+          JOB,
+          () -> job.rdzv.output().contains("world 4") && job.torchrun.output().contains("world 4"));
+      Files.createFile(done);
+      job.side(first.other()).killTree();
 
-  /** One torchrun 1.13 agent and one of ours, two workers each, c10d on a store the test hosts. */
-  private static Job run(String script, int maxRestarts) throws Exception {
-    Torch.V1_13.require();
-    String runId = "mixed-" + UUID.randomUUID();
-    try (TcpStoreServer rdzvStore = TcpStoreServer.start("127.0.0.1", 0)) {
-      String endpoint = "127.0.0.1:" + rdzvStore.port();
-      try (ChildProcess torchrun =
-          ChildProcess.start(
-              Stream.concat(
-                      Torch.V1_13.torchrun().stream(),
-                      Stream.of(
-                          "--nnodes=2",
-                          "--nproc_per_node=2",
-                          "--rdzv_backend=c10d",
-                          "--rdzv_endpoint=" + endpoint,
-                          "--rdzv_id=" + runId,
-                          "--rdzv_conf=is_host=false,last_call_timeout=1",
-                          "--max_restarts=" + maxRestarts,
-                          "--monitor_interval=1",
-                          "--tee=3",
-                          script))
-                  .toList(),
-              Map.of())) {
-        List<AgentEvent> events = new CopyOnWriteArrayList<>();
-        ByteArrayOutputStream console = new ByteArrayOutputStream();
-        RendezvousParameters p =
-            Launcher.withDefaults(
-                new RendezvousParameters(
-                    "c10d",
-                    endpoint,
-                    runId,
-                    2,
-                    2,
-                    null,
-                    Map.of("is_host", "false", "last_call_timeout", "1")));
-        LaunchConfig config =
-            LaunchConfig.builder(p, List.of(Peers.PYTHON, "-u", script))
-                .nprocPerNode(2)
-                .maxRestarts(maxRestarts)
-                .tee(Std.ALL)
-                .stopTimeout(Duration.ofSeconds(5))
-                .out(new PrintStream(console, true, StandardCharsets.UTF_8))
-                .err(new PrintStream(console, true, StandardCharsets.UTF_8))
-                .build();
-        CompletableFuture<RunResult> ours =
-            GlooWorkersTest.async(() -> Launcher.launch(config, events::add));
-
-        RunResult result = ours.get(150, TimeUnit.SECONDS);
-        String out = console.toString(StandardCharsets.UTF_8);
-        assertThat(result.state())
-            .as(out + "\n--- torchrun:\n" + torchrun.output())
-            .isEqualTo(WorkerState.SUCCEEDED);
-        assertThat(torchrun.awaitExit(Duration.ofSeconds(60))).as(torchrun.output()).isZero();
-        return new Job(result, events, out, torchrun.output());
+      org.rdzv.testing.ChildProcess survivor = job.side(first);
+      assertThat(survivor.awaitExit(JOB)).as(job.output()).isZero();
+      assertThat(survivor.output()).contains("done rank 0 world 2 sum 2");
+      if (first == Side.RDZV) {
+        List<MixedJob.Round> rounds = job.rdzvRounds();
+        assertThat(rounds.getLast().groupWorldSize()).as(job.output()).isEqualTo(1);
       }
     }
   }

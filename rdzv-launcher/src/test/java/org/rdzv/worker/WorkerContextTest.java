@@ -16,12 +16,14 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.rdzv.api.Store;
 import org.rdzv.store.TcpStore;
 import org.rdzv.store.TcpStoreServer;
 import org.rdzv.testing.FreePort;
-import org.rdzv.testing.Peers;
 import org.rdzv.testing.PythonProcess;
+import org.rdzv.testing.Torch;
 
 /** The Java worker API: the environment contract, the workers' store, the error file. */
 @Timeout(60)
@@ -109,9 +111,10 @@ class WorkerContextTest {
     }
   }
 
-  @Test
-  void errorFilesAreReadByPytorchAsItsOwn() throws Exception {
-    Peers.requireTorch();
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void errorFilesAreReadByPytorchAsItsOwn(Torch torch) throws Exception {
+    torch.require();
     Path file = dir.resolve("error.json");
     ErrorFile.write(
         file, new IllegalStateException("boom \"quoted\" é"), Instant.ofEpochSecond(1795719036L));
@@ -124,7 +127,8 @@ class WorkerContextTest {
         print("TIMESTAMP", f.timestamp)
         print("TRACE", f.message["extraInfo"]["py_callstack"].splitlines()[0])
         """;
-    try (PythonProcess py = PythonProcess.start(script, List.of(file.toString()))) {
+    try (PythonProcess py =
+        PythonProcess.start(torch, script, List.of(file.toString()), Map.of())) {
       assertThat(py.awaitExit(Duration.ofSeconds(60))).as(py.output()).isZero();
       assertThat(py.lines())
           .contains(

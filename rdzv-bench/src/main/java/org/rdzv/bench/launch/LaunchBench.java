@@ -13,8 +13,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The engine of {@code rdzv bench launch}: wall time of a whole standalone launch (start,
- * rendezvous, N workers running {@code true}, exit) by {@code bin/rdzv run} and by torchrun 1.13,
- * alternating in the same run. Prints both medians and the ratio.
+ * rendezvous, N workers running {@code true}, exit) by {@code bin/rdzv run}, by torchrun 1.13 and
+ * by torchrun 2.6 (in its Debian 13 root, {@code .ci/torch2-peer.sh}), alternating in the same run.
+ * Prints the medians and rdzv's ratio to each torchrun.
  */
 public final class LaunchBench {
   private LaunchBench() {}
@@ -29,10 +30,18 @@ public final class LaunchBench {
    * @param torchrun the torchrun 1.13 wrapper, or {@code null} for {@code
    *     ../shared/tools/torchrun_py311.py} next to it
    * @param python the interpreter that imports PyTorch 1.13
+   * @param torch2 the root holding PyTorch 2.6 ({@code DIR/enter torchrun} runs its torchrun)
    * @param noPytorch time rdzv only
    */
   public record Options(
-      int runs, int warmup, int nproc, Path rdzv, Path torchrun, String python, boolean noPytorch) {
+      int runs,
+      int warmup,
+      int nproc,
+      Path rdzv,
+      Path torchrun,
+      String python,
+      Path torch2,
+      boolean noPytorch) {
     public Options {
       if (runs < 1 || warmup < 0 || nproc < 1) {
         throw new IllegalArgumentException(
@@ -64,7 +73,24 @@ public final class LaunchBench {
             "--no-python",
             "true");
     List<String> theirs = null;
+    List<String> theirs2 = null;
     if (!o.noPytorch()) {
+      Path enter = o.torch2().resolve("enter");
+      if (!Files.isExecutable(enter)) {
+        throw new IllegalArgumentException(
+            "--torch2: no PyTorch 2.6 root at "
+                + o.torch2()
+                + " (build one with .ci/torch2-peer.sh DIR and give --torch2 DIR, or --no-pytorch).");
+      }
+      theirs2 =
+          List.of(
+              enter.toString(),
+              "torchrun",
+              "--standalone",
+              "--nproc-per-node",
+              "" + o.nproc(),
+              "--no-python",
+              "true");
       Path wrapper =
           o.torchrun() != null
               ? o.torchrun()
@@ -86,22 +112,26 @@ public final class LaunchBench {
     out.printf(
         "launch: --standalone, %d workers running `true`; %d timed runs each (after %d warm-up), alternating%n",
         o.nproc(), o.runs(), o.warmup());
-    out.printf("  rdzv    : %s%n", String.join(" ", ours));
+    out.printf("  rdzv         : %s%n", String.join(" ", ours));
     if (theirs != null) {
-      out.printf("  torchrun: %s%n", String.join(" ", theirs));
+      out.printf("  torchrun 1.13: %s%n", String.join(" ", theirs));
+      out.printf("  torchrun 2.6 : %s%n", String.join(" ", theirs2));
     }
     out.flush();
     for (int i = 0; i < o.warmup(); i++) {
       time(ours);
       if (theirs != null) {
         time(theirs);
+        time(theirs2);
       }
     }
     List<Double> rdzvTimes = new ArrayList<>();
     List<Double> torchTimes = new ArrayList<>();
+    List<Double> torch2Times = new ArrayList<>();
     for (int i = 0; i < o.runs(); i++) {
       if (theirs != null) {
         torchTimes.add(time(theirs));
+        torch2Times.add(time(theirs2));
       }
       rdzvTimes.add(time(ours));
     }
@@ -109,8 +139,12 @@ public final class LaunchBench {
     out.printf(Locale.ROOT, "  rdzv run      : median %.2f s  (runs: %s)%n", r, list(rdzvTimes));
     if (theirs != null) {
       double t = median(torchTimes);
+      double t2 = median(torch2Times);
       out.printf(Locale.ROOT, "  torchrun 1.13 : median %.2f s  (runs: %s)%n", t, list(torchTimes));
-      out.printf(Locale.ROOT, "  ratio         : rdzv is %.1fx faster%n", t / r);
+      out.printf(
+          Locale.ROOT, "  torchrun 2.6  : median %.2f s  (runs: %s)%n", t2, list(torch2Times));
+      out.printf(Locale.ROOT, "  ratio         : rdzv is %.1fx faster than torchrun 1.13%n", t / r);
+      out.printf(Locale.ROOT, "  ratio         : rdzv is %.1fx faster than torchrun 2.6%n", t2 / r);
     }
     out.flush();
   }
