@@ -41,7 +41,7 @@ class StoreLossTest {
   @Test
   void requestsAfterTheServerIsKilledFailAtOnceNamingTheAddress() throws Exception {
     for (StoreProtocol protocol : List.of(StoreProtocol.V2, StoreProtocol.V1_13)) {
-      try (ChildProcess child = ChildProcess.start(ServerChild.command(0), Map.of())) {
+      try (ChildProcess child = ChildProcess.start(LosableServer.command(0), Map.of())) {
         int port = port(child);
         try (TcpStore store = client(port, protocol)) {
           store.set("k", "v".getBytes());
@@ -67,7 +67,7 @@ class StoreLossTest {
 
   @Test
   void aWaitInProgressEndsWhenTheServerIsKilled() throws Exception {
-    try (ChildProcess child = ChildProcess.start(ServerChild.command(0), Map.of())) {
+    try (ChildProcess child = ChildProcess.start(LosableServer.command(0), Map.of())) {
       int port = port(child);
       try (TcpStore store = client(port, StoreProtocol.V2)) {
         CompletableFuture<Throwable> waiting =
@@ -112,7 +112,7 @@ class StoreLossTest {
     // PyTorch's behaviour for nodes: the first connection retries until the server is up.
     CompletableFuture<TcpStore> node =
         CompletableFuture.supplyAsync(() -> client(port, StoreProtocol.AUTO));
-    try (ChildProcess child = ChildProcess.start(ServerChild.command(port), Map.of())) {
+    try (ChildProcess child = ChildProcess.start(LosableServer.command(port), Map.of())) {
       port(child);
       try (TcpStore store = node.get(60, TimeUnit.SECONDS)) {
         store.set("up", new byte[] {1});

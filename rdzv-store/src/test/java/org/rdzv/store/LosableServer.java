@@ -4,11 +4,11 @@ import java.io.IOException;
 import java.util.List;
 
 /**
- * A store server in a process of its own, for tests that kill it: prints {@code listening on
- * 127.0.0.1:P} and serves until killed or until its standard input closes.
+ * A store server in a process of its own, for tests that lose it (kill -9): prints {@code listening
+ * on 127.0.0.1:P} and serves until killed or until its standard input closes.
  */
-public final class ServerChild {
-  private ServerChild() {}
+public final class LosableServer {
+  private LosableServer() {}
 
   public static void main(String[] args) throws IOException {
     try (TcpStoreServer server =
@@ -27,6 +27,6 @@ public final class ServerChild {
     String cp =
         System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
     return List.of(
-        java, "-XX:+UseSerialGC", "-cp", cp, ServerChild.class.getName(), Integer.toString(port));
+        java, "-XX:+UseSerialGC", "-cp", cp, LosableServer.class.getName(), Integer.toString(port));
   }
 }
