@@ -71,7 +71,7 @@ final class LocalWorkers {
           new ProcessTree.Root(
               process.pid(),
               ProcessTree.stat(process.pid()).map(ProcessTree.Stat::startTicks).orElse(0L),
-              ProcessTree.outputs(process.pid()));
+              ProcessTree.outputs(process.pid(), spec.dir()));
     }
   }
 

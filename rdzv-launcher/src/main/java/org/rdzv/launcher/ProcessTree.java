@@ -107,10 +107,13 @@ final class ProcessTree {
   }
 
   /**
-   * What a process's standard output and error are, when they are worth looking for later: pipes
-   * ({@code pipe:[inode]}) and regular files (their path); not terminals or {@code /dev/null}.
+   * What a process's standard output and error are, when they are worth looking for later:
+   * anonymous pipes ({@code pipe:[inode]}, which only inherit) and files under {@code ownDir} (the
+   * worker's log directory); not terminals, {@code /dev/null} or other files, which unrelated
+   * processes may hold too (a log file several jobs append to).
    */
-  static Set<String> outputs(long pid) {
+  static Set<String> outputs(long pid, Path ownDir) {
+    Path own = ownDir == null ? null : ownDir.toAbsolutePath().normalize();
     Set<String> out = new LinkedHashSet<>();
     if (!AVAILABLE) {
       return out;
@@ -118,7 +121,8 @@ final class ProcessTree {
     for (int fd = 1; fd <= 2; fd++) {
       try {
         String target = Files.readSymbolicLink(PROC.resolve(pid + "/fd/" + fd)).toString();
-        if (target.startsWith("pipe:") || (target.startsWith("/") && isRegularFile(target))) {
+        if (target.startsWith("pipe:")
+            || (own != null && target.startsWith("/") && Path.of(target).startsWith(own))) {
           out.add(target);
         }
       } catch (IOException | RuntimeException e) {
@@ -126,10 +130,6 @@ final class ProcessTree {
       }
     }
     return out;
-  }
-
-  private static boolean isRegularFile(String path) {
-    return !path.startsWith("/dev/") && Files.isRegularFile(Path.of(path));
   }
 
   /** The sessions of this process and of its ancestors: never a worker's. */
