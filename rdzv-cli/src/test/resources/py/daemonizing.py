@@ -20,5 +20,8 @@ if os.fork() == 0:
         time.sleep(600)
         os._exit(0)
     os._exit(0)
-print("worker", os.getpid(), flush=True)
+# One write: under python -u, print() writes its pieces separately, and the agent's log lines
+# share the pipe.
+sys.stdout.write("worker %d\n" % os.getpid())
+sys.stdout.flush()
 time.sleep(600)
