@@ -1,4 +1,5 @@
-"""Two torch-1.13 c10d nodes (threads) complete one round against argv[1], then heartbeat for 60 s."""
+"""Two PyTorch (1.13 or 2.x) c10d nodes (threads) complete one round against argv[1], then heartbeat
+for 60 s."""
 import sys, threading, time
 from torch.distributed.elastic.rendezvous import RendezvousParameters
 from torch.distributed.elastic.rendezvous.registry import get_rendezvous_handler

@@ -1,14 +1,18 @@
-"""Pickle rendezvous states with real torch 1.13 classes (and 2.x stand-ins), or load ours.
+"""Pickle rendezvous states with the real classes of this torch (1.13 or 2.x) and stand-ins for the
+other node field, or load ours.
 
 dump: print "<name> <protocol> <base64> <summary>" for states of every shape and dialect.
 load: read "<name> <base64>" lines, unpickle, print "<name> <summary>" (or "<name> ERROR <type>").
+States whose nodes have this torch's own field are loaded with pickle.loads and the real classes,
+exactly as a torch node reads them.
 """
 import base64, io, pickle, sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 import torch.distributed.elastic.rendezvous.dynamic_rendezvous as dr
 
 MODULE = "torch.distributed.elastic.rendezvous.dynamic_rendezvous"
+REAL_FIELD = fields(dr._NodeDesc)[0].name  # "fqdn" in 1.13, "addr" in 2.x
 
 
 @dataclass(eq=True, order=True, frozen=True)
@@ -21,9 +25,26 @@ class AddrNode:  # the 2.x _NodeDesc
         return f"{self.addr}_{self.pid}_{self.local_id}"
 
 
-AddrNode.__module__ = MODULE
-AddrNode.__qualname__ = "_NodeDesc"
-AddrNode.__name__ = "_NodeDesc"
+@dataclass(eq=True, order=True, frozen=True)
+class FqdnNode:  # the 1.13 _NodeDesc
+    fqdn: str
+    pid: int
+    local_id: int
+
+    def __repr__(self):
+        return f"{self.fqdn}_{self.pid}_{self.local_id}"
+
+
+for _c in (AddrNode, FqdnNode):
+    _c.__module__ = MODULE
+    _c.__qualname__ = "_NodeDesc"
+    _c.__name__ = "_NodeDesc"
+
+
+def node_class(field):
+    if field == REAL_FIELD:
+        return dr._NodeDesc
+    return AddrNode if field == "addr" else FqdnNode
 
 
 def stamp(t):
@@ -57,7 +78,7 @@ def states():
     t0 = datetime(2024, 1, 2, 3, 4, 5, 678901)
     for dialect in ("1.13", "2.0-2.5", "2.6+"):
         aware = dialect == "2.6+"
-        node = dr._NodeDesc if dialect == "1.13" else AddrNode
+        node = node_class("fqdn" if dialect == "1.13" else "addr")
 
         def ts(seconds):
             t = t0 + timedelta(seconds=seconds)
@@ -69,6 +90,8 @@ def states():
             s = dr._RendezvousState()
             if dialect != "1.13":
                 s.redundancy_list = set()
+            elif hasattr(s, "redundancy_list"):
+                del s.redundancy_list  # 2.x's constructor sets it; 1.13's state has none
             return s
 
         s = fresh()
@@ -101,8 +124,8 @@ def dump():
     for name, s in states():
         for proto in (2, 3, 4, 5):
             original = dr._NodeDesc
-            if not name.startswith("1.13"):
-                dr._NodeDesc = AddrNode  # pickle checks the class is reachable under its name
+            # pickle checks the class is reachable under its name
+            dr._NodeDesc = node_class("fqdn" if name.startswith("1.13") else "addr")
             try:
                 data = pickle.dumps(s, protocol=proto)
             finally:
@@ -118,7 +141,7 @@ class StandIn(pickle.Unpickler):
 
 
 class Chooser:
-    """Becomes a real 1.13 _NodeDesc or an AddrNode once its attributes arrive."""
+    """Becomes a node of either field once its attributes arrive (see fix)."""
 
     def __new__(cls, *args):
         return object.__new__(Holder)
@@ -134,7 +157,8 @@ def fix(obj):
     def conv(n):
         if isinstance(n, Holder):
             d = n.__dict__
-            return AddrNode(d["addr"], d["pid"], d["local_id"]) if "addr" in d else dr._NodeDesc(d["fqdn"], d["pid"], d["local_id"])
+            field = "addr" if "addr" in d else "fqdn"
+            return node_class(field)(d[field], d["pid"], d["local_id"])
         return n
     d = obj.__dict__
     d["participants"] = {conv(k): v for k, v in d["participants"].items()}
@@ -152,10 +176,10 @@ def load():
         name, b64 = line.split()
         data = base64.b64decode(b64)
         try:
-            if "addr" in name:
+            if ("addr" in name) != (REAL_FIELD == "addr"):
                 st = fix(StandIn(io.BytesIO(data)).load())
             else:
-                st = pickle.loads(data)  # the real 1.13 classes, exactly as a torch node reads
+                st = pickle.loads(data)  # the real classes, exactly as a torch node reads
             print(name, summary(st), flush=True)
         except Exception as e:
             print(name, "ERROR", type(e).__name__, flush=True)

@@ -1,10 +1,11 @@
-"""Run N torch-1.13 rendezvous nodes (threads) on an etcd backend ("etcd" or "etcd-v2").
+"""Run N PyTorch (1.13 or 2.x) rendezvous nodes (threads) on an etcd backend ("etcd" or "etcd-v2").
 
-Each node joins, prints one JSON line with its rank, world size and round, then (with
---exchange) writes from_<rank> = hello<rank> into the returned store and reads every other
-rank's value back, printing them.
+Each node joins, prints one JSON line with its rank, world size and (2.x) "master", the bootstrap
+store address rank 0 published, then (with --exchange) writes from_<rank> = hello<rank> into the
+returned store and reads every other rank's value back, printing them. --start-after FILE makes
+the nodes join only once FILE exists.
 """
-import argparse, json, sys, threading, time, logging
+import argparse, json, os, sys, threading, time, logging
 logging.disable(logging.CRITICAL)
 from torch.distributed.elastic.rendezvous import RendezvousParameters
 from torch.distributed.elastic.rendezvous.registry import get_rendezvous_handler
@@ -21,6 +22,7 @@ ap.add_argument("--last-call-timeout", default="1")
 ap.add_argument("--exchange", action="store_true")
 ap.add_argument("--hold", type=float, default=0.0)
 ap.add_argument("--shutdown", action="store_true")
+ap.add_argument("--start-after")
 a = ap.parse_args()
 
 def make():
@@ -33,6 +35,9 @@ def make():
 
 handlers = [make() for _ in range(a.nodes)]
 print(json.dumps({"ready": a.nodes}), flush=True)
+if a.start_after:
+    while not os.path.exists(a.start_after):
+        time.sleep(0.05)
 lock = threading.Lock()
 
 def out(obj):
@@ -42,8 +47,17 @@ def out(obj):
 def join(h):
     t0 = time.time()
     try:
-        store, rank, world = h.next_rendezvous()
-        out({"rank": rank, "world": world, "seconds": time.time() - t0})
+        info = h.next_rendezvous()
+        line = {}
+        if isinstance(info, tuple):  # 1.13: (store, rank, world_size)
+            store, rank, world = info
+        else:  # 2.x: RendezvousInfo
+            store, rank, world = info.store, info.rank, info.world_size
+            b = info.bootstrap_store_info
+            if b is not None:
+                line["master"] = "%s:%d" % (b.master_addr, b.master_port)
+        line.update({"rank": rank, "world": world, "seconds": time.time() - t0})
+        out(line)
         if a.exchange:
             store.set("from_%d" % rank, "hello%d" % rank)
             got = [store.get("from_%d" % r).decode() for r in range(world)]

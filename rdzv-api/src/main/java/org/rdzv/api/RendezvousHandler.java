@@ -47,8 +47,11 @@ public interface RendezvousHandler extends AutoCloseable {
   String runId();
 
   /**
-   * Whether workers should use the store this handler returns (as clients) instead of hosting their
-   * own; sets {@code TORCHELASTIC_USE_AGENT_STORE}.
+   * PyTorch 2.x's {@code use_agent_store}: whether workers are clients of a store that already runs
+   * at the round's bootstrap address ({@link RendezvousInfo#bootstrapStoreInfo()}; the dynamic
+   * handler's rank 0 serves it under 2.x dialects, {@code static} the rendezvous endpoint) instead
+   * of worker rank 0 hosting one there; sets {@code TORCHELASTIC_USE_AGENT_STORE}. Meaningful after
+   * {@link #nextRendezvous()}.
    */
   default boolean useAgentStore() {
     return false;

@@ -1,6 +1,9 @@
 package org.rdzv.cli;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.rdzv.api.RendezvousConfig;
@@ -12,15 +15,16 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code rdzv bench rendezvous}: N Java nodes in this JVM join one round ({@code min = max = N})
- * against an embedded store; with {@code --vs-torch}, N PyTorch 1.13 nodes (threads of one Python
- * process) do the same against the same kind of store, and the ratio is printed. The last line is
- * {@code nodes=N seconds=S} for rdzv.
+ * against an embedded store; with {@code --vs-torch}, N PyTorch 1.13 nodes and N PyTorch 2.6 nodes
+ * (threads of one Python process each; 2.6 where its root is installed) do the same against the
+ * same kind of store, and the ratio to each is printed. The last line is {@code nodes=N seconds=S}
+ * for rdzv.
  */
 @Command(
     name = "rendezvous",
     mixinStandardHelpOptions = true,
     description = {
-      "Time N nodes joining one rendezvous round, optionally against PyTorch 1.13.",
+      "Time N nodes joining one rendezvous round, optionally against PyTorch 1.13 and 2.6.",
       "Java nodes run in this JVM against an embedded TCP store (c10d) or the backend at",
       "--etcd-endpoint; PyTorch nodes run as threads of one Python process against an embedded",
       "store of the same kind. Ends with 'nodes=N seconds=S'."
@@ -36,7 +40,11 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
       description = "Nodes in the rendezvous (default: ${DEFAULT-VALUE}).")
   int nodes;
 
-  @Option(names = "--vs-torch", description = "Also run N PyTorch 1.13 nodes and print the ratio.")
+  @Option(
+      names = "--vs-torch",
+      description =
+          "Also run N PyTorch 1.13 nodes and N PyTorch 2.6 nodes (if --torch2-root exists) and print"
+              + " the ratio to each.")
   boolean vsTorch;
 
   @Option(
@@ -74,6 +82,15 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
       description = "Interpreter that imports PyTorch 1.13 (default: ${DEFAULT-VALUE}).")
   String python;
 
+  @Option(
+      names = "--torch2-root",
+      paramLabel = "DIR",
+      defaultValue = "${env:RDZV_TEST_TORCH2:-/opt/torch2-peer}",
+      description =
+          "Root of the PyTorch 2.6 peer (.ci/torch2-peer.sh), entered through DIR/enter; skipped"
+              + " where missing (default: ${DEFAULT-VALUE}).")
+  String torch2Root;
+
   @Override
   public Integer call() {
     if (nodes < 1) {
@@ -95,7 +112,23 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
                 etcdEndpoint,
                 config,
                 Duration.ofSeconds(timeout),
-                python));
+                python,
+                torch2Command(torch2Root)));
     return rc == 0 ? ExitCode.OK.code() : ExitCode.FAILURE.code();
+  }
+
+  /** {@code [DIR/enter, python3]}, or empty (with a note) where the 2.6 peer is missing. */
+  List<String> torch2Command(String root) {
+    if (!vsTorch || root == null || root.isBlank()) {
+      return List.of();
+    }
+    Path enter = Path.of(root, "enter");
+    if (!Files.isExecutable(enter)) {
+      spec.commandLine()
+          .getOut()
+          .println("torch-2.6 skipped: no PyTorch 2.6 peer at " + root + " (.ci/torch2-peer.sh)");
+      return List.of();
+    }
+    return List.of(enter.toString(), "python3");
   }
 }

@@ -24,7 +24,9 @@ import picocli.CommandLine.Spec;
     description = {
       "Store throughput, latency and connection storm, against PyTorch's server.",
       "Every participant runs in its own process: rdzv's server, PyTorch 1.13's server, one JVM per",
-      "load client (rdzv's Java client speaking the 1.13 protocol), one JVM for the storm clients."
+      "load client (rdzv's Java client speaking the 1.13 protocol), one JVM for the storm clients;",
+      "then PyTorch 2.6's server against ours, both loaded by PyTorch 2.6's own clients (one Python",
+      "process each) where the 2.6 peer is installed."
     })
 public final class BenchStoreCommand implements Callable<Integer> {
 
@@ -70,10 +72,35 @@ public final class BenchStoreCommand implements Callable<Integer> {
   String python;
 
   @Option(
+      names = "--torch2-root",
+      paramLabel = "DIR",
+      defaultValue = "${env:RDZV_TEST_TORCH2:-/opt/torch2-peer}",
+      description =
+          "Root of the PyTorch 2.6 peer (.ci/torch2-peer.sh): its server and its clients are"
+              + " compared too; skipped where missing (default: ${DEFAULT-VALUE}).")
+  String torch2Root;
+
+  @Option(
       names = "--jvm-option",
       paramLabel = "OPT",
       description = "Extra option for the child JVMs (repeatable).")
   List<String> jvmOptions = List.of();
+
+  /** {@code [DIR/enter, python3]}, or empty (with a note) where the 2.6 peer is missing. */
+  private List<String> torch2Command() {
+    if (noPytorch || torch2Root == null || torch2Root.isBlank()) {
+      return List.of();
+    }
+    java.nio.file.Path enter = java.nio.file.Path.of(torch2Root, "enter");
+    if (!java.nio.file.Files.isExecutable(enter)) {
+      spec.commandLine()
+          .getOut()
+          .println(
+              "PyTorch 2.6 comparison skipped: no peer at " + torch2Root + " (.ci/torch2-peer.sh)");
+      return List.of();
+    }
+    return List.of(enter.toString(), "python3");
+  }
 
   @Override
   public Integer call() {
@@ -88,7 +115,8 @@ public final class BenchStoreCommand implements Callable<Integer> {
             latencyIterations,
             !noPytorch,
             python,
-            jvmOptions);
+            jvmOptions,
+            torch2Command());
     PrintWriter writer = spec.commandLine().getOut();
     PrintStream out =
         new PrintStream(

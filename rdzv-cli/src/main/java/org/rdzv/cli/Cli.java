@@ -18,6 +18,13 @@ public final class Cli {
     RdzvCommand root = new RdzvCommand();
     root.outIsTerminal = out == System.out && stdoutIsTerminal();
     CommandLine cli = new CommandLine(root);
+    String named = subcommand(args);
+    RdzvCommand.SUBCOMMANDS.forEach(
+        (name, create) -> {
+          if (named == null || named.equals(name)) {
+            cli.addSubcommand(name, create.get());
+          }
+        });
     cli.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
     cli.setErr(new PrintWriter(err, true, StandardCharsets.UTF_8));
     cli.setCaseInsensitiveEnumValuesAllowed(true);
@@ -60,6 +67,16 @@ public final class Cli {
     } catch (ReflectiveOperationException e) {
       return false;
     }
+  }
+
+  /** The subcommand a command line names (its first word after the root's options), or null. */
+  private static String subcommand(String... args) {
+    for (String arg : args) {
+      if (!arg.startsWith("-")) {
+        return RdzvCommand.SUBCOMMANDS.containsKey(arg) ? arg : null;
+      }
+    }
+    return null;
   }
 
   private static String commandName(CommandLine command) {

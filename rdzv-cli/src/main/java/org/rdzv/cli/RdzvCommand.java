@@ -4,21 +4,36 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ScopeType;
 
-/** The {@code rdzv} root command: a list of subcommands. */
+/**
+ * The {@code rdzv} root command: a list of subcommands ({@link #SUBCOMMANDS}, which {@link Cli}
+ * registers).
+ */
 @Command(
     name = "rdzv",
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
     description = "PyTorch's elastic rendezvous for the JVM, wire-compatible with PyTorch.",
-    subcommands = {
-      RunCommand.class,
-      StoreCommand.class,
-      JoinCommand.class,
-      StatusCommand.class,
-      BenchCommand.class,
-    },
     footer = {"", "Run 'rdzv COMMAND --help' for a command's options."})
 public final class RdzvCommand implements Runnable {
+  /**
+   * The subcommands by name, in help order. Registered by {@link Cli}: only the one a command line
+   * names, when it names one, since building a subcommand's model (annotations, reflection) is most
+   * of a short command's start-up.
+   */
+  static final java.util.Map<String, java.util.function.Supplier<Object>> SUBCOMMANDS =
+      subcommands();
+
+  private static java.util.Map<String, java.util.function.Supplier<Object>> subcommands() {
+    java.util.Map<String, java.util.function.Supplier<Object>> map =
+        new java.util.LinkedHashMap<>();
+    map.put("run", RunCommand::new);
+    map.put("store", StoreCommand::new);
+    map.put("join", JoinCommand::new);
+    map.put("status", StatusCommand::new);
+    map.put("bench", BenchCommand::new);
+    return java.util.Collections.unmodifiableMap(map);
+  }
+
   @Option(
       names = {"-v", "--verbose"},
       scope = ScopeType.INHERIT,

@@ -10,10 +10,13 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.rdzv.store.TcpStore;
 import org.rdzv.store.TcpStoreServer;
 import org.rdzv.testing.Peers;
 import org.rdzv.testing.PythonProcess;
+import org.rdzv.testing.Torch;
 
 /**
  * {@code rdzv join}, {@code rdzv status} and {@code rdzv bench rendezvous}, in-process, over a real
@@ -81,19 +84,22 @@ class RendezvousCommandsTest {
         .contains("participants=0");
   }
 
-  @Test
-  void statusShowsParticipantsRanksAndHeartbeatAgesOfAPyTorchRendezvousWithoutWriting()
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void statusShowsParticipantsRanksAndHeartbeatAgesOfAPyTorchRendezvousWithoutWriting(Torch torch)
       throws Exception {
-    Peers.requireTorch();
+    torch.require();
     String script = PythonProcess.resource(RendezvousCommandsTest.class, "/py/two_nodes.py");
-    try (PythonProcess py = PythonProcess.start(script, List.of(endpoint(), runId));
+    try (PythonProcess py =
+            PythonProcess.start(torch, script, List.of(endpoint(), runId), java.util.Map.of());
         TcpStore raw = TcpStore.connect("127.0.0.1", server.port())) {
       py.awaitLine("joined"::equals, Duration.ofSeconds(60));
       CliTest.Result text =
           CliTest.rdzv("status", "--rdzv-endpoint", endpoint(), "--rdzv-id", runId);
       assertThat(text.exit()).as(text.err()).isZero();
       assertThat(text.out())
-          .contains("round=0 complete=true closed=false dialect=1.13")
+          .contains(
+              "round=0 complete=true closed=false dialect=" + (torch.is2x() ? "2.6+" : "1.13"))
           .contains("participants=2 waiting=0");
       assertThat(text.out())
           .containsPattern("participant rank=0 node=\\S+_\\d+_0 heartbeat_age=\\d+\\.\\ds");

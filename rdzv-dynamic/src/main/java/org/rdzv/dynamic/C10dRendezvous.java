@@ -39,6 +39,10 @@ public final class C10dRendezvous {
    * {@code c10d} (see {@link C10dRendezvousProvider} for the options). The handler owns the store
    * and a server it hosts: {@link DynamicRendezvousHandler#close()} releases them.
    *
+   * <p>The state dialect, when the store holds no state yet and configuration names none ({@code
+   * state_dialect}, {@code store_protocol}): 1.13 when the store server speaks only PyTorch 1.13's
+   * protocol, else 2.6+.
+   *
    * @throws IllegalArgumentException for invalid parameters, with PyTorch's messages
    * @throws RendezvousConnectionException if the store cannot be reached or hosted
    */

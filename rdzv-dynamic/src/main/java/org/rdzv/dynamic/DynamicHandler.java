@@ -13,13 +13,19 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import org.rdzv.api.PrefixStore;
+import org.rdzv.api.RendezvousConnectionException;
 import org.rdzv.api.RendezvousException;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.RendezvousTimeoutException;
 import org.rdzv.api.Store;
+import org.rdzv.api.StoreException;
 import org.rdzv.dynamic.spi.CreatedBackend;
+import org.rdzv.store.StoreProtocol;
+import org.rdzv.store.TcpStore;
+import org.rdzv.store.TcpStoreServer;
+import org.rdzv.store.TcpStoreServerOptions;
 
 /** The dynamic rendezvous handler. See {@link DynamicRendezvousHandler}. */
 final class DynamicHandler implements DynamicRendezvousHandler {
@@ -52,8 +58,25 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   private final java.util.concurrent.atomic.AtomicBoolean released =
       new java.util.concurrent.atomic.AtomicBoolean();
 
+  // The bootstrap store of 2.x dialects (see bootstrap()), guarded by bootstrapLock.
+  private final boolean shareStore;
+  private final ReentrantLock bootstrapLock = new ReentrantLock();
+  private TcpStoreServer bootstrapServer;
+  private long bootstrapRound = -1;
+  private RendezvousStoreInfo bootstrapInfo;
+  private NodeDescriptor bootstrapOwner;
+  private volatile StateDialect roundDialect;
+
+  /**
+   * @param shareStore PyTorch 2.x's TCPStore sharing: rank 0 serves its workers' store ({@code
+   *     TORCH_DISABLE_SHARE_RDZV_TCP_STORE} not {@code 1})
+   */
   DynamicHandler(
-      NodeDescriptor node, RendezvousSettings settings, CreatedBackend owned, Clock clock) {
+      NodeDescriptor node,
+      RendezvousSettings settings,
+      CreatedBackend owned,
+      Clock clock,
+      boolean shareStore) {
     this.node = node;
     this.settings = settings;
     this.backendName = owned.backend().name();
@@ -61,8 +84,9 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     this.owned = owned;
     this.backend = owned.backend();
     this.clock = clock;
+    this.shareStore = shareStore;
     this.holder = new StateHolder(owned.backend(), settings, clock);
-    this.executor = new Executor(node, holder, settings, clock, lock);
+    this.executor = new Executor(node, holder, settings, clock, lock, this::beforeJoiningRound);
     // PyTorch's keys of such a run id are also keys of another run's round; say so once.
     RendezvousKeys.pytorchCollision(settings.runId())
         .ifPresent(why -> LOG.log(Level.WARNING, "rendezvous ''{0}'': {1}", settings.runId(), why));
@@ -73,8 +97,24 @@ final class DynamicHandler implements DynamicRendezvousHandler {
    */
   static DynamicHandler create(
       CreatedBackend created, RendezvousSettings settings, String localAddr) {
-    return new DynamicHandler(newNode(localAddr), settings, created, Clock.SYSTEM);
+    if (created.store() instanceof TcpStore tcp) {
+      // A store server that answers only the 1.13 protocol is PyTorch 1.13's (ours and 2.x's
+      // answer the 2.x handshake): its nodes write the 1.13 dialect. (A client of ours that
+      // speaks 1.13 was told so: the dialect is pinned then, and this changes nothing.)
+      settings =
+          settings.withDefaultDialect(
+              tcp.protocol() == StoreProtocol.V1_13 ? StateDialect.V1_13 : StateDialect.V2_6);
+    }
+    return new DynamicHandler(
+        newNode(localAddr),
+        settings,
+        created,
+        Clock.SYSTEM,
+        !"1".equals(System.getenv(DISABLE_SHARE_ENV)));
   }
+
+  /** PyTorch 2.x's opt-out of sharing the bootstrap store with workers. */
+  static final String DISABLE_SHARE_ENV = "TORCH_DISABLE_SHARE_RDZV_TCP_STORE";
 
   /** A fresh descriptor: {@code local_addr} or this host's FQDN, the pid, a per-JVM counter. */
   static NodeDescriptor newNode(String localAddr) {
@@ -98,9 +138,16 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     return node;
   }
 
+  /**
+   * PyTorch 2.x's {@code use_agent_store}: under a 2.x dialect, {@code true} unless {@code
+   * TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1} (rank 0 then serves the workers' store at the bootstrap
+   * address); PyTorch 1.13 has no such store, so {@code false} under the 1.13 dialect. Decided by
+   * the dialect of the last round joined, before any by the configured one.
+   */
   @Override
   public boolean useAgentStore() {
-    return false;
+    StateDialect d = roundDialect;
+    return shareStore && (d != null ? d : settings.dialect()) != StateDialect.V1_13;
   }
 
   @Override
@@ -117,6 +164,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     int rank;
     int worldSize;
     StateDialect dialect;
+    NodeDescriptor rank0;
     lock.lock();
     try {
       if (holder.state().round == 0 && settings.maxNodes() > 1) {
@@ -130,8 +178,14 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       MutableState s = holder.state();
       round = s.round;
       rank = s.participants.get(node);
-      worldSize = s.participants.size();
+      // Participants that already left again for the next round (a fast node) are gone from the
+      // state, but kept their ranks: the world is at least the highest rank + 1.
+      worldSize =
+          Math.max(
+              s.participants.size(),
+              1 + s.participants.values().stream().mapToInt(Integer::intValue).max().orElse(0));
       dialect = holder.dialect();
+      rank0 = rankZero(s);
       myRound = round;
       roundMembers = Set.copyOf(s.participants.keySet());
       reportedLost.clear();
@@ -140,23 +194,9 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     }
     startHeartbeats();
     Store prefixed = new PrefixStore(RendezvousKeys.of(settings.runId()).roundPrefix(round), store);
-    RendezvousStoreInfo bootstrap = null;
-    if (dialect != StateDialect.V1_13) {
-      // PyTorch 2.x publishes where workers find their store; rank 0 writes it into every
-      // round's prefix, so newcomers of later rounds find it too.
-      try {
-        bootstrap = RendezvousStoreInfo.build(rank, prefixed, node.host(), null);
-      } catch (org.rdzv.api.StoreException e) {
-        // A 2.x PyTorch rank 0 that cached its bootstrap information does not publish it again in
-        // later rounds; the round itself is fine, so report no bootstrap information.
-        LOG.log(
-            Level.WARNING,
-            "rendezvous ''{0}'' round {1}: no MASTER_ADDR/MASTER_PORT from rank 0 ({2})",
-            settings.runId(),
-            String.valueOf(round),
-            e.getMessage());
-      }
-    }
+    roundDialect = dialect;
+    RendezvousStoreInfo bootstrap =
+        dialect == StateDialect.V1_13 ? noBootstrap() : bootstrap(prefixed, rank, rank0, round);
     LOG.log(
         Level.INFO,
         "The node ''{0}'' has joined round {1} of the rendezvous ''{2}'' as rank {3} in a world of size {4}.",
@@ -166,6 +206,193 @@ final class DynamicHandler implements DynamicRendezvousHandler {
         rank,
         worldSize);
     return new RendezvousInfo(prefixed, rank, worldSize, bootstrap, round);
+  }
+
+  private static NodeDescriptor rankZero(MutableState s) {
+    for (var e : s.participants.entrySet()) {
+      if (e.getValue() == 0) {
+        return e.getKey();
+      }
+    }
+    return null; // it already left the round again (the round stays complete)
+  }
+
+  /**
+   * Where this round's workers find their store, as PyTorch 2.x's {@code next_rendezvous}: with
+   * sharing on, rank 0 serves a TCPStore (both protocol families) and publishes {@code
+   * MASTER_ADDR}/{@code MASTER_PORT} in the round's prefix; other ranks read them. Unlike 2.6,
+   * which keeps one server and its keys for the handler's life (PyTorch issue #135712), rank 0
+   * serves each round from a fresh server on the port of the previous one (2.6 nodes keep the
+   * address they read in their first round), so no key of an earlier round's workers survives (see
+   * {@link #beforeJoiningRound}); and it publishes in every round, so newcomers of later rounds
+   * find the address. A rank that read the address from the same rank 0 before keeps it, as 2.6
+   * does (a 2.6 rank 0 publishes only once). With sharing off, rank 0 publishes a free port on
+   * which worker rank 0 hosts.
+   */
+  private RendezvousStoreInfo bootstrap(
+      Store prefixed, int rank, NodeDescriptor rank0, long round) {
+    bootstrapLock.lock();
+    try {
+      if (rank == 0) {
+        Integer port = null;
+        if (shareStore) {
+          if (bootstrapServer == null || bootstrapRound < round) {
+            renewBootstrapServer(round);
+          }
+          port = bootstrapServer.port();
+        } else {
+          closeBootstrapServer();
+        }
+        try {
+          bootstrapInfo = RendezvousStoreInfo.build(0, prefixed, node.host(), port);
+        } catch (StoreException e) {
+          // Without the address the other ranks' workers cannot start: fail this round.
+          throw new RendezvousConnectionException(
+              "The node '"
+                  + node
+                  + "' cannot publish MASTER_ADDR/MASTER_PORT in round "
+                  + round
+                  + " of the rendezvous '"
+                  + settings.runId()
+                  + "'.",
+              e);
+        }
+        bootstrapOwner = node;
+        return bootstrapInfo;
+      }
+      closeBootstrapServer(); // rank 0 is another node now: its server is the workers' store
+      if (shareStore && bootstrapInfo != null && bootstrapOwner.equals(rank0)) {
+        return bootstrapInfo;
+      }
+      try {
+        bootstrapInfo = RendezvousStoreInfo.build(rank, prefixed, node.host(), null);
+        bootstrapOwner = rank0;
+        return bootstrapInfo;
+      } catch (StoreException e) {
+        // A 2.6 rank 0 publishes only in its first round (it caches): a newcomer of a later round
+        // finds nothing, as a 2.6 newcomer would not. The round itself is fine.
+        LOG.log(
+            Level.WARNING,
+            "rendezvous ''{0}'' round {1}: no MASTER_ADDR/MASTER_PORT from rank 0 {2} ({3})",
+            settings.runId(),
+            String.valueOf(round),
+            rank0,
+            e.getMessage());
+        return null;
+      }
+    } finally {
+      bootstrapLock.unlock();
+    }
+  }
+
+  /**
+   * Called (under the handler's lock) when this node decides to add itself to the participants of a
+   * round, which every node that joins a round does (a Java node ahead in the turn queue may then
+   * write the addition for it). The round is open, so every participant of the previous one has
+   * left it and their workers are stopped; it has not completed with this node in it, so none of
+   * its workers has connected: the moment to replace the bootstrap server of the previous round by
+   * an empty one, if this node served it. (Should that not happen, rank 0 renews when it returns.)
+   */
+  private void beforeJoiningRound(MutableState joining) {
+    bootstrapLock.lock();
+    try {
+      if (bootstrapServer != null && bootstrapRound < joining.round) {
+        renewBootstrapServer(joining.round);
+      }
+    } finally {
+      bootstrapLock.unlock();
+    }
+  }
+
+  private RendezvousStoreInfo noBootstrap() {
+    bootstrapLock.lock();
+    try {
+      closeBootstrapServer();
+      bootstrapInfo = null;
+      bootstrapOwner = null;
+      return null;
+    } finally {
+      bootstrapLock.unlock();
+    }
+  }
+
+  /**
+   * Starts an empty bootstrap server for {@code round}, on the port of the current one if any.
+   * Holds bootstrapLock.
+   */
+  private void renewBootstrapServer(long round) {
+    int port = 0;
+    if (bootstrapServer != null) {
+      port = bootstrapServer.port();
+      closeBootstrapServer();
+    }
+    try {
+      bootstrapServer = startBootstrapServer(port);
+    } catch (StoreException e) {
+      if (port == 0) {
+        throw new RendezvousConnectionException(
+            "The node '" + node + "' cannot host the bootstrap store of its workers.", e);
+      }
+      // Someone took the port meanwhile: Java nodes read the new one; 2.6 nodes of earlier rounds
+      // keep the old address.
+      LOG.log(
+          Level.WARNING,
+          "rendezvous ''{0}'' round {1}: the bootstrap store cannot listen on port {2} again"
+              + " ({3}); a new port is published",
+          settings.runId(),
+          String.valueOf(round),
+          String.valueOf(port),
+          e.getMessage());
+      bootstrapServer = startBootstrapServer(0);
+    }
+    bootstrapRound = round;
+    LOG.log(
+        Level.INFO,
+        "rendezvous ''{0}'' round {1}: the node ''{2}'' serves its workers'' store on port {3}",
+        settings.runId(),
+        String.valueOf(round),
+        node,
+        String.valueOf(bootstrapServer.port()));
+  }
+
+  private static TcpStoreServer startBootstrapServer(int port) {
+    // PyTorch's server binds every interface, whatever host it is given.
+    return TcpStoreServer.start(TcpStoreServerOptions.builder().port(port).build());
+  }
+
+  /** Holds bootstrapLock. */
+  private void closeBootstrapServer() {
+    TcpStoreServer server = bootstrapServer;
+    bootstrapServer = null;
+    if (server == null) {
+      return;
+    }
+    server.close();
+    try {
+      // Its port is bound again at once: wait until the listening socket is gone.
+      server.awaitTermination(Duration.ofSeconds(5));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** The server of this round's workers' store, while this node is rank 0 and shares it. */
+  java.util.Optional<TcpStoreServer> bootstrapServer() {
+    bootstrapLock.lock();
+    try {
+      return java.util.Optional.ofNullable(bootstrapServer);
+    } finally {
+      bootstrapLock.unlock();
+    }
+  }
+
+  private void releaseBootstrap() {
+    bootstrapLock.lock();
+    try {
+      closeBootstrapServer();
+    } finally {
+      bootstrapLock.unlock();
+    }
   }
 
   @Override
@@ -211,6 +438,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   @Override
   public boolean shutdown() {
     stopHeartbeats();
+    releaseBootstrap(); // the job is over: its workers' store goes with it
     try {
       lockWithinCloseTimeout("shut down");
       try {
@@ -328,6 +556,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   public void close() {
     closed = true;
     stopHeartbeats();
+    releaseBootstrap();
     if (released.compareAndSet(false, true)) {
       // Logs its own failures: closing never throws.
       owned.close();

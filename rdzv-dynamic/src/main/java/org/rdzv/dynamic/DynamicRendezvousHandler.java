@@ -105,8 +105,9 @@ public interface DynamicRendezvousHandler extends RendezvousHandler {
   }
 
   /**
-   * Stops heartbeating and releases what this handler owns (a store it created, a hosted server,
-   * the backend's connections).
+   * Stops heartbeating and releases what this handler owns: a store it created, a hosted server,
+   * the backend's connections, and the bootstrap store server it runs as rank 0 under a 2.x dialect
+   * ({@link #shutdown()} stops that one too). Idempotent.
    */
   @Override
   void close();

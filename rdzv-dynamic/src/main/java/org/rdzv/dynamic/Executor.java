@@ -36,6 +36,7 @@ final class Executor {
   private final RendezvousSettings settings;
   private final Clock clock;
   private final ReentrantLock lock;
+  private final java.util.function.Consumer<MutableState> beforeJoin;
   private int conflicts;
   private RendezvousBackend.Turn turn;
 
@@ -65,11 +66,26 @@ final class Executor {
       RendezvousSettings settings,
       Clock clock,
       ReentrantLock lock) {
+    this(node, holder, settings, clock, lock, null);
+  }
+
+  /**
+   * @param beforeJoin told, with the state it decided on, each time this node decides to add itself
+   *     to a round's participants (the handler renews its bootstrap store then); may be null
+   */
+  Executor(
+      NodeDescriptor node,
+      StateHolder holder,
+      RendezvousSettings settings,
+      Clock clock,
+      ReentrantLock lock,
+      java.util.function.Consumer<MutableState> beforeJoin) {
     this.node = node;
     this.holder = holder;
     this.settings = settings;
     this.clock = clock;
     this.lock = lock;
+    this.beforeJoin = beforeJoin;
   }
 
   Ops.Context context() {
@@ -161,8 +177,14 @@ final class Executor {
           continue;
         }
       }
+      holder.checkDialect();
       Ops.Context ctx = context();
       Ops.Action action = op.next(ctx, deadline);
+      if (action == Ops.Action.ADD_TO_PARTICIPANTS && beforeJoin != null) {
+        // Told at the decision, before queueing for a turn: a Java node ahead in the queue may
+        // add this one with its own write.
+        beforeJoin.accept(ctx.state());
+      }
       switch (action) {
         case FINISH -> {
           return;
@@ -175,6 +197,7 @@ final class Executor {
                 "The rendezvous '"
                     + settings.runId()
                     + "' operation timed out."
+                    + (op == Ops.JOIN ? joinTimeoutHint(ctx) : "")
                     + (progress == null ? "" : " " + progress.timeoutDetail(ctx)));
         case ERROR_GRACEFUL_EXIT ->
             throw new RendezvousGracefulExitException(
@@ -212,6 +235,28 @@ final class Executor {
         }
       }
     }
+  }
+
+  /**
+   * Why a join may time out where PyTorch nodes were expected: they cannot read a state of the
+   * other dialect and fail without a trace in the state (docs/dynamic-rendezvous.md, "Dialects").
+   */
+  private String joinTimeoutHint(Ops.Context ctx) {
+    MutableState s = ctx.state();
+    if (s.complete) {
+      return "";
+    }
+    StateDialect d = ctx.dialect();
+    String cannot =
+        d == StateDialect.V1_13
+            ? "PyTorch 2.x nodes cannot read a state in the 1.13 dialect (for 2.x nodes leave"
+                + " store_protocol and state_dialect unset, and use a new run id)"
+            : "PyTorch 1.13 nodes cannot read a state in the "
+                + d.label()
+                + " dialect (for 1.13 nodes set store_protocol=1.13 on every rdzv node)";
+    // This node may have removed itself already (the rollback window after the deadline).
+    int joined = s.participants.size() + (s.participants.containsKey(node) ? 0 : 1);
+    return " " + joined + " of at least " + settings.minNodes() + " nodes joined; " + cannot + ".";
   }
 
   private void awaitChange(Duration budget) throws InterruptedException {

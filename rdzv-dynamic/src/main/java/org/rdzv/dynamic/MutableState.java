@@ -25,8 +25,21 @@ final class MutableState {
   /** Attributes this version does not know, written back unchanged. */
   final LinkedHashMap<String, Object> extras = new LinkedHashMap<>();
 
-  /** The dialect the stored state was written in; {@code null} when it gave no hint. */
+  /**
+   * The dialect the stored state was written in; {@code null} when it gave no hint. A 2.x state
+   * without timestamps reads as 2.0-2.5 without proving it ({@link #dialectProven}).
+   */
   StateDialect dialect;
+
+  /** Whether the state's nodes or timestamps prove {@link #dialect}. */
+  boolean dialectProven;
+
+  /**
+   * Whether the stored state is of a 2.x dialect: it has a {@code redundancy_list} (PyTorch 2.3+
+   * always writes one, 1.13 never does) or {@code addr} nodes. Known even where {@link #dialect} is
+   * not (a state without nodes or timestamps); {@code null} when no state was read.
+   */
+  Boolean twoX;
 
   MutableState copy() {
     MutableState c = new MutableState();
@@ -40,6 +53,8 @@ final class MutableState {
     c.lastHeartbeats.putAll(lastHeartbeats);
     c.extras.putAll(extras);
     c.dialect = dialect;
+    c.twoX = twoX;
+    c.dialectProven = dialectProven;
     return c;
   }
 

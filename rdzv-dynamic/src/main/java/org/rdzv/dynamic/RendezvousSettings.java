@@ -2,6 +2,7 @@ package org.rdzv.dynamic;
 
 import java.time.Duration;
 import org.rdzv.api.RendezvousParameters;
+import org.rdzv.store.StoreProtocol;
 
 /**
  * The settings of one dynamic rendezvous node, read from {@link RendezvousParameters} with
@@ -19,12 +20,16 @@ import org.rdzv.api.RendezvousParameters;
  * @param heartbeatTimeout {@code heartbeat_timeout}, default 5 s
  * @param keepAliveInterval {@code keep_alive_interval}, default 5 s
  * @param keepAliveMaxAttempt {@code keep_alive_max_attempt}, default 3
- * @param dialect the state dialect written when the store holds none ({@code state_dialect}, else
- *     implied by {@code store_protocol}, else 1.13)
+ * @param dialect the state dialect written when the store holds none: {@code state_dialect}, else
+ *     implied by {@code store_protocol} ({@code 1.13} or {@code 2}), else (for a TCP store) the
+ *     protocol family of a PyTorch store server, else 2.6+ (see {@link #from})
  * @param naturalRanks whether a round this node completes ranks hosts in natural order ({@code
  *     rank_order=natural}, the default) rather than PyTorch's string order ({@code pytorch})
  * @param pollInterval the longest wait between two reads while nothing signals a change (1 s, as
  *     PyTorch polls)
+ * @param dialectOrigin the configuration that pinned {@code dialect} (e.g. {@code
+ *     store_protocol=1.13}), or {@code null} when it is only a default: a pinned node refuses a
+ *     state of another dialect, an unpinned one adopts it
  */
 public record RendezvousSettings(
     String runId,
@@ -38,7 +43,8 @@ public record RendezvousSettings(
     int keepAliveMaxAttempt,
     StateDialect dialect,
     boolean naturalRanks,
-    Duration pollInterval) {
+    Duration pollInterval,
+    String dialectOrigin) {
 
   /**
    * @throws IllegalArgumentException with PyTorch's message for an empty run id, a bad node range
@@ -68,6 +74,41 @@ public record RendezvousSettings(
     }
   }
 
+  /** Settings whose dialect is a default, not pinned by configuration. */
+  RendezvousSettings(
+      String runId,
+      int minNodes,
+      int maxNodes,
+      Duration joinTimeout,
+      Duration lastCallTimeout,
+      Duration closeTimeout,
+      Duration heartbeatTimeout,
+      Duration keepAliveInterval,
+      int keepAliveMaxAttempt,
+      StateDialect dialect,
+      boolean naturalRanks,
+      Duration pollInterval) {
+    this(
+        runId,
+        minNodes,
+        maxNodes,
+        joinTimeout,
+        lastCallTimeout,
+        closeTimeout,
+        heartbeatTimeout,
+        keepAliveInterval,
+        keepAliveMaxAttempt,
+        dialect,
+        naturalRanks,
+        pollInterval,
+        null);
+  }
+
+  /** Whether configuration chose the dialect (then a state of another dialect is an error). */
+  boolean dialectPinned() {
+    return dialectOrigin != null;
+  }
+
   /** The time after which a node without a heartbeat is dropped. */
   public Duration expiry() {
     return keepAliveInterval.multipliedBy(keepAliveMaxAttempt);
@@ -92,16 +133,31 @@ public record RendezvousSettings(
       throw new IllegalArgumentException(
           "You passed 'keep_alive_max_attempt=None' as a rendezvous configuration option");
     }
-    StateDialect dialect = StateDialect.V1_13;
+    // The dialect rule (docs/dynamic-rendezvous.md): the state already stored decides (see
+    // StateHolder#dialect); without one, what configuration says, else what the store server
+    // speaks (a TCP store, see DynamicHandler.create), else 2.6+: most PyTorch users run 2.x.
+    StateDialect dialect = StateDialect.V2_6;
+    String origin = null;
     var protocol = p.getString("store_protocol");
-    if (protocol.isPresent()
-        && !protocol.get().isBlank()
-        && !protocol.get().strip().equalsIgnoreCase("auto")) {
-      dialect = StateDialect.parse(protocol.get());
+    if (protocol.isPresent()) {
+      switch (StoreProtocol.parse(protocol.get())) {
+        case V1_13 -> {
+          dialect = StateDialect.V1_13;
+          origin = "store_protocol=" + protocol.get().strip();
+        }
+        case V2 -> {
+          dialect = StateDialect.V2_6;
+          origin = "store_protocol=" + protocol.get().strip();
+        }
+        case AUTO -> {}
+      }
     }
     var configured = p.getString("state_dialect");
-    if (configured.isPresent() && !configured.get().strip().equalsIgnoreCase("auto")) {
+    if (configured.isPresent()
+        && !configured.get().isBlank()
+        && !configured.get().strip().equalsIgnoreCase("auto")) {
       dialect = StateDialect.parse(configured.get());
+      origin = "state_dialect=" + configured.get().strip();
     }
     String order =
         p.getString("rank_order").orElse("natural").strip().toLowerCase(java.util.Locale.ROOT);
@@ -121,7 +177,8 @@ public record RendezvousSettings(
         keepAliveMaxAttempt,
         dialect,
         order.equals("natural"),
-        Duration.ofSeconds(1));
+        Duration.ofSeconds(1),
+        origin);
   }
 
   RendezvousSettings withPollInterval(Duration poll) {
@@ -137,7 +194,32 @@ public record RendezvousSettings(
         keepAliveMaxAttempt,
         dialect,
         naturalRanks,
-        poll);
+        poll,
+        dialectOrigin);
+  }
+
+  /**
+   * These settings with {@code fallback} as the dialect for a store without a state, unless
+   * configuration pinned one: what a PyTorch store server's protocol family tells (1.13 or 2.x).
+   */
+  RendezvousSettings withDefaultDialect(StateDialect fallback) {
+    if (dialectPinned() || fallback == dialect) {
+      return this;
+    }
+    return new RendezvousSettings(
+        runId,
+        minNodes,
+        maxNodes,
+        joinTimeout,
+        lastCallTimeout,
+        closeTimeout,
+        heartbeatTimeout,
+        keepAliveInterval,
+        keepAliveMaxAttempt,
+        fallback,
+        naturalRanks,
+        pollInterval,
+        null);
   }
 
   private static Duration seconds(RendezvousParameters p, String key, int defaultSeconds) {

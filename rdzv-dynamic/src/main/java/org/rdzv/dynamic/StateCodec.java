@@ -151,6 +151,8 @@ final class StateCodec {
           }
         });
     s.dialect = hints.dialect();
+    s.dialectProven = s.dialect != null && hints.proven();
+    s.twoX = hints.redundancyList || "addr".equals(hints.nodeField);
     return s;
   }
 
@@ -172,6 +174,15 @@ final class StateCodec {
             : (naive || redundancyList || nodeField != null) ? StateDialect.V2_0 : null;
       }
       return null;
+    }
+
+    /**
+     * Whether the state proves {@link #dialect()}: {@code fqdn} nodes are 1.13's; among the 2.x
+     * dialects only the timestamps tell 2.6+ (aware) from 2.0-2.5 (naive), so a 2.x state without
+     * any (every node left) proves only its family.
+     */
+    boolean proven() {
+      return "fqdn".equals(nodeField) || aware || naive;
     }
   }
 

@@ -4,7 +4,10 @@ import java.util.Locale;
 
 /**
  * The three incompatible encodings of PyTorch's rendezvous state. A rendezvous holds nodes of one
- * dialect only; a node writes the dialect of the state it finds, else its configured one.
+ * dialect only. A node writes the dialect of the state it finds; without a state, the one its
+ * configuration names ({@code state_dialect}, {@code store_protocol}), else the one a PyTorch store
+ * server's protocol family implies, else {@link #V2_6}. A node whose configuration names a dialect
+ * refuses a state of another one.
  */
 public enum StateDialect {
   /** torch ≤ 1.13: node field {@code fqdn}, naive UTC timestamps, no redundancy list. */
@@ -29,6 +32,18 @@ public enum StateDialect {
   /** The configuration spelling: {@code 1.13}, {@code 2.0-2.5} or {@code 2.6+}. */
   public String label() {
     return label;
+  }
+
+  /**
+   * The label with the PyTorch versions that write this dialect, for messages: {@code 1.13 (PyTorch
+   * 1.13)}.
+   */
+  public String describe() {
+    return switch (this) {
+      case V1_13 -> "1.13 (PyTorch 1.13)";
+      case V2_0 -> "2.0-2.5 (PyTorch 2.0 to 2.5)";
+      case V2_6 -> "2.6+ (PyTorch 2.6 and newer)";
+    };
   }
 
   /** The attribute that holds a node's host: {@code fqdn} or {@code addr}. */

@@ -6,6 +6,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import org.rdzv.api.RendezvousStateException;
 
 /**
  * This node's copy of the shared state, synced through a {@link RendezvousBackend}: PyTorch's
@@ -41,9 +42,50 @@ final class StateHolder {
     return state;
   }
 
-  /** The dialect to write: that of the stored state, else the configured one. */
+  /**
+   * The dialect to write: that of the stored state; for a state that tells only its family (no
+   * nodes, no timestamps) the configured dialect if pinned, else one of that family; without a
+   * state the configured (or default) one.
+   */
   StateDialect dialect() {
-    return state.dialect != null ? state.dialect : settings.dialect();
+    if (state.dialect != null && state.dialectProven) {
+      return state.dialect;
+    }
+    if (settings.dialectPinned() || state.twoX == null) {
+      return settings.dialect();
+    }
+    if (!state.twoX) {
+      return StateDialect.V1_13;
+    }
+    return settings.dialect() == StateDialect.V1_13 ? StateDialect.V2_6 : settings.dialect();
+  }
+
+  /**
+   * Refuses a stored state of another dialect than the one configuration pinned: the PyTorch nodes
+   * this node expects could not read the state, nor the nodes that wrote it a state of ours.
+   *
+   * @throws RendezvousStateException naming both dialects and what to set
+   */
+  void checkDialect() {
+    StateDialect stored = state.dialect;
+    if (!settings.dialectPinned()
+        || !state.dialectProven
+        || stored == null
+        || stored == settings.dialect()) {
+      return;
+    }
+    throw new RendezvousStateException(
+        "The rendezvous '"
+            + settings.runId()
+            + "' holds a state in the "
+            + stored.describe()
+            + " dialect, but this node is configured for the "
+            + settings.dialect().describe()
+            + " dialect ("
+            + settings.dialectOrigin()
+            + "); the nodes of one rendezvous must share a dialect: set state_dialect="
+            + stored.label()
+            + " to join it, or use another run id.");
   }
 
   void markDirty() {
@@ -79,6 +121,8 @@ final class StateHolder {
       if (hasSet) {
         // Our own bytes: no need to decode them again.
         toWrite.dialect = dialect;
+        toWrite.twoX = dialect != StateDialect.V1_13;
+        toWrite.dialectProven = true;
         install(toWrite, newToken);
         return true;
       }

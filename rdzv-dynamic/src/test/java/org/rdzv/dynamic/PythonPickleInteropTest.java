@@ -15,14 +15,16 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
-import org.junit.jupiter.api.Test;
-import org.rdzv.testing.Peers;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.rdzv.testing.PythonProcess;
+import org.rdzv.testing.Torch;
 
 /**
- * Real CPython with torch 1.13 pickles states of every shape, dialect and protocol (2–5) and we
- * decode them; we pickle the same shapes and CPython unpickles them (the 1.13 dialect with torch's
- * own classes, as a torch node does).
+ * Real CPython (3.11 with torch 1.13, 3.13 with torch 2.6) pickles states of every shape, dialect
+ * and protocol (2–5) and we decode them; we pickle the same shapes and CPython unpickles them (the
+ * dialect of that torch with its own classes, as a torch node does: 1.13 for 1.13, 2.0-2.5 and 2.6+
+ * for 2.6).
  */
 class PythonPickleInteropTest {
   static final DateTimeFormatter STAMP =
@@ -78,10 +80,11 @@ class PythonPickleInteropTest {
         .collect(Collectors.joining(","));
   }
 
-  @Test
-  void weDecodeWhatPythonPicklesInEveryDialectAndProtocol() {
-    Peers.requireTorch();
-    try (PythonProcess py = PythonProcess.start(SCRIPT, List.of("dump"))) {
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void weDecodeWhatPythonPicklesInEveryDialectAndProtocol(Torch torch) {
+    torch.require();
+    try (PythonProcess py = PythonProcess.start(torch, SCRIPT, List.of("dump"), Map.of())) {
       assertThat(py.awaitExit(Duration.ofSeconds(120))).as(py.output()).isZero();
       int checked = 0;
       for (String line : py.lines()) {
@@ -147,11 +150,12 @@ class PythonPickleInteropTest {
     return out;
   }
 
-  @Test
-  void pythonUnpicklesWhatWeWrite() throws Exception {
-    Peers.requireTorch();
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void pythonUnpicklesWhatWeWrite(Torch torch) throws Exception {
+    torch.require();
     Map<String, MutableState> states = javaStates();
-    try (PythonProcess py = PythonProcess.start(SCRIPT, List.of("load"))) {
+    try (PythonProcess py = PythonProcess.start(torch, SCRIPT, List.of("load"), Map.of())) {
       try (OutputStream in = py.process().getOutputStream()) {
         for (var e : states.entrySet()) {
           byte[] pickle = StateCodec.encode(e.getValue(), e.getValue().dialect);

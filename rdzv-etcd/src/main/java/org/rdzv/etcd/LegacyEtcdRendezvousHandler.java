@@ -19,6 +19,7 @@ import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.RendezvousStateException;
+import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.RendezvousTimeoutException;
 
 /**
@@ -61,6 +62,7 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
   private final int maxNodes;
   private final Duration timeout;
   private final Duration lastCallTimeout;
+  private final String localAddr;
   private final ReentrantLock lock = new ReentrantLock();
   private final ScheduledFuture<?> runLease;
   private volatile ScheduledFuture<?> rankLease;
@@ -114,6 +116,7 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
     String p = params.getString("etcd_prefix").orElse(DEFAULT_PREFIX);
     this.prefix = p.endsWith("/") ? p : p + "/";
     this.runId = params.runId();
+    this.localAddr = params.localAddr();
     this.minNodes = params.minNodes();
     this.maxNodes = params.maxNodes();
     this.timeout = Duration.ofSeconds(params.getAsInt("timeout", DEFAULT_TIMEOUT_SECONDS));
@@ -169,7 +172,21 @@ final class LegacyEtcdRendezvousHandler implements RendezvousHandler {
         throw translate(e);
       }
       EtcdV2Store store = new EtcdV2Store(client, kv, EtcdV2Store.DEFAULT_TIMEOUT);
-      return new RendezvousInfo(store, (int) result[1], (int) result[2], null, result[0]);
+      int rank = (int) result[1];
+      RendezvousStoreInfo bootstrap = null;
+      if (rank == 0) {
+        // PyTorch 2.x's handler: rank 0 publishes its address and a free port (on which worker
+        // rank 0 hosts: use_agent_store is false here) in the round's store, and 2.x ranks read
+        // them before they return. 1.13's agent 0 publishes the same keys after its handler
+        // returns; so other ranks do not wait for them here, their agents read them.
+        try {
+          bootstrap = RendezvousStoreInfo.build(0, store, localAddr, null);
+        } catch (org.rdzv.api.StoreException e) {
+          throw new RendezvousConnectionException(
+              "The connection to etcd has failed. See inner exception for details.", e);
+        }
+      }
+      return new RendezvousInfo(store, rank, (int) result[2], bootstrap, result[0]);
     } finally {
       lock.unlock();
     }

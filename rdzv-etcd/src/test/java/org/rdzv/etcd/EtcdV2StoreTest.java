@@ -12,11 +12,14 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.rdzv.api.Store;
 import org.rdzv.api.StoreTimeoutException;
 import org.rdzv.testing.EtcdProcess;
 import org.rdzv.testing.Peers;
 import org.rdzv.testing.PythonProcess;
+import org.rdzv.testing.Torch;
 
 /** PyTorch's EtcdStore encodings and semantics, against a real etcd. */
 class EtcdV2StoreTest {
@@ -156,23 +159,26 @@ class EtcdV2StoreTest {
     assertThat(store.check(List.of("log", "p"))).isFalse();
   }
 
-  @Test
-  void pytorchsEtcdStoreReadsWhatJavaWroteAndJavaReadsWhatItWrote() {
-    Peers.requireTorch();
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void pytorchsEtcdStoreReadsWhatJavaWroteAndJavaReadsWhatItWrote(Torch torch) {
+    torch.require();
     Peers.requirePythonEtcd();
-    Store store = store("/t/py");
+    String prefix = "/t/py-" + torch.version();
+    Store store = store(prefix);
     store.set("from_java", "hello from java");
     String script =
         """
         import sys, datetime, etcd
         from torch.distributed.elastic.rendezvous.etcd_store import EtcdStore
         host, port = sys.argv[1].split(":")
-        s = EtcdStore(etcd.Client(host, int(port)), "/t/py", datetime.timedelta(seconds=30))
+        s = EtcdStore(etcd.Client(host, int(port)), sys.argv[2], datetime.timedelta(seconds=30))
         print("python got", s.get("from_java").decode(), flush=True)
         s.set("from_python", "hello from python")
         print("counter", s.add("n", 7), flush=True)
         """;
-    try (PythonProcess python = PythonProcess.start(script, List.of(etcd.endpoint()))) {
+    try (PythonProcess python =
+        PythonProcess.start(torch, script, List.of(etcd.endpoint(), prefix), java.util.Map.of())) {
       python.awaitLine(l -> l.equals("python got hello from java"), Duration.ofSeconds(60));
       assertThat(store.getString("from_python")).isEqualTo("hello from python");
       python.awaitLine(l -> l.equals("counter 7"), Duration.ofSeconds(30));

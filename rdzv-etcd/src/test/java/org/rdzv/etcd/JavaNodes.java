@@ -80,5 +80,14 @@ final class JavaNodes implements AutoCloseable {
   @Override
   public void close() {
     outcomes.forEach(f -> f.cancel(true));
+    for (RendezvousHandler h : handlers) {
+      if (h instanceof AutoCloseable c) {
+        try {
+          c.close(); // a dynamic handler's bootstrap store, for one
+        } catch (Exception e) {
+          throw new AssertionError("closing " + h, e);
+        }
+      }
+    }
   }
 }

@@ -16,7 +16,6 @@ import java.util.function.Consumer;
 import org.rdzv.api.RendezvousGracefulExitException;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
-import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.Store;
 
 /**
@@ -127,6 +126,12 @@ final class LocalElasticAgent implements ElasticAgent {
   private RunResult invokeRun() {
     LOG.log(
         Level.INFO, "[{0}] starting workers for entrypoint: {1}", role(), config.entrypointName());
+    if ("1".equals(System.getenv("TORCHELASTIC_ENABLE_FILE_TIMER"))) {
+      LOG.log(
+          Level.WARNING,
+          "TORCHELASTIC_ENABLE_FILE_TIMER=1: rdzv run has no file-timer watchdog (torchrun 2.x's"
+              + " FileTimerServer); workers get no TORCHELASTIC_TIMER_FILE from it");
+    }
     logDir = RunLogDirectory.create(config.logDir(), handler.runId());
     initializeWorkers();
     long intervalNanos = config.monitorInterval().toNanos();
@@ -284,16 +289,6 @@ final class LocalElasticAgent implements ElasticAgent {
     groupRank = info.rank();
     groupWorldSize = info.worldSize();
 
-    RendezvousStoreInfo bootstrap = info.bootstrapStoreInfo();
-    if (round > 0
-        && groupRank == 0
-        && bootstrap != null
-        && handler.useAgentStore()
-        && !"static".equals(handler.backend())) {
-      // This node's handler serves the workers' store of the 2.x dialects (agent 0 hosts it).
-      WorkerStoreChoice.clearServedStore(
-          bootstrap.masterAddr(), bootstrap.masterPort(), handler.runId(), backendRound);
-    }
     RoleInfo mine = new RoleInfo(role(), groupRank, config.nprocPerNode(), config.agentStore());
     AgentStoreProtocol.Assignment assignment;
     if ("1".equals(System.getenv("TORCH_ELASTIC_WORKER_IDENTICAL"))) {

@@ -34,7 +34,8 @@ final class LocalWorkers {
   /**
    * How to start one worker.
    *
-   * @param dir the worker's log directory ({@code attempt_<n>/<local_rank>}); holds its log files
+   * @param dir the worker's log directory ({@code attempt_<n>/<local_rank>}); holds its log files.
+   *     {@code null} for none: then {@code redirect} and {@code tee} must be {@link Std#NONE}
    * @param redirect streams written to files only
    * @param tee streams written to files and the console, prefixed
    * @param prefix the line prefix for tee'd output
@@ -141,9 +142,13 @@ final class LocalWorkers {
       // setsid would report a missing program only as its own exit status; fail as before instead.
       requireExecutable(spec.command().get(0), builder.environment().get("PATH"));
     }
-    Files.createDirectories(spec.dir());
-    Path outFile = spec.dir().resolve("stdout.log");
-    Path errFile = spec.dir().resolve("stderr.log");
+    Path outFile = null;
+    Path errFile = null;
+    if (spec.dir() != null) {
+      Files.createDirectories(spec.dir());
+      outFile = spec.dir().resolve("stdout.log");
+      errFile = spec.dir().resolve("stderr.log");
+    }
     boolean outTee = spec.console() && spec.tee().out();
     boolean errTee = spec.console() && spec.tee().err();
     boolean outPump =
@@ -376,9 +381,9 @@ final class LocalWorkers {
                 w.spec.globalRank(),
                 w.process.pid(),
                 ProcessFailure.torchExitCode(w.process.exitValue()),
-                w.spec.environment().containsKey("TORCHELASTIC_ERROR_FILE")
-                    ? Path.of(w.spec.environment().get("TORCHELASTIC_ERROR_FILE"))
-                    : null,
+                w.spec.environment().getOrDefault("TORCHELASTIC_ERROR_FILE", "").isEmpty()
+                    ? null
+                    : Path.of(w.spec.environment().get("TORCHELASTIC_ERROR_FILE")),
                 now));
       }
     }

@@ -13,10 +13,13 @@ import java.util.stream.Stream;
  * An agent's log directory, laid out as PyTorch's {@code DefaultLogsSpecs}: {@code <base>/<run
  * id>_<random>/attempt_<restart count>/<local rank>/}, where the base is {@code --log-dir} or a
  * fresh {@code torchelastic_*} temporary directory. Unlike PyTorch, a temporary base is removed
- * after a successful run.
+ * after a successful run. A base of {@code /dev/null} means no files at all, as in PyTorch 2.x:
+ * workers write to the console only and get an empty {@code TORCHELASTIC_ERROR_FILE}.
  */
 final class RunLogDirectory {
   private static final System.Logger LOG = System.getLogger(RunLogDirectory.class.getName());
+
+  static final Path DEV_NULL = Path.of("/dev/null");
 
   private final Path runDir;
   private final boolean temporary;
@@ -33,6 +36,9 @@ final class RunLogDirectory {
    * @throws UncheckedIOException if it cannot be created
    */
   static RunLogDirectory create(Path base, String runId) {
+    if (DEV_NULL.equals(base)) {
+      return new RunLogDirectory(null, false);
+    }
     try {
       Path dir;
       boolean temporary = base == null;
@@ -50,15 +56,20 @@ final class RunLogDirectory {
     }
   }
 
+  /** The run's directory, or {@code null} for {@code /dev/null}. */
   Path runDir() {
     return runDir;
   }
 
   /**
-   * An empty {@code attempt_<n>} directory. A membership change keeps the attempt number, so what
-   * an earlier round of the same attempt left is removed first, as PyTorch does.
+   * An empty {@code attempt_<n>} directory, or {@code null} for {@code /dev/null}. A membership
+   * change keeps the attempt number, so what an earlier round of the same attempt left is removed
+   * first, as PyTorch does.
    */
   Path freshAttempt(int restartCount) {
+    if (runDir == null) {
+      return null;
+    }
     Path attempt = runDir.resolve("attempt_" + restartCount);
     deleteTree(attempt);
     try {

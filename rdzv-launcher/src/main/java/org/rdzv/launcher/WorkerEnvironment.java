@@ -28,7 +28,8 @@ final class WorkerEnvironment {
    * @param restartCount {@code TORCHELASTIC_RESTART_COUNT}
    * @param runId {@code TORCHELASTIC_RUN_ID}
    * @param protocol the round's agent protocol, which picks the PyTorch line of the contract
-   * @param attemptDir {@code <run log dir>/attempt_<restart count>}
+   * @param attemptDir {@code <run log dir>/attempt_<restart count>}, or {@code null} when logs go
+   *     nowhere ({@code --log-dir /dev/null})
    */
   record Attempt(
       int groupRank,
@@ -54,7 +55,10 @@ final class WorkerEnvironment {
     int n = config.nprocPerNode();
     for (int local = 0; local < n; local++) {
       int rank = attempt.ranks().base() + local;
-      Path dir = attempt.attemptDir().resolve(Integer.toString(local));
+      Path dir =
+          attempt.attemptDir() == null
+              ? null
+              : attempt.attemptDir().resolve(Integer.toString(local));
       List<String> command = new ArrayList<>();
       for (String arg : config.command()) {
         command.add(arg.replace("${local_rank}", Integer.toString(local)));
@@ -70,10 +74,16 @@ final class WorkerEnvironment {
               local,
               rank,
               command,
-              environment(config, attempt, local, dir.resolve("error.json"), inherited),
+              environment(
+                  config,
+                  attempt,
+                  local,
+                  dir == null ? "" : dir.resolve("error.json").toString(),
+                  inherited),
               dir,
-              config.redirects().get(local),
-              config.tee().get(local),
+              // Without files, everything goes to the console as it is (PyTorch 2.x).
+              dir == null ? Std.NONE : config.redirects().get(local),
+              dir == null ? Std.NONE : config.tee().get(local),
               prefix,
               config.localRanksFilter().isEmpty() || config.localRanksFilter().contains(local)));
     }
@@ -85,7 +95,7 @@ final class WorkerEnvironment {
       LaunchConfig config,
       Attempt attempt,
       int local,
-      Path errorFile,
+      String errorFile,
       Map<String, String> inherited) {
     int n = config.nprocPerNode();
     Ranks ranks = attempt.ranks();
@@ -119,7 +129,7 @@ final class WorkerEnvironment {
       // torchrun's rule: several workers per node must not each use every core.
       env.put("OMP_NUM_THREADS", "1");
     }
-    env.put("TORCHELASTIC_ERROR_FILE", errorFile.toString());
+    env.put("TORCHELASTIC_ERROR_FILE", errorFile);
     return env;
   }
 }

@@ -1,17 +1,10 @@
 package org.rdzv.launcher;
 
-import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
-import java.util.List;
 import org.rdzv.api.Endpoint;
 import org.rdzv.api.RendezvousStateException;
 import org.rdzv.api.RendezvousStoreInfo;
 import org.rdzv.api.Store;
-import org.rdzv.api.StoreException;
-import org.rdzv.store.StoreProtocol;
-import org.rdzv.store.TcpStore;
-import org.rdzv.store.TcpStoreOptions;
 
 /**
  * Where the workers of a round find their store, and who serves it (reference §9.2, §9.4):
@@ -34,7 +27,6 @@ import org.rdzv.store.TcpStoreOptions;
  *     {@code null} when it serves none
  */
 record WorkerStoreChoice(WorkerStore store, WorkerStoreHost.Server hosted) {
-  private static final System.Logger LOG = System.getLogger(WorkerStoreChoice.class.getName());
 
   /**
    * Decides (agent 0 publishes, the others read) for one round.
@@ -95,48 +87,6 @@ record WorkerStoreChoice(WorkerStore store, WorkerStoreHost.Server hosted) {
         server.close();
       }
       throw e;
-    }
-  }
-
-  /**
-   * Empties the workers' store this node serves as agent 0 of a 2.x round, before the workers of a
-   * new round start. PyTorch 2.x serves one store for every round of a job (its agents cache the
-   * address), so a restarted gloo group reads its predecessors' keys and fails in {@code
-   * connectFullMesh} (PyTorch #135712). This is the moment to clear it: a round completes only when
-   * every agent of it has stopped its workers, and no 2.x agent starts new ones before agent 0
-   * assigns ranks, which follows. Reached over the wire (the 2.x {@code LIST} command, which rdzv's
-   * server answers); a store that cannot be listed is left as it is, with a warning.
-   */
-  static void clearServedStore(String addr, int port, String runId, long round) {
-    TcpStoreOptions options =
-        TcpStoreOptions.builder(addr, port)
-            .timeout(Duration.ofSeconds(10))
-            .protocol(StoreProtocol.V2)
-            .build();
-    try (TcpStore store = TcpStore.connect(options)) {
-      List<String> keys = store.listKeys();
-      for (String key : keys) {
-        store.deleteKey(key);
-      }
-      LOG.log(
-          Level.INFO,
-          "rendezvous ''{0}'' round {1}: removed {2} keys of earlier workers from their store at"
-              + " {3}:{4}",
-          runId,
-          String.valueOf(round),
-          String.valueOf(keys.size()),
-          addr,
-          String.valueOf(port));
-    } catch (StoreException | UnsupportedOperationException e) {
-      LOG.log(
-          Level.WARNING,
-          "rendezvous ''{0}'' round {1}: cannot clear the workers'' store at {2}:{3} ({4}); keys"
-              + " of earlier workers may confuse the new ones",
-          runId,
-          String.valueOf(round),
-          addr,
-          String.valueOf(port),
-          e.getMessage());
     }
   }
 

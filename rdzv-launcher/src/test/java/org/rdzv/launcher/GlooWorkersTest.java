@@ -22,7 +22,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.store.TcpStoreServer;
-import org.rdzv.testing.Peers;
 import org.rdzv.testing.Torch;
 
 /**
@@ -171,19 +170,20 @@ class GlooWorkersTest {
                     && ((AgentEvent.RendezvousCompleted) e).masterPort() == port);
   }
 
-  @Test
-  void underAPytorch2StateDialectTheHandlersBootstrapInformationIsUsed() {
-    Peers.requireTorch();
+  @ParameterizedTest
+  @EnumSource(Torch.class)
+  void underAPytorch2StateDialectTheHandlersBootstrapInformationIsUsed(Torch torch) {
+    torch.require();
     RendezvousParameters p = standalone().with("state_dialect", "2.6+");
     RunResult result =
-        Launcher.launch(python(p, 2, EXAMPLES.resolve("allreduce.py")).build(), events::add);
+        Launcher.launch(python(torch, p, 2, EXAMPLES.resolve("allreduce.py")).build(), events::add);
 
     assertThat(result.state()).as(output()).isEqualTo(WorkerState.SUCCEEDED);
     assertThat(output())
         .contains("[rank1]:rank 1/2 (local 1, node 0): all_reduce sum = 3, expected 3");
     AgentEvent.RendezvousCompleted rdzv = (AgentEvent.RendezvousCompleted) events.get(0);
-    assertThat(rdzv.useAgentStore())
-        .isFalse(); // the handler's useAgentStore(): worker rank 0 hosts
+    // PyTorch 2.x's contract: agent 0's handler serves the bootstrap store, workers are clients.
+    assertThat(rdzv.useAgentStore()).isTrue();
   }
 
   @ParameterizedTest

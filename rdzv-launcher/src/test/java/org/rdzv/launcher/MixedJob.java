@@ -86,11 +86,15 @@ final class MixedJob implements AutoCloseable {
     return this;
   }
 
-  private String conf(boolean host) {
+  private String conf(boolean host, boolean rdzv) {
     if (backend.equals("static")) {
       return "rank=" + (host ? 0 : 1);
     }
     String conf = "is_host=" + host + ",last_call_timeout=1,join_timeout=90";
+    if (rdzv && !torch.is2x()) {
+      // A Java node that creates the state writes the 2.x dialect unless told (docs/launcher.md).
+      conf += ",store_protocol=1.13";
+    }
     return lossSeconds == 0
         ? conf
         : conf + ",keep_alive_interval=1,keep_alive_max_attempt=" + lossSeconds;
@@ -109,7 +113,7 @@ final class MixedJob implements AutoCloseable {
     command.add(backend.equals("static") ? "2" : nnodes);
     command.add("2");
     command.add("" + maxRestarts);
-    command.add(conf(host));
+    command.add(conf(host, true));
     command.add("--");
     command.addAll(torch.python());
     command.add("-u");
@@ -134,7 +138,7 @@ final class MixedJob implements AutoCloseable {
       command.add("--rdzv_backend=c10d");
       command.add("--rdzv_endpoint=127.0.0.1:" + port);
       command.add("--rdzv_id=" + runId);
-      command.add("--rdzv_conf=" + conf(host));
+      command.add("--rdzv_conf=" + conf(host, false));
     }
     command.add(script);
     return track(ChildProcess.start(command, env));

@@ -96,6 +96,28 @@ class WorkerEnvironmentTest {
   }
 
   @Test
+  void withoutALogDirectoryEverythingGoesToTheConsoleAndTheErrorFileIsEmpty() {
+    WorkerEnvironment.Attempt a = attempt(AgentProtocol.V2);
+    WorkerEnvironment.Attempt none =
+        new WorkerEnvironment.Attempt(
+            a.groupRank(),
+            a.groupWorldSize(),
+            a.ranks(),
+            a.store(),
+            a.restartCount(),
+            a.runId(),
+            a.protocol(),
+            null);
+    LocalWorkers.Spec spec =
+        WorkerEnvironment.specs(config(1).tee(Std.ALL).redirects(Std.ALL).build(), none, Map.of())
+            .get(0);
+    assertThat(spec.environment()).containsEntry("TORCHELASTIC_ERROR_FILE", "");
+    assertThat(spec.dir()).isNull();
+    assertThat(spec.redirect()).isEqualTo(Std.NONE);
+    assertThat(spec.tee()).isEqualTo(Std.NONE);
+  }
+
+  @Test
   void configuredVariablesAndPrefixTemplates() {
     LaunchConfig config =
         config(2)

@@ -217,8 +217,14 @@ final class Connector {
       throw e;
     }
     if (options.protocol() == StoreProtocol.V2) {
-      throw new IOException(
-          "the server at " + describeAddress() + " does not speak the 2.x protocol");
+      // Both handshakes were refused by closing: a 1.13 server (a 2.x one never does that). Not
+      // worth retrying until the timeout: it will not learn the protocol meanwhile.
+      throw new StoreException(
+          "The store server at "
+              + describeAddress()
+              + " does not speak PyTorch 2.x's TCPStore protocol (store_protocol=2): it closed the"
+              + " connection at the 2.x handshake, as a PyTorch 1.13 server does; set"
+              + " store_protocol=1.13, or auto to detect it.");
     }
     family = Family.V1;
     return openAny(deadline);

@@ -1,7 +1,9 @@
 package org.rdzv.store;
 
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -34,6 +36,9 @@ final class TcpStoreClient implements TcpStore {
   private final Frame frame = new Frame();
   private volatile Duration timeout;
 
+  /** Whether any request was answered yet (a forced 1.13 client's first failure is telling). */
+  private volatile boolean answered;
+
   private volatile Link link;
   private volatile boolean closed;
 
@@ -54,6 +59,7 @@ final class TcpStoreClient implements TcpStore {
         client.link.readTimeout(client.timeout);
         client.link.send(client.frame);
         client.link.i64();
+        client.answered = true;
       }
     } catch (IOException e) {
       client.closeQuietly();
@@ -97,7 +103,9 @@ final class TcpStoreClient implements TcpStore {
         }
       }
       link.readTimeout(timeout);
-      return exchange.run(link, connector.family());
+      T result = exchange.run(link, connector.family());
+      answered = true;
+      return result;
     } catch (SocketTimeoutException e) {
       dropLink();
       throw new StoreTimeoutException(failure(what, e), e);
@@ -110,7 +118,16 @@ final class TcpStoreClient implements TcpStore {
   }
 
   private String failure(String what, IOException e) {
-    return failure(what, connector, e);
+    String text = failure(what, connector, e);
+    if (!answered
+        && options.protocol() == StoreProtocol.V1_13
+        && (e instanceof EOFException || e instanceof SocketException)) {
+      // A 2.x server closes a connection whose first bytes are not its handshake.
+      text +=
+          "; the server closed the connection at the first 1.13 request, as a PyTorch 2.x server"
+              + " does (it expects the 2.x handshake): set store_protocol=2, or auto to detect it";
+    }
+    return text;
   }
 
   /** {@code <what> on the store at host:port failed: <cause>}. */

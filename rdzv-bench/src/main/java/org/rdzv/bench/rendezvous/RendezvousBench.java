@@ -2,6 +2,8 @@ package org.rdzv.bench.rendezvous;
 
 import java.io.PrintWriter;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.rdzv.bench.etcd.EtcdRendezvousBenchmark;
@@ -10,9 +12,9 @@ import org.rdzv.bench.rendezvous.RendezvousBenchmark.Result;
 /**
  * The engine of {@code rdzv bench rendezvous}: N Java nodes join one round ({@code min = max = N})
  * against an embedded store (c10d) or the backend at the endpoint; with {@code vsTorch}, N PyTorch
- * 1.13 nodes do the same against the same kind of store first, and the ratio is printed. The last
- * line is {@code nodes=N seconds=S} for rdzv. The etcd backends go to {@link
- * EtcdRendezvousBenchmark}.
+ * 1.13 nodes and N PyTorch 2.6 nodes (where the 2.6 peer is installed) do the same against the same
+ * kind of store first, and the ratio to each is printed. The last line is {@code nodes=N seconds=S}
+ * for rdzv. The etcd backends go to {@link EtcdRendezvousBenchmark}.
  */
 public final class RendezvousBench {
   private RendezvousBench() {}
@@ -28,6 +30,8 @@ public final class RendezvousBench {
    * @param config extra rendezvous options for the Java nodes
    * @param timeout the longest a side may take
    * @param python the interpreter that imports PyTorch 1.13
+   * @param torch2 the command that starts PyTorch 2.6's interpreter (e.g. {@code
+   *     [/opt/torch2-peer/enter, python3]}), or empty to compare with 1.13 only
    */
   public record Options(
       int nodes,
@@ -36,9 +40,23 @@ public final class RendezvousBench {
       String endpoint,
       Map<String, Object> config,
       Duration timeout,
-      String python) {
+      String python,
+      List<String> torch2) {
     public Options {
       config = Map.copyOf(config);
+      torch2 = List.copyOf(torch2);
+    }
+
+    /** Compares with PyTorch 1.13 only. */
+    public Options(
+        int nodes,
+        boolean vsTorch,
+        String backend,
+        String endpoint,
+        Map<String, Object> config,
+        Duration timeout,
+        String python) {
+      this(nodes, vsTorch, backend, endpoint, config, timeout, python, List.of());
     }
   }
 
@@ -65,11 +83,16 @@ public final class RendezvousBench {
     // One line per node at INFO would drown the figures.
     java.util.logging.Logger quiet = java.util.logging.Logger.getLogger("org.rdzv");
     quiet.setLevel(java.util.logging.Level.WARNING);
-    Result torch = null;
+    List<Result> torches = new ArrayList<>();
     if (o.vsTorch()) {
-      torch = RendezvousBenchmark.runTorch(o.nodes(), o.timeout(), o.python());
-      out.println(line(torch));
+      torches.add(RendezvousBenchmark.runTorch(o.nodes(), o.timeout(), o.python()));
+      out.println(line(torches.get(0)));
       out.flush();
+      if (!o.torch2().isEmpty()) {
+        torches.add(RendezvousBenchmark.runTorch("torch-2.6", o.torch2(), o.nodes(), o.timeout()));
+        out.println(line(torches.get(1)));
+        out.flush();
+      }
     }
     Result java =
         o.backend().equals("c10d")
@@ -77,20 +100,25 @@ public final class RendezvousBench {
             : RendezvousBenchmark.runJava(
                 o.backend(), o.endpoint(), o.nodes(), o.timeout(), o.config());
     out.println(line(java));
-    if (torch != null) {
+    for (Result torch : torches) {
+      String name = torch.implementation().substring("torch-".length());
       if (torch.ok() && java.ok()) {
         out.println(
             String.format(
                 Locale.ROOT,
-                "ratio torch/rdzv=%.1f (rdzv is %.1fx faster)",
+                "ratio torch-%s/rdzv=%.1f (rdzv is %.1fx faster than PyTorch %s)",
+                name,
                 torch.seconds() / java.seconds(),
-                torch.seconds() / java.seconds()));
+                torch.seconds() / java.seconds(),
+                name));
       } else if (!torch.ok() && java.ok()) {
         out.println(
             String.format(
                 Locale.ROOT,
-                "ratio torch/rdzv>%.1f (torch: %s)",
+                "ratio torch-%s/rdzv>%.1f (torch %s: %s)",
+                name,
                 torch.seconds() / java.seconds(),
+                name,
                 torch.detail()));
       }
     }

@@ -29,8 +29,8 @@ import org.rdzv.testing.ChildProcess;
 /**
  * {@code rdzv bench rendezvous}: N nodes in one process join one round ({@code min = max = N})
  * against a store embedded in this JVM; the time spans creating the handlers and every {@code
- * nextRendezvous()} returning. The PyTorch side runs N torch 1.13 nodes as threads of one Python
- * process against the same kind of store, so both pay the same costs.
+ * nextRendezvous()} returning. The PyTorch side runs N torch nodes (1.13 or 2.x) as threads of one
+ * Python process against the same kind of store, so both pay the same costs.
  */
 public final class RendezvousBenchmark {
   private RendezvousBenchmark() {}
@@ -38,7 +38,7 @@ public final class RendezvousBenchmark {
   /**
    * One measured run.
    *
-   * @param implementation {@code rdzv} or {@code torch-1.13}
+   * @param implementation {@code rdzv}, {@code torch-1.13} or {@code torch-2.6}
    * @param nodes the number of nodes
    * @param elapsed from the first handler's creation to the last node's return
    * @param ok whether every node got a distinct rank in a world of {@code nodes}
@@ -134,6 +134,17 @@ public final class RendezvousBenchmark {
    * server, the same kind of store as {@link #runJava(int, Duration, Map)}.
    */
   public static Result runTorch(int nodes, Duration timeout, String python) {
+    return runTorch("torch-1.13", List.of(python), nodes, timeout);
+  }
+
+  /**
+   * Runs N torch nodes (threads of one Python process started by {@code python}, e.g. {@code
+   * [/opt/torch2-peer/enter, python3]} for 2.6) against an embedded TCP store server. The time is
+   * measured inside Python, from the handlers' creation: the interpreter's start does not count.
+   *
+   * @param label the implementation's name in the result, e.g. {@code torch-2.6}
+   */
+  public static Result runTorch(String label, List<String> python, int nodes, Duration timeout) {
     try (TcpStoreServer server = TcpStoreServer.start("", 0)) {
       Path script = Files.createTempFile("rdzv-bench-torch-", ".py");
       try (InputStream in = RendezvousBenchmark.class.getResourceAsStream("torch_nodes.py")) {
@@ -141,23 +152,18 @@ public final class RendezvousBenchmark {
       }
       String text;
       int exit;
-      try (ChildProcess p =
-          ChildProcess.start(
-              List.of(
-                  python,
-                  script.toString(),
-                  "127.0.0.1:" + server.port(),
-                  "bench-" + UUID.randomUUID(),
-                  Integer.toString(nodes),
-                  Long.toString(Math.max(1, timeout.toSeconds()))),
-              Map.of())) {
+      List<String> command = new ArrayList<>(python);
+      command.addAll(
+          List.of(
+              script.toString(),
+              "127.0.0.1:" + server.port(),
+              "bench-" + UUID.randomUUID(),
+              Integer.toString(nodes),
+              Long.toString(Math.max(1, timeout.toSeconds()))));
+      try (ChildProcess p = ChildProcess.start(command, Map.of())) {
         if (!p.exited(timeout.plusSeconds(30))) {
           return new Result(
-              "torch-1.13",
-              nodes,
-              timeout,
-              false,
-              "did not finish within " + timeout.toSeconds() + " s");
+              label, nodes, timeout, false, "did not finish within " + timeout.toSeconds() + " s");
         }
         text = p.output();
         exit = p.process().exitValue();
@@ -168,19 +174,19 @@ public final class RendezvousBenchmark {
       if (!m.find()) {
         String tail = text.length() > 300 ? text.substring(text.length() - 300) : text;
         return new Result(
-            "torch-1.13",
+            label,
             nodes,
             Duration.ZERO,
             false,
             "python exited with " + exit + ": " + tail.strip().replaceAll("\\s*\\R\\s*", " | "));
       }
       Duration elapsed = Duration.ofNanos((long) (Double.parseDouble(m.group(1)) * 1e9));
-      return new Result("torch-1.13", nodes, elapsed, Boolean.parseBoolean(m.group(2)), m.group(3));
+      return new Result(label, nodes, elapsed, Boolean.parseBoolean(m.group(2)), m.group(3));
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot run " + python, e);
+      throw new UncheckedIOException("cannot run " + String.join(" ", python), e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      return new Result("torch-1.13", nodes, Duration.ZERO, false, "interrupted");
+      return new Result(label, nodes, Duration.ZERO, false, "interrupted");
     }
   }
 }

@@ -17,11 +17,15 @@ import org.rdzv.testing.FreePort;
 /**
  * {@code rdzv bench store}: our TCPStore server against PyTorch 1.13's, measured in the same run
  * with the same clients, plus single-client latency against the loopback floor and a connection
- * storm. Prints figures and ratios; returns 0, or 1 if a counter lost an update.
+ * storm; and against PyTorch 2.6's server with real PyTorch 2.6 clients. Prints figures and ratios;
+ * returns 0, or 1 if a counter lost an update.
  *
  * <p>Every participant runs in a process of its own: our server (with a bare echo server) in one
  * JVM, PyTorch's server in a Python process, each load client in its own JVM speaking the 1.13
- * protocol (the only one both servers understand), the storm clients in one more JVM.
+ * protocol (the only one both servers understand), the storm clients in one more JVM. The 2.6 part:
+ * 2.6's server (its legacy backend: Debian's 2.6 has no libuv) in a Python process of the 2.6 peer,
+ * and each load client a Python process of the 2.6 peer with PyTorch's own TCPStore client (2.x
+ * protocol), the same processes for both servers.
  */
 public final class StoreBench {
 
@@ -35,6 +39,8 @@ public final class StoreBench {
    * @param pytorch whether to compare against PyTorch 1.13's server
    * @param python the interpreter that imports PyTorch 1.13
    * @param jvmOptions extra options for the child JVMs
+   * @param torch2 the command that starts PyTorch 2.6's interpreter (e.g. {@code
+   *     [/opt/torch2-peer/enter, python3]}), or empty to skip the 2.6 comparison
    */
   public record Options(
       List<Integer> clients,
@@ -43,7 +49,8 @@ public final class StoreBench {
       int latencyIterations,
       boolean pytorch,
       String python,
-      List<String> jvmOptions) {
+      List<String> jvmOptions,
+      List<String> torch2) {
     public static final Options DEFAULT =
         new Options(
             List.of(1, 4, 16),
@@ -52,13 +59,35 @@ public final class StoreBench {
             20_000,
             true,
             "/usr/bin/python3",
+            List.of(),
             List.of());
+
+    /** Without the 2.6 comparison. */
+    public Options(
+        List<Integer> clients,
+        Duration duration,
+        int stormClients,
+        int latencyIterations,
+        boolean pytorch,
+        String python,
+        List<String> jvmOptions) {
+      this(
+          clients,
+          duration,
+          stormClients,
+          latencyIterations,
+          pytorch,
+          python,
+          jvmOptions,
+          List.of());
+    }
 
     public Options {
       clients = List.copyOf(clients);
       Objects.requireNonNull(duration, "duration");
       Objects.requireNonNull(python, "python");
       jvmOptions = List.copyOf(jvmOptions);
+      torch2 = List.copyOf(torch2);
       if (clients.isEmpty() || clients.stream().anyMatch(p -> p < 1)) {
         throw new IllegalArgumentException("client counts must be positive: " + clients);
       }
@@ -81,6 +110,41 @@ public final class StoreBench {
           "store = dist.TCPStore('127.0.0.1', int(sys.argv[1]), None, True, timedelta(seconds=60), False)",
           "print('READY', torch.__version__, flush=True)",
           "sys.stdin.read()");
+
+  /**
+   * One PyTorch load client: connects to every {@code name=port} target with PyTorch's own TCPStore
+   * client, then per {@code GO name} line warms up and runs the load for the duration against that
+   * target and prints {@code RESULT name ops adds nanos}.
+   */
+  private static final String PYTORCH_LOAD =
+      String.join(
+          "\n",
+          "import sys, time",
+          "from datetime import timedelta",
+          "import torch.distributed as dist",
+          "i, seconds, warm, counter = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]),"
+              + " sys.argv[4]",
+          "stores = {}",
+          "for t in sys.argv[5:]:",
+          "    name, port = t.split('=')",
+          "    stores[name] = dist.TCPStore('127.0.0.1', int(port), None, False,"
+              + " timedelta(seconds=60))",
+          "key, value = 'bench/py/' + i, b'x' * 32",
+          "print('READY', flush=True)",
+          "for line in sys.stdin:",
+          "    cmd = line.split()",
+          "    if len(cmd) != 2 or cmd[0] != 'GO':",
+          "        break",
+          "    s = stores[cmd[1]]",
+          "    end = time.monotonic() + warm",
+          "    while time.monotonic() < end:",
+          "        s.set(key, value); s.get(key); s.add(counter + '/warm', 1)",
+          "    ops = adds = 0",
+          "    t0 = time.monotonic_ns(); end = t0 + int(seconds * 1e9)",
+          "    while time.monotonic_ns() < end:",
+          "        s.set(key, value); s.get(key); s.add(counter, 1)",
+          "        ops += 3; adds += 1",
+          "    print('RESULT', cmd[1], ops, adds, time.monotonic_ns() - t0, flush=True)");
 
   private StoreBench() {}
 
@@ -263,6 +327,11 @@ public final class StoreBench {
         serverProcesses.add(torch);
       }
       latency(out, options, children, summary, serverProcesses, echoPort, storePort, torchPort);
+
+      if (!options.torch2().isEmpty()) {
+        out.println();
+        lost |= torch2Clients(out, options, children, summary, storePort);
+      }
 
       if (options.stormClients() > 0) {
         out.println();
@@ -454,6 +523,127 @@ public final class StoreBench {
     summary.add(line);
     latency.close();
     children.remove(latency);
+  }
+
+  /**
+   * Our server against PyTorch 2.6's, both loaded by the same PyTorch 2.6 client processes (2.x
+   * protocol); returns whether a counter lost an update.
+   */
+  private static boolean torch2Clients(
+      PrintStream out,
+      Options options,
+      List<Participant> children,
+      List<String> summary,
+      int storePort) {
+    int torchPort = FreePort.next();
+    List<String> server = new ArrayList<>(options.torch2());
+    server.addAll(List.of("-u", "-c", PYTORCH_SERVER, Integer.toString(torchPort)));
+    Participant torch;
+    String version;
+    try {
+      torch = track(children, Participant.start("pytorch-2.6-server", server));
+      version = torch.takePrefix("READY", START).substring(5).strip();
+    } catch (IllegalStateException e) {
+      out.println("PyTorch 2.6 comparison skipped: " + e.getMessage());
+      return false;
+    }
+    out.println(
+        "PyTorch "
+            + version
+            + " clients (PyTorch's own TCPStore client, 2.x protocol, one Python process each, the"
+            + " same processes for both servers): rdzv TcpStoreServer vs PyTorch "
+            + version
+            + "'s server (its legacy backend); same load, best of "
+            + REPEATS
+            + " runs each");
+    out.printf(Locale.ROOT, "%4s  %-12s %12s  %s%n", "P", "server", "ops/s", "counter check");
+    boolean lost = false;
+    for (int round = 0; round < options.clients().size(); round++) {
+      int p = options.clients().get(round);
+      String counter = "bench/py-counter/" + p;
+      List<String> targets = new ArrayList<>(List.of("rdzv=" + storePort, "pytorch=" + torchPort));
+      if (round % 2 == 1) {
+        java.util.Collections.reverse(targets);
+      }
+      List<Participant> loads = new ArrayList<>();
+      for (int i = 0; i < p; i++) {
+        List<String> command = new ArrayList<>(options.torch2());
+        command.addAll(
+            List.of(
+                "-u",
+                "-c",
+                PYTORCH_LOAD,
+                Integer.toString(i),
+                Double.toString(options.duration().toMillis() / 1000.0),
+                "1.5",
+                counter));
+        command.addAll(targets);
+        loads.add(track(children, Participant.start("pytorch-load-" + i, command)));
+      }
+      for (Participant c : loads) {
+        c.takePrefix("READY", START);
+      }
+      java.util.Map<String, Double> best = new java.util.LinkedHashMap<>();
+      java.util.Map<String, Long> sent = new java.util.HashMap<>();
+      for (int rep = 0; rep < REPEATS; rep++) {
+        for (String target : targets) {
+          String name = target.substring(0, target.indexOf('='));
+          for (Participant c : loads) {
+            c.send("GO " + name);
+          }
+          long ops = 0;
+          long adds = 0;
+          double seconds = 0;
+          for (Participant c : loads) {
+            String[] r =
+                c.takePrefix("RESULT " + name + " ", START.plus(options.duration())).split(" ");
+            ops += Long.parseLong(r[2]);
+            adds += Long.parseLong(r[3]);
+            seconds = Math.max(seconds, Long.parseLong(r[4]) / 1e9);
+          }
+          sent.merge(name, adds, Long::sum);
+          best.merge(name, ops / seconds, Math::max);
+        }
+      }
+      for (Participant c : loads) {
+        c.close();
+        children.remove(c);
+      }
+      for (String target : targets) {
+        String name = target.substring(0, target.indexOf('='));
+        int port = Integer.parseInt(target.substring(target.indexOf('=') + 1));
+        long stored;
+        try (TcpStore check = TcpStore.connect("127.0.0.1", port)) {
+          stored = check.add(counter, 0);
+        }
+        boolean exact = stored == sent.get(name);
+        lost |= !exact;
+        out.printf(
+            Locale.ROOT,
+            "%4d  %-12s %12.0f  %s%n",
+            p,
+            name.equals("rdzv") ? "rdzv" : "pytorch-2.6",
+            best.get(name),
+            exact
+                ? "exact (" + stored + " adds)"
+                : "LOST: stored " + stored + ", sent " + sent.get(name));
+      }
+      double ratio = best.get("rdzv") / best.get("pytorch");
+      String line =
+          String.format(
+              Locale.ROOT,
+              "P=%d, PyTorch %s clients: rdzv/pytorch-%s ops/s = %.3fx (target >= 1)%s",
+              p,
+              version,
+              version.replaceAll("^(\\d+\\.\\d+).*", "$1"),
+              ratio,
+              ratio >= 1 ? "" : "  BELOW TARGET");
+      out.println("      " + line);
+      summary.add(line);
+    }
+    torch.close();
+    children.remove(torch);
+    return lost;
   }
 
   private static Participant track(List<Participant> children, Participant child) {

@@ -1,4 +1,5 @@
-"""Benchmark peer: N torch-1.13 c10d rendezvous nodes (threads in this process) join one round.
+"""Benchmark peer: N PyTorch (1.13 or 2.x) c10d rendezvous nodes (threads in this process) join one
+round.
 
 Prints one JSON line: {"nodes": N, "seconds": S, "ok": bool, "detail": "..."}; S spans creating
 the handlers and every next_rendezvous() returning.
@@ -17,7 +18,11 @@ results = [None] * n
 
 def join(i):
     try:
-        _, rank, world = handlers[i].next_rendezvous()
+        info = handlers[i].next_rendezvous()
+        if isinstance(info, tuple):  # 1.13: (store, rank, world_size)
+            _, rank, world = info
+        else:  # 2.x: RendezvousInfo (rank 0 has started its bootstrap store server)
+            rank, world = info.rank, info.world_size
         results[i] = (rank, world)
     except Exception as e:
         results[i] = (type(e).__name__, str(e))

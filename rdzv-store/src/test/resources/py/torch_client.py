@@ -1,5 +1,7 @@
-# A PyTorch 1.13 TCPStore client exercising every 1.13 command against the server on argv[1].
-# Prints "OK <check>" per passed check; any failure raises (non-zero exit).
+# A PyTorch TCPStore client (1.13 or 2.x) exercising every command its Python API has against the
+# server on argv[1] (the 1.13 ones, and on 2.x also multi_get/multi_set/append/check and a wait
+# cancelled on the same connection), plus raw 1.13-framed probes. Prints "OK <check>" per passed
+# check; any failure raises (non-zero exit).
 import os
 import socket
 import struct
@@ -141,4 +143,27 @@ bad.sendall(b"\x0d")
 assert bad.recv(1) == b""
 assert s.add("cnt", 1) == 4
 ok("bad-connection-isolated")
+if hasattr(s, "multi_get"):  # the 2.x Python API
+    s.multi_set(["m1", "m2"], ["x1", "y22"])
+    assert s.multi_get(["m1", "m2"]) == [b"x1", b"y22"]
+    ok("multi_set-multi_get")
+    s.set("ap", "a")
+    s.append("ap", "bc")
+    assert s.get("ap") == b"abc"
+    s.append("ap-new", "z")
+    assert s.get("ap-new") == b"z"
+    ok("append")
+    assert s.check(["ap", "m1"]) is True
+    assert s.check(["ap", "nope"]) is False
+    ok("check-api")
+    # 2.x cancels a timed-out wait (CANCEL_WAIT) and goes on on the same connection
+    try:
+        s.wait(["never2"], timedelta(milliseconds=300))
+        raise AssertionError("wait did not time out")
+    except RuntimeError as e:
+        assert "imeout" in str(e), str(e)
+    assert s.add("cnt", 0) == 4
+    s.set("never2", "x")
+    assert s.get("never2") == b"x"
+    ok("cancel-wait")
 print("DONE", flush=True)

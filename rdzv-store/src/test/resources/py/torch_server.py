@@ -1,4 +1,5 @@
-# A PyTorch 1.13 TCPStore server on 127.0.0.1:argv[1]; prints READY and serves until killed.
+# A PyTorch TCPStore server (1.13, or 2.x's legacy backend in the 2.6 peer) on 127.0.0.1:argv[1];
+# prints READY and serves until killed.
 import sys
 import time
 from datetime import timedelta
