@@ -22,7 +22,10 @@ public final class Cli {
     RdzvCommand.SUBCOMMANDS.forEach(
         (name, create) -> {
           if (named == null || named.equals(name)) {
-            cli.addSubcommand(name, create.get());
+            // As a CommandLine of its own: addSubcommand(name, object) re-initializes the
+            // subcommand's parser from the root's, losing run's stopAtPositional (its program's
+            // own flags, such as sh -c, were then taken for rdzv's).
+            cli.addSubcommand(name, new CommandLine(create.get()));
           }
         });
     cli.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
