@@ -16,12 +16,16 @@ public final class Cli {
   /** Runs one command line and returns the process exit code. */
   public static int run(PrintStream out, PrintStream err, String... args) {
     RdzvCommand root = new RdzvCommand();
+    root.outIsTerminal = out == System.out && stdoutIsTerminal();
     CommandLine cli = new CommandLine(root);
     String named = subcommand(args);
     RdzvCommand.SUBCOMMANDS.forEach(
         (name, create) -> {
           if (named == null || named.equals(name)) {
-            cli.addSubcommand(name, create.get());
+            // As a CommandLine of its own: addSubcommand(name, object) re-initializes the
+            // subcommand's parser from the root's, losing run's stopAtPositional (its program's
+            // own flags, such as sh -c, were then taken for rdzv's).
+            cli.addSubcommand(name, new CommandLine(create.get()));
           }
         });
     cli.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
@@ -58,6 +62,25 @@ public final class Cli {
           return new CommandLine.RunLast().execute(parseResult);
         });
     return cli.execute(args);
+  }
+
+  /**
+   * Whether standard output is a terminal: {@code Console.isTerminal()} where the JDK has it (22+,
+   * where a console exists even when output is redirected), else whether there is a console at all
+   * (JDK 21 gives one only when standard input and output are terminals).
+   */
+  static boolean stdoutIsTerminal() {
+    java.io.Console console = System.console();
+    if (console == null) {
+      return false;
+    }
+    try {
+      return (Boolean) java.io.Console.class.getMethod("isTerminal").invoke(console);
+    } catch (NoSuchMethodException e) {
+      return true;
+    } catch (ReflectiveOperationException e) {
+      return false;
+    }
   }
 
   /** The subcommand a command line names (its first word after the root's options), or null. */

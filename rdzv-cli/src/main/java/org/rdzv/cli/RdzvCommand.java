@@ -52,6 +52,9 @@ public final class RdzvCommand implements Runnable {
 
   @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
+  /** Whether the output stream is this process's terminal (set by {@link Cli}, not a flag). */
+  boolean outIsTerminal;
+
   @Override
   public void run() {
     spec.commandLine().usage(spec.commandLine().getOut());

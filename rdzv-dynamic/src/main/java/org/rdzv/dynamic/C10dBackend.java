@@ -2,9 +2,13 @@ package org.rdzv.dynamic;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.rdzv.api.RendezvousConnectionException;
 import org.rdzv.api.RendezvousStateException;
@@ -19,7 +23,7 @@ import org.rdzv.store.TcpStore;
  *
  * <p>A Java node also signals its significant changes to other Java nodes ({@link
  * C10dChangeSignal}) and queues for turns among Java writers ({@link C10dTurnQueue}), on keys of
- * their own beside the state; PyTorch nodes neither see nor need them.
+ * their own outside PyTorch's ({@link RendezvousKeys}); PyTorch nodes neither see nor need them.
  */
 final class C10dBackend implements RendezvousBackend, AutoCloseable {
   static final byte[] NULL_SENTINEL = "Y2FuaW1hZGFt".getBytes(StandardCharsets.US_ASCII);
@@ -31,6 +35,7 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
 
   private final Store store;
   private final String key;
+  private final RendezvousKeys keys;
 
   /** rdzv's additions, or {@code null} when this node does not signal (PyTorch's behaviour). */
   private final C10dChangeSignal signal;
@@ -42,14 +47,13 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
    * signalChanges}, also joins the change signal and turn queue of Java nodes.
    */
   C10dBackend(Store store, String runId, boolean signalChanges) {
-    if (runId == null || runId.isEmpty()) {
-      throw new IllegalArgumentException("The run id must be a non-empty string.");
-    }
+    RendezvousKeys keys = RendezvousKeys.of(runId);
     this.store = store;
-    this.key = C10dRendezvous.stateKey(runId);
+    this.keys = keys;
+    this.key = keys.state();
     call(() -> store.compareSet(key, new byte[0], NULL_SENTINEL));
-    this.signal = signalChanges ? new C10dChangeSignal(store, runId, key) : null;
-    this.turns = signalChanges ? new C10dTurnQueue(store, runId, key, signal::waiter) : null;
+    this.signal = signalChanges ? new C10dChangeSignal(store, keys) : null;
+    this.turns = signalChanges ? new C10dTurnQueue(store, keys, signal::waiter) : null;
   }
 
   @Override
@@ -122,7 +126,7 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
    * @throws RendezvousStateException if the value is not base64
    */
   static Optional<byte[]> peek(Store store, String runId) {
-    String key = C10dRendezvous.stateKey(runId);
+    String key = RendezvousKeys.of(runId).state();
     byte[] value =
         call(
             () -> {
@@ -158,6 +162,64 @@ final class C10dBackend implements RendezvousBackend, AutoCloseable {
   /** The epoch to pair with a state about to be read: a lower bound of the current one. */
   private long knownEpoch() {
     return signal == null ? 0 : signal.knownEpoch();
+  }
+
+  /**
+   * Sets (or deletes) {@code rdzv/v1/<E(run_id)>/node/<E(node)>}; only for a node that signals (a
+   * backend in PyTorch's behaviour writes nothing of rdzv's own).
+   */
+  @Override
+  public void publishNote(NodeDescriptor node, NodeNote note) {
+    if (signal == null) {
+      return;
+    }
+    String noteKey = keys.own(RendezvousKeys.Own.NODE, node.toString());
+    try {
+      if (note == null) {
+        store.deleteKey(noteKey);
+      } else {
+        store.set(noteKey, note.encode().getBytes(StandardCharsets.UTF_8));
+      }
+    } catch (StoreException e) {
+      // Only a hint for status tools.
+    }
+  }
+
+  /** Notes of at most this many nodes are read, one CHECK each. */
+  static final int MAX_NOTES = 64;
+
+  /**
+   * Reads the notes of {@code nodes} (the first {@link #MAX_NOTES}) without writing anything: CHECK
+   * each key (a GET of a missing key would block), then one MULTI_GET.
+   *
+   * @throws StoreException if the store fails
+   */
+  static Map<NodeDescriptor, NodeNote> readNotes(
+      Store store, String runId, Collection<NodeDescriptor> nodes) {
+    RendezvousKeys keys = RendezvousKeys.of(runId);
+    List<NodeDescriptor> present = new ArrayList<>();
+    List<String> presentKeys = new ArrayList<>();
+    for (NodeDescriptor n : nodes) {
+      if (present.size() >= MAX_NOTES) {
+        break;
+      }
+      String k = keys.own(RendezvousKeys.Own.NODE, n.toString());
+      if (store.check(List.of(k))) {
+        present.add(n);
+        presentKeys.add(k);
+      }
+    }
+    Map<NodeDescriptor, NodeNote> notes = new HashMap<>();
+    if (presentKeys.isEmpty()) {
+      return notes;
+    }
+    List<byte[]> values = store.multiGet(presentKeys);
+    for (int i = 0; i < present.size(); i++) {
+      NodeDescriptor n = present.get(i);
+      NodeNote.parse(new String(values.get(i), StandardCharsets.UTF_8))
+          .ifPresent(note -> notes.put(n, note));
+    }
+    return notes;
   }
 
   @Override

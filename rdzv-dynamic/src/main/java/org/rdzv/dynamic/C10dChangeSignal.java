@@ -18,14 +18,14 @@ import org.rdzv.store.WatchEvent;
  * beside {@link C10dBackend}'s PyTorch state.
  *
  * <p>A Java node that writes a <em>significant</em> change increments the counter {@code
- * torch.rendezvous.<run_id>.epoch} to {@code n} and sets {@code
- * torch.rendezvous.<run_id>.changed/<n>} ({@link #announce()}). A waiting node knows the epoch
- * {@code e} it read before its state and waits for {@code e+1} ({@link #await}): on the 1.13
- * protocol by watching the counter (WATCH_KEY), otherwise with a blocking WAIT on {@code
- * changed/<e+1>} over a connection of its own ({@link #waiter()}, which the turn queue shares).
- * Each signalling node counts itself once in {@code torch.rendezvous.<run_id>.signalling}. PyTorch
- * writers do not signal, so waiters give up after at most the poll interval and read, as PyTorch
- * nodes do.
+ * rdzv/v1/<E(run_id)>/epoch} to {@code n} and sets {@code rdzv/v1/<E(run_id)>/changed/<n>} ({@link
+ * #announce()}; keys of {@link RendezvousKeys}, outside PyTorch's and another run id's). A waiting
+ * node knows the epoch {@code e} it read before its state and waits for {@code e+1} ({@link
+ * #await}): on the 1.13 protocol by watching the counter (WATCH_KEY), otherwise with a blocking
+ * WAIT on {@code changed/<e+1>} over a connection of its own ({@link #waiter()}, which the turn
+ * queue shares). Each signalling node counts itself once in {@code rdzv/v1/<E(run_id)>/signalling}.
+ * PyTorch writers do not signal, so waiters give up after at most the poll interval and read, as
+ * PyTorch nodes do.
  */
 final class C10dChangeSignal implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(C10dChangeSignal.class.getName());
@@ -35,7 +35,7 @@ final class C10dChangeSignal implements AutoCloseable {
 
   private final Store store;
   private final String runId;
-  private final String key;
+  private final RendezvousKeys keys;
   private final String epochKey;
   private volatile long signalling;
   private volatile long signallingReadAt = System.nanoTime();
@@ -52,14 +52,15 @@ final class C10dChangeSignal implements AutoCloseable {
   private boolean ownsWaitStore;
 
   /** Counts this node among the signalling ones and, on the 1.13 protocol, watches the epoch. */
-  C10dChangeSignal(Store store, String runId, String key) {
+  C10dChangeSignal(Store store, RendezvousKeys keys) {
     this.store = store;
-    this.runId = runId;
-    this.key = key;
-    this.epochKey = key + ".epoch";
+    this.runId = keys.runId();
+    this.keys = keys;
+    // Once the state key plus ".epoch": the state key of the run id "<run_id>.epoch".
+    this.epochKey = keys.own(RendezvousKeys.Own.EPOCH);
     // Count this node among those that signal (never decremented: an upper bound).
     try {
-      signalling = store.add(key + ".signalling", 1);
+      signalling = store.add(keys.own(RendezvousKeys.Own.SIGNALLING), 1);
     } catch (StoreException e) {
       signalling = 0;
     }
@@ -82,7 +83,7 @@ final class C10dChangeSignal implements AutoCloseable {
     if (now - signallingReadAt > 1_000_000_000L) {
       signallingReadAt = now;
       try {
-        signalling = store.add(key + ".signalling", 0);
+        signalling = store.add(keys.own(RendezvousKeys.Own.SIGNALLING), 0);
       } catch (StoreException e) {
         signalling = 0;
       }
@@ -124,7 +125,7 @@ final class C10dChangeSignal implements AutoCloseable {
   }
 
   private String changedKey(long n) {
-    return key + ".changed/" + n;
+    return keys.own(RendezvousKeys.Own.CHANGED, n);
   }
 
   /** Blocks until an epoch after {@code epoch} is signalled or {@code timeout} passes. */
@@ -168,7 +169,6 @@ final class C10dChangeSignal implements AutoCloseable {
 
   private boolean awaitKey(long epoch, Duration timeout) throws InterruptedException {
     Store waiter = waiter();
-    long start = System.nanoTime();
     try {
       waiter.await(List.of(changedKey(epoch + 1)), timeout);
       return true;
@@ -178,11 +178,25 @@ final class C10dChangeSignal implements AutoCloseable {
       if (Thread.currentThread().isInterrupted()) {
         throw new InterruptedException();
       }
-      long left = timeout.toNanos() - (System.nanoTime() - start);
-      if (left > 0) {
-        Thread.sleep(Duration.ofNanos(left));
+      // The wait connection broke: the store may have gone. Report a change, so that the caller
+      // reads at once and meets the failure (or the state) now rather than after the wait; the
+      // next wait opens a fresh connection.
+      LOG.log(Level.DEBUG, "rendezvous ''{0}'': the wait failed: {1}", runId, e.getMessage());
+      dropWaiter(waiter);
+      return true;
+    }
+  }
+
+  private void dropWaiter(Store broken) {
+    waitLock.lock();
+    try {
+      if (ownsWaitStore && waitStore == broken) {
+        waitStore.close();
+        waitStore = null;
+        ownsWaitStore = false;
       }
-      return false;
+    } finally {
+      waitLock.unlock();
     }
   }
 
@@ -196,8 +210,11 @@ final class C10dChangeSignal implements AutoCloseable {
       if (waitStore == null) {
         if (store instanceof TcpStore tcp) {
           try {
+            // The server answered the shared connection already: one that refuses now is gone,
+            // which must be reported at once, not retried for the read timeout.
             waitStore =
-                TcpStore.connect(tcp.options().toBuilder().protocol(tcp.protocol()).build());
+                TcpStore.connect(
+                    tcp.options().toBuilder().protocol(tcp.protocol()).awaitServer(false).build());
             ownsWaitStore = true;
           } catch (StoreException e) {
             waitStore = store;

@@ -19,7 +19,7 @@ public final class C10dRendezvous {
 
   /** The store key of a run's state: {@code torch.rendezvous.<run_id>}. */
   public static String stateKey(String runId) {
-    return "torch.rendezvous." + runId;
+    return RendezvousKeys.of(runId).state();
   }
 
   /**

@@ -5,8 +5,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import org.rdzv.api.Endpoint;
 import org.rdzv.api.RendezvousConfig;
@@ -89,19 +91,38 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
 
   /**
    * Reads without joining, hosting or writing: connects to the TCP store as a client (or opens an
-   * existing FileStore; a missing file is no state), checks that the key exists and reads it.
+   * existing FileStore; a missing file is no state), checks that the key exists and reads it. A
+   * store that refuses fails at once; one that does not answer, after {@code read_timeout} or 5 s,
+   * whichever is shorter.
    */
   @Override
   public Optional<byte[]> readState(RendezvousParameters params) {
+    return readOnly(params, store -> C10dBackend.peek(store, params.runId()), Optional.empty());
+  }
+
+  /** The nodes' notes, read as {@link #readState} reads the state: as a client, writing nothing. */
+  @Override
+  public Map<NodeDescriptor, NodeNote> readNotes(
+      RendezvousParameters params, Collection<NodeDescriptor> nodes) {
+    return readOnly(params, store -> C10dBackend.readNotes(store, params.runId(), nodes), Map.of());
+  }
+
+  /**
+   * Runs {@code read} on a client of the store the parameters name (a TCP store that refuses fails
+   * at once; one that does not answer after {@code read_timeout} or 5 s, whichever is shorter), or
+   * on an existing FileStore; {@code absent} when the file does not exist.
+   */
+  private static <T> T readOnly(
+      RendezvousParameters params, java.util.function.Function<Store, T> read, T absent) {
     String storeType = storeType(params);
     int readTimeout = readTimeout(params);
     if (storeType.equals("file")) {
       Path path = Path.of(params.endpoint());
       if (!Files.exists(path)) {
-        return Optional.empty();
+        return absent;
       }
       try (Store store = FileStore.open(path, Duration.ofSeconds(readTimeout))) {
-        return C10dBackend.peek(store, params.runId());
+        return read.apply(store);
       } catch (StoreException e) {
         throw new RendezvousConnectionException(CONNECTION_FAILED, e);
       }
@@ -111,13 +132,25 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
     try (TcpStore store =
         TcpStore.connect(
             TcpStoreOptions.builder(endpoint.host(), endpoint.port())
-                .timeout(Duration.ofSeconds(readTimeout))
+                .timeout(statusTimeout(readTimeout))
                 .protocol(protocol)
+                .awaitServer(false)
                 .build())) {
-      return C10dBackend.peek(store, params.runId());
+      return read.apply(store);
     } catch (StoreException | IllegalArgumentException e) {
       throw new RendezvousConnectionException(CONNECTION_FAILED, e);
     }
+  }
+
+  /**
+   * How long a status read may take: a look at the store, not a node that waits for it, so a store
+   * that refuses is reported at once and one that does not answer after 5 s at most.
+   */
+  static final Duration STATUS_TIMEOUT = Duration.ofSeconds(5);
+
+  private static Duration statusTimeout(int readTimeout) {
+    Duration configured = Duration.ofSeconds(readTimeout);
+    return configured.compareTo(STATUS_TIMEOUT) < 0 ? configured : STATUS_TIMEOUT;
   }
 
   private static String storeType(RendezvousParameters params) {

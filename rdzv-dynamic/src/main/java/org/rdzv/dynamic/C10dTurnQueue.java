@@ -15,11 +15,11 @@ import org.rdzv.dynamic.RendezvousBackend.Turn;
  * rdzv's turn queue among Java writers of a c10d rendezvous (not in PyTorch, invisible to it),
  * beside {@link C10dBackend}'s PyTorch state: {@link RendezvousBackend#awaitTurn}.
  *
- * <p>A writer takes a ticket from the counter {@code torch.rendezvous.<run_id>.turns} (a joiner
- * also registers its descriptor under {@code queue/<ticket>}), waits for {@code turn/<ticket>} to
- * be set by the writer before it, and passes the turn on when done; {@code passed} counts turns
- * passed, so a queue that stops moving for a whole timeout lets the next writer go ahead. Keys
- * older than {@link C10dChangeSignal#NOTIFY_WINDOW} tickets are deleted.
+ * <p>A writer takes a ticket from the counter {@code rdzv/v1/<E(run_id)>/turns} (a joiner also
+ * registers its descriptor under {@code queue/<ticket>}), waits for {@code turn/<ticket>} to be set
+ * by the writer before it, and passes the turn on when done; {@code passed} counts turns passed, so
+ * a queue that stops moving for a whole timeout lets the next writer go ahead. Keys older than
+ * {@link C10dChangeSignal#NOTIFY_WINDOW} tickets are deleted.
  */
 final class C10dTurnQueue {
   private static final System.Logger LOG = System.getLogger(C10dTurnQueue.class.getName());
@@ -29,17 +29,18 @@ final class C10dTurnQueue {
 
   private final Store store;
   private final String runId;
-  private final String key;
+  private final RendezvousKeys keys;
   private final Supplier<Store> waiter;
 
   /**
-   * @param key the state key, {@code torch.rendezvous.<run_id>}
+   * @param keys the run's keys ({@link RendezvousKeys.Own#TURNS}, {@code QUEUE}, {@code TURN},
+   *     {@code PASSED})
    * @param waiter the connection to block on while waiting for a turn
    */
-  C10dTurnQueue(Store store, String runId, String key, Supplier<Store> waiter) {
+  C10dTurnQueue(Store store, RendezvousKeys keys, Supplier<Store> waiter) {
     this.store = store;
-    this.runId = runId;
-    this.key = key;
+    this.runId = keys.runId();
+    this.keys = keys;
     this.waiter = waiter;
   }
 
@@ -47,7 +48,7 @@ final class C10dTurnQueue {
   Turn awaitTurn(Duration timeout, NodeDescriptor joining) throws InterruptedException {
     long ticket;
     try {
-      ticket = store.add(key + ".turns", 1);
+      ticket = store.add(keys.own(RendezvousKeys.Own.TURNS), 1);
       if (joining != null) {
         store.set(queueKey(ticket), joining.toString().getBytes(StandardCharsets.UTF_8));
       }
@@ -64,7 +65,7 @@ final class C10dTurnQueue {
         } catch (StoreTimeoutException e) {
           // A long queue is fine while it moves; if no turn was passed on for a whole timeout,
           // the writer before us died or lingers: go ahead, the token still fences our write.
-          long passed = store.add(key + ".passed", 0);
+          long passed = store.add(keys.own(RendezvousKeys.Own.PASSED), 0);
           if (passed == passedBefore) {
             break;
           }
@@ -81,11 +82,11 @@ final class C10dTurnQueue {
   }
 
   private String queueKey(long ticket) {
-    return key + ".queue/" + ticket;
+    return keys.own(RendezvousKeys.Own.QUEUE, ticket);
   }
 
   private String turnKey(long ticket) {
-    return key + ".turn/" + ticket;
+    return keys.own(RendezvousKeys.Own.TURN, ticket);
   }
 
   private final class TicketTurn implements Turn {
@@ -105,7 +106,7 @@ final class C10dTurnQueue {
       }
       joiners = new ArrayList<>();
       try {
-        long last = Math.min(store.add(key + ".turns", 0), ticket + MAX_BATCH);
+        long last = Math.min(store.add(keys.own(RendezvousKeys.Own.TURNS), 0), ticket + MAX_BATCH);
         // The contiguous run of queued joiners right behind us (a ticket without a queue entry
         // wants something else, or has not registered yet: stop there).
         List<String> keys = new ArrayList<>();
@@ -147,7 +148,7 @@ final class C10dTurnQueue {
         for (long t = ticket + 1; t <= ticket + admitted + 1; t++) {
           store.set(turnKey(t), new byte[] {'1'});
         }
-        store.add(key + ".passed", 1 + admitted);
+        store.add(keys.own(RendezvousKeys.Own.PASSED), 1 + admitted);
         if (ticket > C10dChangeSignal.NOTIFY_WINDOW) {
           store.deleteKey(turnKey(ticket - C10dChangeSignal.NOTIFY_WINDOW));
           store.deleteKey(queueKey(ticket - C10dChangeSignal.NOTIFY_WINDOW));

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -18,6 +19,7 @@ import org.rdzv.api.RendezvousException;
 import org.rdzv.api.RendezvousHandler;
 import org.rdzv.api.RendezvousInfo;
 import org.rdzv.api.RendezvousStoreInfo;
+import org.rdzv.api.RendezvousTimeoutException;
 import org.rdzv.api.Store;
 import org.rdzv.api.StoreException;
 import org.rdzv.api.events.NodeState;
@@ -37,6 +39,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   private final String backendName;
   private final Store store;
   private final CreatedBackend owned;
+  private final RendezvousBackend backend;
   private final Clock clock;
   private final StateHolder holder;
   private final Executor executor;
@@ -85,6 +88,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     this.backendName = owned.backend().name();
     this.store = owned.store();
     this.owned = owned;
+    this.backend = owned.backend();
     this.clock = clock;
     this.shareStore = shareStore;
     this.events = new RendezvousEvents(node, settings.runId());
@@ -93,6 +97,9 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     this.executor =
         new Executor(
             node, holder, settings, clock, lock, this::beforeJoiningRound, events, metrics);
+    // PyTorch's keys of such a run id are also keys of another run's round; say so once.
+    RendezvousKeys.pytorchCollision(settings.runId())
+        .ifPresent(why -> LOG.log(Level.WARNING, "rendezvous ''{0}'': {1}", settings.runId(), why));
   }
 
   /**
@@ -186,6 +193,8 @@ final class DynamicHandler implements DynamicRendezvousHandler {
         null,
         null);
     stopHeartbeats();
+    // For status tools: this node's range and join deadline (rdzv's own key, best effort).
+    backend.publishNote(node, NodeNote.joining(settings, clock.wallNow()));
     long round;
     int rank;
     int worldSize;
@@ -200,7 +209,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       }
       long deadline = clock.nanoTime() + settings.joinTimeout().toNanos();
       executor.run(Ops.EXIT, deadline, false);
-      executor.run(Ops.JOIN, deadline, true);
+      executor.run(Ops.JOIN, deadline, true, true);
       MutableState s = holder.state();
       round = s.round;
       rank = s.participants.get(node);
@@ -219,7 +228,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
       lock.unlock();
     }
     startHeartbeats();
-    Store prefixed = new PrefixStore("torch.rendezvous." + settings.runId() + "." + round, store);
+    Store prefixed = new PrefixStore(RendezvousKeys.of(settings.runId()).roundPrefix(round), store);
     roundDialect = dialect;
     RendezvousStoreInfo bootstrap =
         dialect == StateDialect.V1_13 ? noBootstrap() : bootstrap(prefixed, rank, rank0, round);
@@ -472,7 +481,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
 
   @Override
   public void setClosed() {
-    lock.lock();
+    lockWithinCloseTimeout("close");
     try {
       closeOp();
     } catch (RuntimeException e) {
@@ -488,20 +497,22 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     stopHeartbeats();
     releaseBootstrap(); // the job is over: its workers' store goes with it
     try {
-      lock.lock();
+      lockWithinCloseTimeout("shut down");
       try {
         closeOp();
       } finally {
         lock.unlock();
       }
+      backend.publishNote(node, null);
       return true;
     } catch (RendezvousException e) {
       LOG.log(
           Level.WARNING,
-          "The node ''{0}'' has failed to shutdown the rendezvous ''{1}'' due to an error of type {2}.",
+          "The node ''{0}'' has failed to shutdown the rendezvous ''{1}'' due to an error of type {2}. ({3})",
           node,
           settings.runId(),
-          e.getClass().getSimpleName());
+          e.getClass().getSimpleName(),
+          causes(e));
       events.handler(
           "shutdown",
           "The node '"
@@ -521,6 +532,57 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     }
   }
 
+  /**
+   * Takes the operation lock, waiting at most {@code close_timeout}: closing, shutting down and
+   * leaving must end even when another operation of this node is stuck on a store that went away
+   * (each store call is bounded by the read timeout, but a heartbeat and a join could queue).
+   *
+   * @throws RendezvousTimeoutException if the lock stays held for the close timeout
+   */
+  private void lockWithinCloseTimeout(String what) {
+    try {
+      if (lock.tryLock(settings.closeTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
+        return;
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new RendezvousException("interrupted while waiting to " + what + " the rendezvous", e);
+    }
+    throw new RendezvousTimeoutException(
+        "The node '"
+            + node
+            + "' could not "
+            + what
+            + " the rendezvous '"
+            + settings.runId()
+            + "': another operation of this node held it for the close timeout ("
+            + settings.closeTimeout().toSeconds()
+            + " s).");
+  }
+
+  /** The messages of {@code e} and its causes, for a log line. */
+  static String causes(Throwable e) {
+    StringBuilder b = new StringBuilder();
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+      m = m.replace(" See inner exception for details.", "").strip();
+      if (b.indexOf(m) >= 0) {
+        continue;
+      }
+      if (b.length() > 0) {
+        if (b.charAt(b.length() - 1) == '.') {
+          b.setLength(b.length() - 1);
+        }
+        b.append(": ");
+      }
+      b.append(m);
+      if (t.getCause() == t) {
+        break;
+      }
+    }
+    return b.toString();
+  }
+
   private void closeOp() {
     executor.run(Ops.CLOSE, clock.nanoTime() + settings.closeTimeout().toNanos(), false);
     LOG.log(
@@ -536,7 +598,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
   @Override
   public void leave() {
     stopHeartbeats();
-    lock.lock();
+    lockWithinCloseTimeout("leave");
     try {
       executor.run(Ops.LEAVE, clock.nanoTime() + settings.closeTimeout().toNanos(), false);
       myRound = -1;
@@ -544,6 +606,7 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     } finally {
       lock.unlock();
     }
+    backend.publishNote(node, null);
     LOG.log(Level.INFO, "The node ''{0}'' left the rendezvous ''{1}''.", node, settings.runId());
   }
 
@@ -602,10 +665,11 @@ final class DynamicHandler implements DynamicRendezvousHandler {
     } catch (RendezvousException e) {
       LOG.log(
           Level.WARNING,
-          "The node ''{0}'' has failed to send a keep-alive heartbeat to the rendezvous ''{1}'' due to an error of type {2}.",
+          "The node ''{0}'' has failed to send a keep-alive heartbeat to the rendezvous ''{1}'' due to an error of type {2}. ({3})",
           node,
           settings.runId(),
-          e.getClass().getSimpleName());
+          e.getClass().getSimpleName(),
+          causes(e));
       metrics.heartbeat(false);
       events.handler(
           "_keep_alive",

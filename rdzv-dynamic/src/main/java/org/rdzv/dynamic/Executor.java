@@ -47,6 +47,9 @@ final class Executor {
   private boolean turnsSupported = true;
   private Ops.Action lastWrite;
 
+  /** Set while a join runs: what it reports. */
+  private JoinProgress progress;
+
   /** How long a queue for a turn may stand still before this node writes anyway. */
   private static final Duration TURN_TIMEOUT = Duration.ofSeconds(1);
 
@@ -113,13 +116,23 @@ final class Executor {
    *     (PyTorch 2.x's join)
    */
   void run(Ops.Op op, long deadlineNanos, boolean resetDeadlineOnUnpark) {
+    run(op, deadlineNanos, resetDeadlineOnUnpark, false);
+  }
+
+  /**
+   * Runs {@code op} until it finishes; with {@code reportProgress} (a join), says every few seconds
+   * how the round forms ({@link JoinProgress}) and names who had joined when it times out.
+   */
+  void run(Ops.Op op, long deadlineNanos, boolean resetDeadlineOnUnpark, boolean reportProgress) {
     conflicts = 0;
+    progress = reportProgress ? new JoinProgress(clock.nanoTime()) : null;
     try {
       runInterruptibly(op, deadlineNanos, resetDeadlineOnUnpark);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new RendezvousException("interrupted while running a rendezvous operation", e);
     } finally {
+      progress = null;
       releaseTurn();
     }
   }
@@ -197,7 +210,8 @@ final class Executor {
                 "The rendezvous '"
                     + settings.runId()
                     + "' operation timed out."
-                    + (op == Ops.JOIN ? joinTimeoutHint(ctx) : ""));
+                    + (op == Ops.JOIN ? joinTimeoutHint(ctx) : "")
+                    + (progress == null ? "" : " " + progress.timeoutDetail(ctx)));
         case ERROR_GRACEFUL_EXIT ->
             throw new RendezvousGracefulExitException(
                 "The rendezvous '"
@@ -205,6 +219,13 @@ final class Executor {
                     + "' is closed, terminating pending rendezvous.");
         case SYNC -> {
           releaseTurn();
+          if (progress != null) {
+            progress.observe(ctx);
+            String line = progress.due(ctx, deadline);
+            if (line != null) {
+              LOG.log(Level.INFO, line);
+            }
+          }
           awaitChange(waitBudget(ctx, deadline));
         }
         default -> {
@@ -290,6 +311,9 @@ final class Executor {
         (holder.everyNodeSignals() ? settings.keepAliveInterval() : settings.pollInterval())
             .toNanos();
     budget = Math.min(budget, deadline - ctx.nanoNow() + 1_000_000);
+    if (progress != null) {
+      budget = Math.min(budget, progress.nanosToNext(ctx.nanoNow()) + 1_000_000);
+    }
     MutableState s = ctx.state();
     if (!s.complete && s.deadline != null && s.participants.containsKey(node)) {
       budget = Math.min(budget, Duration.between(ctx.wallNow(), s.deadline).toNanos() + 1_000_000);

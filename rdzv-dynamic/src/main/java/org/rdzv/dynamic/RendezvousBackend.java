@@ -97,6 +97,16 @@ public interface RendezvousBackend {
     return 0;
   }
 
+  /**
+   * Tells status tools about {@code node} ({@link NodeNote}: its node range and join deadline), or
+   * withdraws what it told them ({@code note} null), on a key of rdzv's own ({@link
+   * RendezvousKeys.Own#NODE}) that PyTorch never reads. Best effort: a failure is not reported and
+   * changes nothing in the rendezvous. Called when the node starts to join and when it leaves or
+   * shuts down. The default keeps nothing; {@code rdzv status} then shows no node range or join
+   * deadline.
+   */
+  default void publishNote(NodeDescriptor node, NodeNote note) {}
+
   /** A stored state and the token that fences the next write. */
   record State(byte[] state, Object token) {}
 

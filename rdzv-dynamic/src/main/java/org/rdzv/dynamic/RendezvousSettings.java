@@ -10,7 +10,8 @@ import org.rdzv.store.StoreProtocol;
  * Immutable; backend providers receive it in {@link
  * org.rdzv.dynamic.spi.RendezvousBackendProvider#createBackend}.
  *
- * @param runId the rendezvous id; not empty
+ * @param runId the rendezvous id; not empty, valid Unicode text ({@link
+ *     RendezvousKeys#validateRunId})
  * @param minNodes at least 1
  * @param maxNodes at least {@code minNodes}
  * @param joinTimeout {@code join_timeout}, default 600 s
@@ -50,9 +51,7 @@ public record RendezvousSettings(
    *     or a timeout that is not positive
    */
   public RendezvousSettings {
-    if (runId == null || runId.isEmpty()) {
-      throw new IllegalArgumentException("The run id must be a non-empty string.");
-    }
+    RendezvousKeys.validateRunId(runId);
     if (minNodes < 1) {
       throw new IllegalArgumentException(
           "The minimum number of nodes (" + minNodes + ") must be greater than zero.");

@@ -12,7 +12,8 @@ import org.rdzv.api.RendezvousStatus;
  * @param complete whether the current round has been decided (ranks assigned)
  * @param deadline when a round with enough participants completes, or {@code null}
  * @param closed whether the rendezvous is closed for good
- * @param participants the members of the round and their ranks (all 0 before completion)
+ * @param participants the members of the round and their ranks (all 0 before completion, when they
+ *     mean nothing)
  * @param waitList nodes waiting for the next round; an agent re-rendezvouses when non-empty
  * @param redundancyList spare nodes beyond {@code max_nodes} (PyTorch ≥ 2.3), else empty
  * @param lastHeartbeats each node's last keep-alive (UTC)
@@ -44,6 +45,22 @@ public record StateSnapshot(
    * (by rank), waiting and redundant node with its heartbeat age; or the same as one JSON object.
    */
   public RendezvousStatus toStatus(String runId) {
-    return new SnapshotStatus(runId, this);
+    return toStatus(runId, Map.of());
+  }
+
+  /**
+   * {@link #toStatus(String)} with what the nodes' notes add: the node range ({@code min=}, {@code
+   * max=}) and, while nodes join, their join deadlines.
+   */
+  public RendezvousStatus toStatus(String runId, Map<NodeDescriptor, NodeNote> notes) {
+    return new SnapshotStatus(runId, this, Map.copyOf(notes));
+  }
+
+  /** Every node the state names: participants, then the wait and redundancy lists. */
+  public Set<NodeDescriptor> nodes() {
+    Set<NodeDescriptor> all = new java.util.LinkedHashSet<>(participants.keySet());
+    all.addAll(waitList);
+    all.addAll(redundancyList);
+    return all;
   }
 }

@@ -13,12 +13,16 @@ import io.etcd.jetcd.options.PutOption;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Base64;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.rdzv.api.RendezvousConnectionException;
 import org.rdzv.api.RendezvousStateException;
 import org.rdzv.dynamic.NodeDescriptor;
+import org.rdzv.dynamic.NodeNote;
 import org.rdzv.dynamic.RendezvousBackend;
+import org.rdzv.dynamic.RendezvousKeys;
 
 /**
  * The dynamic rendezvous state on etcd's v3 API ({@code etcd-v3}, new in rdzv): the same base64
@@ -32,6 +36,7 @@ final class EtcdV3Backend implements RendezvousBackend {
   private final ByteSequence key;
   private final ByteSequence signal;
   private final String turnPrefix;
+  private final String notePrefix;
   private final String keyText;
 
   /**
@@ -43,12 +48,16 @@ final class EtcdV3Backend implements RendezvousBackend {
     if (runId == null || runId.isEmpty()) {
       throw new IllegalArgumentException("The run id must be a non-empty string.");
     }
+    RendezvousKeys keys = RendezvousKeys.of(runId);
     this.session = session;
     this.keyText = keyPrefix == null || keyPrefix.isEmpty() ? runId : keyPrefix + "/" + runId;
     this.key = ByteSequence.from(keyText, StandardCharsets.UTF_8);
-    String prefix = keyPrefix == null || keyPrefix.isEmpty() ? "" : keyPrefix;
-    this.signal = ByteSequence.from(prefix + "_signal/" + runId, StandardCharsets.UTF_8);
-    this.turnPrefix = prefix + "_turns/" + runId + "/";
+    // rdzv's own keys: outside PyTorch's keys and injective across run ids; the turn prefix of one
+    // run is no prefix of another's (a run id "a/b" once listed its queue inside run "a"'s).
+    this.signal =
+        ByteSequence.from(keys.etcdOwn(RendezvousKeys.Own.SIGNAL), StandardCharsets.UTF_8);
+    this.turnPrefix = keys.etcdOwnDirectory(RendezvousKeys.Own.TURN_QUEUE) + "/";
+    this.notePrefix = keys.etcdOwnDirectory(RendezvousKeys.Own.NODE) + "/";
   }
 
   @Override
@@ -75,9 +84,9 @@ final class EtcdV3Backend implements RendezvousBackend {
 
   /**
    * Writes the state; a {@code significant} write also touches the signal key {@code
-   * <prefix>_signal/<run_id>} in the same transaction, which is what {@link #awaitChange} watches.
-   * Joins below the minimum and heartbeats therefore wake nobody, and a round of a thousand nodes
-   * costs a thousand wake-ups instead of a million.
+   * /rdzv/v1/<E(run_id)>/signal} in the same transaction, which is what {@link #awaitChange}
+   * watches. Joins below the minimum and heartbeats therefore wake nobody, and a round of a
+   * thousand nodes costs a thousand wake-ups instead of a million.
    */
   @Override
   public Optional<SetResult> setState(byte[] state, Object token, boolean significant) {
@@ -168,12 +177,12 @@ final class EtcdV3Backend implements RendezvousBackend {
 
   /**
    * A turn among Java writers, etcd's lock recipe: this node puts a key under {@code
-   * <prefix>_turns/<run_id>/} (its create revision is its place in the queue; its value names the
-   * node when it queues to join) and waits for the key just before it to be deleted. The turn
-   * passes with this node's next successful state write (same transaction) or when it is closed;
-   * closing also removes the keys of the joiners this node admitted in its write, which wakes them
-   * and the first writer after them. If the queue does not move for {@code timeout}, the node goes
-   * ahead: its write is still fenced by its token.
+   * /rdzv/v1/<E(run_id)>/turn_queue/} (its create revision is its place in the queue; its value
+   * names the node when it queues to join) and waits for the key just before it to be deleted. The
+   * turn passes with this node's next successful state write (same transaction) or when it is
+   * closed; closing also removes the keys of the joiners this node admitted in its write, which
+   * wakes them and the first writer after them. If the queue does not move for {@code timeout}, the
+   * node goes ahead: its write is still fenced by its token.
    */
   @Override
   public Turn awaitTurn(Duration timeout, NodeDescriptor joining) throws InterruptedException {
@@ -308,6 +317,60 @@ final class EtcdV3Backend implements RendezvousBackend {
       // Deleting twice is harmless; do not wait for it.
       session.client().getKVClient().txn().Then(deletes.toArray(Op[]::new)).commit();
     }
+  }
+
+  /** {@code /rdzv/v1/<E(run_id)>/node/<E(node)>} on the session's lease; best effort. */
+  @Override
+  public void publishNote(NodeDescriptor node, NodeNote note) {
+    ByteSequence key =
+        ByteSequence.from(
+            notePrefix + RendezvousKeys.encodeRunId(node.toString()), StandardCharsets.UTF_8);
+    try {
+      if (note == null) {
+        session.await(session.client().getKVClient().delete(key));
+      } else {
+        session.await(
+            session
+                .client()
+                .getKVClient()
+                .put(
+                    key,
+                    ByteSequence.from(note.encode(), StandardCharsets.UTF_8),
+                    PutOption.builder().withLeaseId(session.lease()).build()));
+      }
+    } catch (EtcdV3Session.Unavailable e) {
+      // Only a hint for status tools.
+    }
+  }
+
+  /**
+   * The notes of every node of {@code runId}: one prefix read.
+   *
+   * @throws RendezvousConnectionException if etcd cannot be reached
+   */
+  static Map<NodeDescriptor, NodeNote> readNotes(EtcdV3Session session, String runId) {
+    String prefix = RendezvousKeys.of(runId).etcdOwnDirectory(RendezvousKeys.Own.NODE) + "/";
+    GetResponse response =
+        call(
+            () ->
+                session.await(
+                    session
+                        .client()
+                        .getKVClient()
+                        .get(
+                            ByteSequence.from(prefix, StandardCharsets.UTF_8),
+                            GetOption.builder().isPrefix(true).withLimit(4096).build())));
+    Map<NodeDescriptor, NodeNote> notes = new HashMap<>();
+    for (KeyValue kv : response.getKvs()) {
+      String name = kv.getKey().toString(StandardCharsets.UTF_8).substring(prefix.length());
+      RendezvousKeys.decodeRunId(name)
+          .flatMap(NodeDescriptor::parse)
+          .ifPresent(
+              n ->
+                  NodeNote.parse(kv.getValue().toString(StandardCharsets.UTF_8))
+                      .ifPresent(note -> notes.put(n, note)));
+    }
+    return notes;
   }
 
   private static byte[] decode(KeyValue kv) {

@@ -49,4 +49,16 @@ public final class EtcdV3HandlerProvider implements RendezvousBackendProvider {
       session.release();
     }
   }
+
+  /** The notes under {@code /rdzv/v1/<E(run_id)>/node/}, one prefix read; writes nothing. */
+  @Override
+  public java.util.Map<org.rdzv.dynamic.NodeDescriptor, org.rdzv.dynamic.NodeNote> readNotes(
+      RendezvousParameters params, java.util.Collection<org.rdzv.dynamic.NodeDescriptor> nodes) {
+    EtcdV3Session session = EtcdV3Session.acquire(EtcdConnection.forDynamic(params));
+    try {
+      return EtcdV3Backend.readNotes(session, params.runId());
+    } finally {
+      session.release();
+    }
+  }
 }

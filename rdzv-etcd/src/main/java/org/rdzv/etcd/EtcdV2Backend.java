@@ -2,12 +2,15 @@ package org.rdzv.etcd;
 
 import java.time.Duration;
 import java.util.Base64;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.rdzv.api.RendezvousConnectionException;
 import org.rdzv.api.RendezvousException;
 import org.rdzv.api.RendezvousStateException;
+import org.rdzv.dynamic.NodeNote;
 import org.rdzv.dynamic.RendezvousBackend;
+import org.rdzv.dynamic.RendezvousKeys;
 
 /**
  * PyTorch's {@code EtcdRendezvousBackend} ({@code etcd-v2}): the state as base64 text under {@code
@@ -27,17 +30,46 @@ final class EtcdV2Backend implements RendezvousBackend {
   private final String key;
   private final String signalKey;
   private final String turnDir;
+  private final String noteDir;
   private final int ttlSeconds;
 
   EtcdV2Backend(EtcdV2Client client, String runId, String keyPrefix, Integer ttlSeconds) {
     if (runId == null || runId.isEmpty()) {
       throw new IllegalArgumentException("The run id must be a non-empty string.");
     }
+    RendezvousKeys keys = RendezvousKeys.of(runId);
     this.client = client;
     this.key = keyPrefix == null || keyPrefix.isEmpty() ? runId : keyPrefix + "/" + runId;
-    this.signalKey = (keyPrefix == null ? "" : keyPrefix) + "_signal/" + runId;
-    this.turnDir = (keyPrefix == null ? "" : keyPrefix) + "_turns/" + runId;
+    // rdzv's own keys: outside PyTorch's directories and injective across run ids, so another
+    // run id can never name them (RendezvousKeys).
+    this.signalKey = keys.etcdOwn(RendezvousKeys.Own.SIGNAL);
+    this.turnDir = keys.etcdOwnDirectory(RendezvousKeys.Own.TURN_QUEUE);
+    this.noteDir = keys.etcdOwnDirectory(RendezvousKeys.Own.NODE);
     this.ttlSeconds = ttlSeconds != null && ttlSeconds > 0 ? ttlSeconds : DEFAULT_TTL_SECONDS;
+    pathProblem(runId)
+        .ifPresent(
+            why ->
+                System.getLogger(EtcdV2Backend.class.getName())
+                    .log(System.Logger.Level.WARNING, "rendezvous ''{0}'': {1}", runId, why));
+  }
+
+  /**
+   * Why PyTorch's etcd-v2 state key of {@code runId} can meet another run's, if it can: etcd v2
+   * keys are paths, so {@code <prefix>/a/b} lives inside the directory of run {@code a} (one of the
+   * two writes fails with "Not a file" or "Not a directory"), and etcd cleans {@code //}, {@code .}
+   * and {@code ..} segments and a trailing {@code /} away ({@code a//b} is {@code a/b}).
+   */
+  static Optional<String> pathProblem(String runId) {
+    if (runId.indexOf('/') < 0 && !runId.equals(".") && !runId.equals("..")) {
+      return Optional.empty();
+    }
+    return Optional.of(
+        "etcd v2 keys are paths, and the state key "
+            + EtcdRendezvous.V2_STATE_PREFIX
+            + "/"
+            + runId
+            + " contains a '/' or a '.'/'..' segment: it can fall inside another run's key or be"
+            + " cleaned into one (PyTorch's key scheme); use a run id without '/'");
   }
 
   @Override
@@ -70,7 +102,7 @@ final class EtcdV2Backend implements RendezvousBackend {
 
   /**
    * Writes the state; after a {@code significant} write also touches the signal key {@code
-   * <prefix>_signal/<run_id>} (outside PyTorch's directories, TTL 7200 s), which is what {@link
+   * /rdzv/v1/<E(run_id)>/signal} (outside PyTorch's directories, TTL 7200 s), which is what {@link
    * #awaitChange} watches, so joins below the minimum and heartbeats wake nobody.
    */
   @Override
@@ -128,6 +160,53 @@ final class EtcdV2Backend implements RendezvousBackend {
       System.getLogger(EtcdV2Backend.class.getName())
           .log(System.Logger.Level.DEBUG, "could not signal a state change: {0}", e.getMessage());
     }
+  }
+
+  /** {@code /rdzv/v1/<E(run_id)>/node/<E(node)>}, with the state's TTL; best effort. */
+  @Override
+  public void publishNote(org.rdzv.dynamic.NodeDescriptor node, NodeNote note) {
+    String key = noteDir + "/" + RendezvousKeys.encodeRunId(node.toString());
+    try {
+      if (note == null) {
+        client.delete(key, Map.of());
+      } else {
+        client.put(
+            key, EtcdV2Client.form("value", note.encode(), "ttl", Integer.toString(ttlSeconds)));
+      }
+    } catch (EtcdV2Exception e) {
+      // Only a hint for status tools.
+    }
+  }
+
+  /**
+   * The notes of every node of {@code runId}: one listing of its note directory.
+   *
+   * @throws RendezvousException if etcd cannot be reached
+   */
+  static Map<org.rdzv.dynamic.NodeDescriptor, NodeNote> readNotes(
+      EtcdV2Client client, String runId) {
+    String dir = RendezvousKeys.of(runId).etcdOwnDirectory(RendezvousKeys.Own.NODE);
+    Map<org.rdzv.dynamic.NodeDescriptor, NodeNote> notes = new java.util.HashMap<>();
+    EtcdV2Client.Node listing;
+    try {
+      listing = client.get(dir, false).node();
+    } catch (EtcdV2Exception e) {
+      if (e.keyNotFound()) {
+        return notes;
+      }
+      throw translate(e);
+    }
+    for (EtcdV2Client.Node child :
+        listing.nodes() == null ? List.<EtcdV2Client.Node>of() : listing.nodes()) {
+      String name = child.key().substring(child.key().lastIndexOf('/') + 1);
+      RendezvousKeys.decodeRunId(name)
+          .flatMap(org.rdzv.dynamic.NodeDescriptor::parse)
+          .ifPresent(
+              n ->
+                  NodeNote.parse(child.value() == null ? "" : child.value())
+                      .ifPresent(note -> notes.put(n, note)));
+    }
+    return notes;
   }
 
   private Optional<SetResult> readAfterLoss() {
@@ -200,11 +279,11 @@ final class EtcdV2Backend implements RendezvousBackend {
   }
 
   /**
-   * A turn among Java writers: an in-order key under {@code <prefix>_turns/<run_id>} (TTL 60 s, so
-   * a dead holder's turn lapses) whose place in the sorted listing is this node's place in the
-   * queue; the node waits for the key just before it to be deleted. Closing the turn deletes the
-   * key. If the queue does not move for {@code timeout}, the node goes ahead: its write is still
-   * fenced by its token.
+   * A turn among Java writers: an in-order key under {@code /rdzv/v1/<E(run_id)>/turn_queue} (TTL
+   * 60 s, so a dead holder's turn lapses) whose place in the sorted listing is this node's place in
+   * the queue; the node waits for the key just before it to be deleted. Closing the turn deletes
+   * the key. If the queue does not move for {@code timeout}, the node goes ahead: its write is
+   * still fenced by its token.
    */
   @Override
   public Turn awaitTurn(Duration timeout, org.rdzv.dynamic.NodeDescriptor joining)

@@ -1,8 +1,12 @@
 package org.rdzv.etcd;
 
+import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.rdzv.api.RendezvousParameters;
+import org.rdzv.dynamic.NodeDescriptor;
+import org.rdzv.dynamic.NodeNote;
 import org.rdzv.dynamic.RendezvousSettings;
 import org.rdzv.dynamic.spi.CreatedBackend;
 import org.rdzv.dynamic.spi.RendezvousBackendProvider;
@@ -40,5 +44,13 @@ public final class EtcdV2HandlerProvider implements RendezvousBackendProvider {
             null)
         .getState()
         .map(s -> s.state());
+  }
+
+  /** The notes under {@code /rdzv/v1/<E(run_id)>/node}, one listing; writes nothing. */
+  @Override
+  public Map<NodeDescriptor, NodeNote> readNotes(
+      RendezvousParameters params, Collection<NodeDescriptor> nodes) {
+    return EtcdV2Backend.readNotes(
+        EtcdV2Client.create(EtcdConnection.forDynamic(params)), params.runId());
   }
 }

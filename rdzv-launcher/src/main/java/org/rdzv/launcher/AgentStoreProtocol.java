@@ -67,6 +67,9 @@ final class AgentStoreProtocol {
 
   private static final long MAX_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
 
+  /** How often a wait for other agents says what it waits for. */
+  static final Duration PROGRESS_INTERVAL = Duration.ofSeconds(5);
+
   /** Who wrote a role info. */
   enum Peer {
     RDZV("an rdzv agent"),
@@ -219,6 +222,7 @@ final class AgentStoreProtocol {
     String v2 = ROLE_INFO_V2_PREFIX + i;
     String v1 = ROLE_INFO_PREFIX + i;
     long pause = TimeUnit.MILLISECONDS.toNanos(1);
+    long nextNote = System.nanoTime() + PROGRESS_INTERVAL.toNanos();
     while (true) {
       if (store.check(List.of(v2))) {
         byte[] data = store.get(v2);
@@ -231,6 +235,16 @@ final class AgentStoreProtocol {
         return new Identified(Peer.TORCHRUN_1_13, RoleInfo.decode(store.get(v1), i));
       }
       long left = deadline - System.nanoTime();
+      if (left > 0 && System.nanoTime() - nextNote >= 0) {
+        nextNote = System.nanoTime() + PROGRESS_INTERVAL.toNanos();
+        LOG.log(
+            System.Logger.Level.INFO,
+            "rank assignment: waiting for agent {0} to write its role info ({1} or {2}); {3} left",
+            String.valueOf(i),
+            v2,
+            v1,
+            seconds(Duration.ofSeconds(Math.max(0, left / 1_000_000_000L))));
+      }
       if (left <= 0) {
         throw new RendezvousTimeoutException(
             "agent "
@@ -253,11 +267,19 @@ final class AgentStoreProtocol {
     }
   }
 
-  /** Reads {@code key}, turning a timeout into one line naming the agent that should write it. */
+  /**
+   * Reads {@code key}, saying every {@link #PROGRESS_INTERVAL} what it waits for, and turning a
+   * timeout into one line naming the agent that should write it.
+   */
   private static byte[] awaitKey(
       Store store, String key, int writer, String protocol, Duration timeout) {
     try {
-      store.await(List.of(key), timeout);
+      awaitWithProgress(
+          store,
+          key,
+          timeout,
+          () ->
+              "waiting for agent " + writer + " to write " + key + " (" + protocol + " protocol)");
       return store.get(key);
     } catch (StoreTimeoutException e) {
       throw new RendezvousTimeoutException(
@@ -270,6 +292,35 @@ final class AgentStoreProtocol {
               + " agent protocol) within "
               + seconds(timeout),
           e);
+    }
+  }
+
+  /**
+   * {@code store.await(key)} in slices of {@link #PROGRESS_INTERVAL}, logging {@code what} (and the
+   * time left) after each slice that ends without the key.
+   *
+   * @throws StoreTimeoutException when {@code timeout} passes
+   */
+  static void awaitWithProgress(
+      Store store, String key, Duration timeout, java.util.function.Supplier<String> what) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      long left = deadline - System.nanoTime();
+      long slice = Math.min(left, PROGRESS_INTERVAL.toNanos());
+      try {
+        store.await(List.of(key), Duration.ofNanos(Math.max(1_000_000, slice)));
+        return;
+      } catch (StoreTimeoutException e) {
+        left = deadline - System.nanoTime();
+        if (left <= 0) {
+          throw e;
+        }
+        LOG.log(
+            System.Logger.Level.INFO,
+            "{0}; {1} left",
+            what.get(),
+            seconds(Duration.ofSeconds(Math.max(0, left / 1_000_000_000L))));
+      }
     }
   }
 
@@ -296,26 +347,75 @@ final class AgentStoreProtocol {
    */
   static void exitBarrier(
       AgentProtocol protocol, Store store, int rank, int worldSize, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
     if (protocol == AgentProtocol.V2) {
       long arrived = store.add(BARRIER_MEMBERS_KEY, 1);
       if (arrived == worldSize) {
         store.set(BARRIER_LAST_KEY, "<val_ignored>".getBytes(StandardCharsets.US_ASCII));
       }
-      store.await(List.of(BARRIER_LAST_KEY), timeout);
+      try {
+        awaitWithProgress(
+            store,
+            BARRIER_LAST_KEY,
+            timeout,
+            () -> "exit barrier: " + finished(store, worldSize) + "; waiting for the others");
+      } catch (StoreTimeoutException e) {
+        throw new StoreTimeoutException(
+            "exit barrier: " + finished(store, worldSize) + " within " + seconds(timeout), e);
+      }
       return;
     }
     String me = Integer.toString(rank);
     store.set(TERMINAL_STATE_PREFIX + me, me.getBytes(StandardCharsets.UTF_8));
-    for (int i = 0; i < worldSize; i++) {
-      store.await(List.of(TERMINAL_STATE_PREFIX + i), timeout);
-      store.get(TERMINAL_STATE_PREFIX + i);
-    }
+    awaitAgents(store, "", worldSize, deadline, timeout);
     store.set(TERMINAL_STATE_PREFIX + me + ".FIN", "FIN".getBytes(StandardCharsets.US_ASCII));
     if (rank == 0) {
-      for (int i = 0; i < worldSize; i++) {
-        store.await(List.of(TERMINAL_STATE_PREFIX + i + ".FIN"), timeout);
-        store.get(TERMINAL_STATE_PREFIX + i + ".FIN");
+      awaitAgents(store, ".FIN", worldSize, deadline, timeout);
+    }
+  }
+
+  /** 2.x: {@code 2 of 3 agents finished}, from the barrier's counter. */
+  private static String finished(Store store, int worldSize) {
+    try {
+      return store.add(BARRIER_MEMBERS_KEY, 0) + " of " + worldSize + " agents finished";
+    } catch (StoreException e) {
+      return "? of " + worldSize + " agents finished";
+    }
+  }
+
+  /** 1.13: waits for {@code terminal_state<i><suffix>} of every agent, naming those missing. */
+  private static void awaitAgents(
+      Store store, String suffix, int worldSize, long deadline, Duration timeout) {
+    for (int i = 0; i < worldSize; i++) {
+      String key = TERMINAL_STATE_PREFIX + i + suffix;
+      try {
+        awaitWithProgress(
+            store,
+            key,
+            remaining(deadline),
+            () -> "exit barrier: waiting for agents " + missing(store, suffix, worldSize));
+      } catch (StoreTimeoutException e) {
+        throw new StoreTimeoutException(
+            "exit barrier: agents "
+                + missing(store, suffix, worldSize)
+                + " of "
+                + worldSize
+                + " did not finish within "
+                + seconds(timeout),
+            e);
+      }
+      store.get(key);
+    }
+  }
+
+  /** The agents whose {@code terminal_state<i><suffix>} is not there yet. */
+  private static List<Integer> missing(Store store, String suffix, int worldSize) {
+    List<Integer> missing = new ArrayList<>();
+    for (int i = 0; i < worldSize && missing.size() < 16; i++) {
+      if (!store.check(List.of(TERMINAL_STATE_PREFIX + i + suffix))) {
+        missing.add(i);
       }
     }
+    return missing;
   }
 }

@@ -13,21 +13,20 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.IntConsumer;
 
 /**
- * The worker processes of one attempt on one agent: started together, each watched by a thread
- * blocked in {@link Process#waitFor()} (so an exit is reported the moment it happens), stopped
- * together (SIGTERM, a grace period, then SIGKILL for each worker and every process it started).
- * Thread-safe.
+ * The worker processes of one attempt on one agent: started together, each in a session of its own
+ * (as PyTorch 2.x does), each watched by a thread blocked in {@link Process#waitFor()} (so an exit
+ * is reported the moment it happens), stopped together: SIGTERM to each worker and every process it
+ * started ({@link ProcessTree}: its session, its descendants, and processes that left both but hold
+ * its output), a grace period, then SIGKILL to whatever is left. Thread-safe.
  */
 final class LocalWorkers {
   private static final System.Logger LOG = System.getLogger(LocalWorkers.class.getName());
@@ -62,14 +61,28 @@ final class LocalWorkers {
     final List<Thread> pumps = new ArrayList<>();
     final Instant started;
 
+    /** The worker as the process tree knows it (its session, start time and outputs). */
+    final ProcessTree.Root root;
+
     Worker(Spec spec, Process process, Instant started) {
       this.spec = spec;
       this.process = process;
       this.started = started;
+      this.root =
+          new ProcessTree.Root(
+              process.pid(),
+              ProcessTree.stat(process.pid()).map(ProcessTree.Stat::startTicks).orElse(0L),
+              ProcessTree.outputs(process.pid(), spec.dir()));
     }
   }
 
   private final List<Worker> workers;
+
+  /** Held by the one caller of {@link #stop} that stops; others wait for it, bounded. */
+  private final ReentrantLock stopping = new ReentrantLock();
+
+  /** What {@link #stop} takes beyond the grace: the SIGKILL pass and draining output. */
+  private static final long STOP_SLACK_NANOS = TimeUnit.SECONDS.toNanos(6);
 
   private LocalWorkers(List<Worker> workers) {
     this.workers = workers;
@@ -123,8 +136,12 @@ final class LocalWorkers {
   }
 
   private static Worker startOne(Spec spec, PrintStream out, PrintStream err) throws IOException {
-    ProcessBuilder builder = new ProcessBuilder(spec.command());
+    ProcessBuilder builder = new ProcessBuilder(ProcessTree.inNewSession(spec.command()));
     builder.environment().putAll(spec.environment());
+    if (ProcessTree.SETSID != null) {
+      // setsid would report a missing program only as its own exit status; fail as before instead.
+      requireExecutable(spec.command().get(0), builder.environment().get("PATH"));
+    }
     Path outFile = null;
     Path errFile = null;
     if (spec.dir() != null) {
@@ -173,6 +190,32 @@ final class LocalWorkers {
               process.pid()));
     }
     return worker;
+  }
+
+  /** Fails like {@link ProcessBuilder#start()} when {@code program} cannot be executed. */
+  static void requireExecutable(String program, String path) throws IOException {
+    List<Path> candidates = new ArrayList<>();
+    if (program.contains("/")) {
+      candidates.add(Path.of(program));
+    } else if (path != null) {
+      for (String dir : path.split(":")) {
+        candidates.add(Path.of(dir.isEmpty() ? "." : dir, program));
+      }
+    }
+    boolean exists = false;
+    for (Path candidate : candidates) {
+      if (Files.isRegularFile(candidate)) {
+        exists = true;
+        if (Files.isExecutable(candidate)) {
+          return;
+        }
+      }
+    }
+    throw new IOException(
+        "Cannot run program \""
+            + program
+            + "\": "
+            + (exists ? "error=13, Permission denied" : "error=2, No such file or directory"));
   }
 
   private static PrintStream console(PrintStream given, PrintStream fallback) {
@@ -359,50 +402,134 @@ final class LocalWorkers {
   }
 
   /**
-   * Stops every worker that still runs: SIGTERM, up to {@code grace} for them to exit, then SIGKILL
-   * to each worker and to every process it had started. Returns when all are gone (or after a last
-   * short wait). Idempotent.
+   * Stops every worker that still runs, and every process it started: SIGTERM to all of them at
+   * once, up to {@code grace} for them to exit, then SIGKILL to whatever is left (processes found
+   * anew, so children started meanwhile go too). Returns within {@code grace} plus a few seconds
+   * whatever the processes do. Idempotent.
    */
   void stop(Duration grace) {
-    Set<ProcessHandle> tree = new LinkedHashSet<>();
-    List<CompletableFuture<Process>> exits = new ArrayList<>();
+    // The agent's run and a signal handler may both stop the workers: one does, the other waits
+    // for it, never past the same bound.
+    boolean locked = false;
+    try {
+      locked = stopping.tryLock(grace.toNanos() + STOP_SLACK_NANOS, TimeUnit.NANOSECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    if (!locked) {
+      return;
+    }
+    try {
+      stopLocked(grace);
+    } finally {
+      stopping.unlock();
+    }
+  }
+
+  private void stopLocked(Duration grace) {
+    long deadline = System.nanoTime() + grace.toNanos();
+    Set<Long> agentSessions = ProcessTree.agentSessions();
+    Map<Long, String> first = tree(agentSessions);
     for (Worker w : workers) {
       if (w.process.isAlive()) {
-        w.process.descendants().forEach(tree::add);
-        // torchrun's words (PContext.close), so that logs read the same.
+        // torchrun's line, so logs read the same.
         LOG.log(
             Level.WARNING,
             "Sending process {0} closing signal SIGTERM",
             String.valueOf(w.process.pid()));
         w.process.destroy();
-        exits.add(w.process.onExit());
       }
     }
-    await(exits, grace);
+    signal(first, false);
+    awaitGone(first.keySet(), deadline);
+    Map<Long, String> left = tree(agentSessions);
     for (Worker w : workers) {
       if (w.process.isAlive()) {
-        w.process.descendants().forEach(tree::add);
         LOG.log(
             Level.WARNING,
-            "worker {0} (pid {1}) ignored SIGTERM for {2}; killing it",
-            String.valueOf(w.spec.localRank()),
-            String.valueOf(w.process.pid()),
-            grace);
+            "Unable to shutdown process {0} via SIGTERM, forcefully exiting via SIGKILL",
+            String.valueOf(w.process.pid()));
         w.process.destroyForcibly();
       }
     }
-    List<CompletableFuture<ProcessHandle>> treeExits = new ArrayList<>();
-    for (ProcessHandle h : tree) {
-      if (h.isAlive()) {
-        h.destroyForcibly();
-        treeExits.add(h.onExit());
+    for (Long pid : first.keySet()) {
+      left.putIfAbsent(pid, first.get(pid));
+    }
+    signal(left, true);
+    // SIGKILL cannot be refused; this wait only lets the kernel finish. (Orphans are reaped by
+    // init; where no init reaps, they linger as zombies, which this wait does not count.)
+    awaitGone(left.keySet(), System.nanoTime() + TimeUnit.SECONDS.toNanos(2));
+    awaitOutput(Duration.ofSeconds(2));
+  }
+
+  /**
+   * The live processes the workers started (not the workers themselves), with what started them,
+   * for log lines: descendants, and what {@link ProcessTree#members} finds.
+   */
+  private Map<Long, String> tree(Set<Long> agentSessions) {
+    Map<Long, String> tree = new LinkedHashMap<>();
+    List<ProcessTree.Root> roots = new ArrayList<>();
+    Set<Long> workerPids = new java.util.HashSet<>();
+    for (Worker w : workers) {
+      workerPids.add(w.process.pid());
+      roots.add(w.root);
+      w.process.descendants().forEach(h -> tree.put(h.pid(), "worker " + w.spec.localRank()));
+    }
+    for (long pid : ProcessTree.members(roots, agentSessions)) {
+      tree.putIfAbsent(pid, "a worker");
+    }
+    tree.keySet().removeAll(workerPids);
+    return tree;
+  }
+
+  /** Sends SIGTERM (or SIGKILL) to each live process of {@code tree}. */
+  private static void signal(Map<Long, String> tree, boolean kill) {
+    for (var e : tree.entrySet()) {
+      Optional<ProcessHandle> h = ProcessHandle.of(e.getKey());
+      if (h.isEmpty() || !running(e.getKey())) {
+        continue; // gone, or a zombie its parent has yet to reap
+      }
+      LOG.log(
+          kill ? Level.WARNING : Level.INFO,
+          "Sending process {0} ({1}, started by {2}) closing signal {3}",
+          String.valueOf(e.getKey()),
+          h.get().info().command().orElse("?"),
+          e.getValue(),
+          kill ? "SIGKILL" : "SIGTERM");
+      if (kill) {
+        h.get().destroyForcibly();
+      } else {
+        h.get().destroy();
       }
     }
-    await(exits, Duration.ofSeconds(10));
-    // SIGKILL cannot be refused; this wait only lets the kernel finish. (Orphans are reaped by
-    // init; where no init reaps, they linger as zombies, which this wait would not see end.)
-    await(treeExits, Duration.ofSeconds(2));
-    awaitOutput(Duration.ofSeconds(2));
+  }
+
+  /** Waits until no worker and none of {@code others} runs, or until {@code deadline}. */
+  private void awaitGone(Set<Long> others, long deadline) {
+    long pause = 5_000_000;
+    while (System.nanoTime() - deadline < 0) {
+      boolean alive = false;
+      for (Worker w : workers) {
+        alive |= w.process.isAlive();
+      }
+      if (!alive && others.stream().noneMatch(LocalWorkers::running)) {
+        return;
+      }
+      // Polling with a deadline: the processes are not our children, so nothing signals their end.
+      java.util.concurrent.locks.LockSupport.parkNanos(
+          Math.min(pause, Math.max(0, deadline - System.nanoTime())));
+      pause = Math.min(pause * 2, 100_000_000);
+      if (Thread.interrupted()) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+  }
+
+  /** Whether a process is alive and not a zombie waiting to be reaped. */
+  private static boolean running(long pid) {
+    return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)
+        && !ProcessTree.isZombie(pid);
   }
 
   /** Waits (bounded) for the output pumps to drain what the workers wrote before exiting. */
@@ -421,22 +548,6 @@ final class LocalWorkers {
           return;
         }
       }
-    }
-  }
-
-  private static void await(List<? extends CompletableFuture<?>> futures, Duration timeout) {
-    if (futures.isEmpty()) {
-      return;
-    }
-    try {
-      CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new))
-          .get(timeout.toNanos(), TimeUnit.NANOSECONDS);
-    } catch (TimeoutException e) {
-      // the caller escalates
-    } catch (ExecutionException e) {
-      LOG.log(Level.DEBUG, "waiting for worker exit failed", e);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
     }
   }
 }

@@ -243,4 +243,32 @@ class AgentStoreProtocolTest {
             "agent 0 did not write torchelastic/assigned_ranks/1 (torchrun 2.x's agent protocol)"
                 + " within");
   }
+
+  /** An exit barrier that times out says which agents (1.13) or how many (2.x) did not finish. */
+  @ParameterizedTest
+  @EnumSource(AgentProtocol.class)
+  void anExitBarrierTimeoutSaysWhoIsMissing(AgentProtocol protocol) throws Exception {
+    // Agents 0 and 1 of three arrive; agent 2 never does.
+    CompletableFuture<Throwable> zero = barrier(protocol, 0);
+    CompletableFuture<Throwable> one = barrier(protocol, 1);
+    String expected =
+        protocol == AgentProtocol.V2
+            ? "exit barrier: 2 of 3 agents finished within 2 s"
+            : "exit barrier: agents [2] of 3 did not finish within 2 s";
+    assertThat(zero.get(60, TimeUnit.SECONDS)).hasMessage(expected);
+    assertThat(one.get(60, TimeUnit.SECONDS)).hasMessage(expected);
+  }
+
+  private CompletableFuture<Throwable> barrier(AgentProtocol protocol, int rank) {
+    Store store = roundStore();
+    return GlooWorkersTest.async(
+        () -> {
+          try {
+            AgentStoreProtocol.exitBarrier(protocol, store, rank, 3, Duration.ofSeconds(2));
+            return null;
+          } catch (RuntimeException e) {
+            return e;
+          }
+        });
+  }
 }

@@ -37,6 +37,20 @@ final class Connector {
   /** Whether the 2.x server answers PING (2.5+). */
   private boolean pingSupported = true;
 
+  /** Whether a connection was ever made: then a refused reconnect means the server is gone. */
+  private volatile boolean connected;
+
+  /** Set by the client's close: a connect loop in progress gives up. */
+  private volatile boolean cancelled;
+
+  /** Makes {@link #open} give up at its next attempt (the client closes). */
+  void cancel() {
+    cancelled = true;
+  }
+
+  /** How often the first connection says that it still waits for a refusing server. */
+  private static final long WAITING_NOTE_NANOS = TimeUnit.SECONDS.toNanos(10);
+
   Connector(TcpStoreOptions options) {
     this.options = options;
     this.address = InetSocketAddress.createUnresolved(options.host(), options.port());
@@ -52,18 +66,54 @@ final class Connector {
     return family;
   }
 
-  /** Connects (and handshakes) with retries until {@code deadline}. One caller at a time. */
+  /**
+   * Connects (and handshakes) with retries until {@code deadline}. One caller at a time. A refused
+   * connection is retried only while waiting for a server to come up the first time ({@link
+   * TcpStoreOptions#awaitServer()}); a server that was reachable and now refuses is gone (killed,
+   * or its host restarted), so that is reported at once instead of after the timeout. Other
+   * failures (timeouts, resets during the handshake, an unreachable host) are retried until the
+   * deadline.
+   *
+   * @throws StoreException at once for a refused connection that is not awaited, naming the address
+   * @throws StoreTimeoutException when the deadline passes
+   */
   Link open(long deadline) {
     long backoff = INITIAL_BACKOFF_NANOS;
     IOException last = null;
     int attempts = 0;
+    long start = System.nanoTime();
+    long nextNote = start + WAITING_NOTE_NANOS;
     while (true) {
       attempts++;
       try {
-        return attempt(deadline);
+        Link l = attempt(deadline);
+        connected = true;
+        return l;
       } catch (IOException e) {
         last = e;
         LOG.log(Level.DEBUG, "connecting to {0} failed: {1}", address, e.toString());
+        if (refused(e) && (connected || !options.awaitServer())) {
+          throw new StoreException(
+              "connecting to the store at "
+                  + describeAddress()
+                  + " failed: "
+                  + e.getMessage()
+                  + (connected ? " (it was reachable before: the store has gone)" : ""),
+              e);
+        }
+      }
+      long now = System.nanoTime();
+      if (now - nextNote >= 0 && deadline - now > 0) {
+        nextNote = now + WAITING_NOTE_NANOS;
+        LOG.log(
+            Level.INFO,
+            "waiting for the store at {0} ({1}); retrying for {2} s more",
+            describeAddress(),
+            describe(last),
+            String.valueOf((deadline - now) / 1_000_000_000L));
+      }
+      if (cancelled) {
+        throw new StoreException("the store client for " + describeAddress() + " is closed");
       }
       long left = deadline - System.nanoTime();
       if (left <= 0) {
@@ -75,7 +125,7 @@ final class Connector {
                 + " ("
                 + attempts
                 + " attempts): "
-                + last.getMessage(),
+                + describe(last),
             last);
       }
       long jittered = backoff / 2 + ThreadLocalRandom.current().nextLong(backoff);
@@ -88,6 +138,24 @@ final class Connector {
       }
       backoff = Math.min(backoff * 2, MAX_BACKOFF_NANOS);
     }
+  }
+
+  /** The message of {@code e}, or its kind when it has none ("SocketTimeoutException"). */
+  private static String describe(IOException e) {
+    return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+  }
+
+  /** Whether every address refused (nothing listens there), as opposed to a timeout or reset. */
+  private static boolean refused(IOException e) {
+    if (!(e instanceof java.net.ConnectException)) {
+      return false;
+    }
+    for (Throwable other : e.getSuppressed()) {
+      if (!(other instanceof java.net.ConnectException)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   static int millisLeft(long deadline) {

@@ -97,6 +97,10 @@ final class TcpStoreClient implements TcpStore {
       }
       if (link == null) {
         link = connector.open(System.nanoTime() + timeout.toNanos());
+        if (closed) {
+          dropLink();
+          throw new StoreException("the store client for " + describeAddress() + " is closed");
+        }
       }
       link.readTimeout(timeout);
       T result = exchange.run(link, connector.family());
@@ -510,13 +514,26 @@ final class TcpStoreClient implements TcpStore {
     if (l != null) {
       l.close();
     }
-    lock.lock();
+    connector.cancel();
+    // A thread may hold the lock while it connects (bounded by the timeout): close without waiting
+    // for it. It sees the client closed when it gets the lock and drops what it opened then.
+    boolean locked = false;
     try {
-      dropLink();
-    } finally {
-      lock.unlock();
+      locked = lock.tryLock(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    if (locked) {
+      try {
+        dropLink();
+      } finally {
+        lock.unlock();
+      }
     }
   }
+
+  /** How long {@link #close()} waits for a request in flight to release the connection. */
+  private static final long CLOSE_WAIT_MILLIS = 1000;
 
   private void closeQuietly() {
     closed = true;

@@ -16,6 +16,10 @@ import java.util.OptionalInt;
  * @param worldSize when present together with {@code waitForWorkers}, the client announces itself
  *     like a torch worker with {@code ADD "init/" +1} right after connecting
  * @param waitForWorkers PyTorch's {@code wait_for_workers} (default true)
+ * @param awaitServer whether the first connection retries a refused connection until {@code
+ *     timeout}, as PyTorch does, because nodes may start before the node that hosts the store
+ *     (default true); false fails at once, as a status tool wants. Once connected, a refused
+ *     reconnect always fails at once: the server was there and is gone
  */
 public record TcpStoreOptions(
     String host,
@@ -23,7 +27,8 @@ public record TcpStoreOptions(
     Duration timeout,
     StoreProtocol protocol,
     OptionalInt worldSize,
-    boolean waitForWorkers) {
+    boolean waitForWorkers,
+    boolean awaitServer) {
 
   /** PyTorch's default store timeout. */
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(300);
@@ -52,7 +57,11 @@ public record TcpStoreOptions(
   /** A builder starting from this record's values. */
   public Builder toBuilder() {
     Builder b =
-        new Builder(host, port).timeout(timeout).protocol(protocol).waitForWorkers(waitForWorkers);
+        new Builder(host, port)
+            .timeout(timeout)
+            .protocol(protocol)
+            .waitForWorkers(waitForWorkers)
+            .awaitServer(awaitServer);
     worldSize.ifPresent(b::worldSize);
     return b;
   }
@@ -65,6 +74,7 @@ public record TcpStoreOptions(
     private StoreProtocol protocol = StoreProtocol.AUTO;
     private OptionalInt worldSize = OptionalInt.empty();
     private boolean waitForWorkers = true;
+    private boolean awaitServer = true;
 
     private Builder(String host, int port) {
       this.host = host;
@@ -92,8 +102,18 @@ public record TcpStoreOptions(
       return this;
     }
 
+    /**
+     * Whether the first connection waits (up to the timeout) for a server that refuses, as
+     * PyTorch's client does (default true); false reports a refused connection at once.
+     */
+    public Builder awaitServer(boolean awaitServer) {
+      this.awaitServer = awaitServer;
+      return this;
+    }
+
     public TcpStoreOptions build() {
-      return new TcpStoreOptions(host, port, timeout, protocol, worldSize, waitForWorkers);
+      return new TcpStoreOptions(
+          host, port, timeout, protocol, worldSize, waitForWorkers, awaitServer);
     }
   }
 }

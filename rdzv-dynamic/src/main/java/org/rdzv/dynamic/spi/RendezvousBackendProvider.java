@@ -1,10 +1,14 @@
 package org.rdzv.dynamic.spi;
 
+import java.util.Collection;
+import java.util.Map;
 import java.util.Optional;
 import org.rdzv.api.RendezvousParameters;
 import org.rdzv.api.RendezvousStatus;
 import org.rdzv.api.spi.RendezvousHandlerProvider;
 import org.rdzv.dynamic.DynamicRendezvousHandler;
+import org.rdzv.dynamic.NodeDescriptor;
+import org.rdzv.dynamic.NodeNote;
 import org.rdzv.dynamic.RendezvousSettings;
 import org.rdzv.dynamic.StateSnapshot;
 
@@ -63,9 +67,36 @@ public interface RendezvousBackendProvider extends RendezvousHandlerProvider {
     return DynamicRendezvousHandler.create(this, params);
   }
 
-  /** {@link #readState}, decoded ({@link StateSnapshot#decode}) and shown as a dynamic state. */
+  /**
+   * Reads the notes ({@link org.rdzv.dynamic.RendezvousBackend#publishNote}) of {@code nodes} (a
+   * backend may return others too) without writing anything, for status tools. The default has
+   * none. A failure is for the caller to ignore: notes are hints.
+   *
+   * @throws org.rdzv.api.RendezvousConnectionException if the backend cannot be reached
+   */
+  default Map<NodeDescriptor, NodeNote> readNotes(
+      RendezvousParameters params, Collection<NodeDescriptor> nodes) {
+    return Map.of();
+  }
+
+  /**
+   * {@link #readState}, decoded ({@link StateSnapshot#decode}) and shown as a dynamic state, with
+   * the node range and join deadlines the nodes' notes give ({@link #readNotes}; without them,
+   * unknown).
+   */
   @Override
   default Optional<RendezvousStatus> readStatus(RendezvousParameters params) {
-    return readState(params).map(StateSnapshot::decode).map(s -> s.toStatus(params.runId()));
+    return readState(params)
+        .map(StateSnapshot::decode)
+        .map(
+            s -> {
+              Map<NodeDescriptor, NodeNote> notes;
+              try {
+                notes = readNotes(params, s.nodes());
+              } catch (RuntimeException e) {
+                notes = Map.of(); // the state alone still shows
+              }
+              return s.toStatus(params.runId(), notes);
+            });
   }
 }
