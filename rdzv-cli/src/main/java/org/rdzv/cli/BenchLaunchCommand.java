@@ -58,7 +58,7 @@ public final class BenchLaunchCommand implements Callable<Integer> {
       names = "--torchrun",
       paramLabel = "PATH",
       description =
-          "torchrun 1.13 wrapper (default: ../shared/tools/torchrun_py311.py next to this checkout).")
+          "torchrun 1.13 wrapper script (default: the one rdzv ships, as shared/tools/torchrun_py311.py).")
   Path torchrun;
 
   @Option(

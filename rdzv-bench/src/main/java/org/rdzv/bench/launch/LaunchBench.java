@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
+import org.rdzv.testing.Torch;
 
 /**
  * The engine of {@code rdzv bench launch}: wall time of a whole standalone launch (start,
@@ -27,8 +28,8 @@ public final class LaunchBench {
    * @param warmup untimed launches of each first
    * @param nproc workers per launch, at least 1
    * @param rdzv the rdzv launcher script, or {@code null} for {@code bin/rdzv} of this installation
-   * @param torchrun the torchrun 1.13 wrapper, or {@code null} for {@code
-   *     ../shared/tools/torchrun_py311.py} next to it
+   * @param torchrun the torchrun 1.13 wrapper script, or {@code null} for the one rdzv-testing
+   *     ships (as {@code shared/tools/torchrun_py311.py})
    * @param python the interpreter that imports PyTorch 1.13
    * @param torch2 the root holding PyTorch 2.6 ({@code DIR/enter torchrun} runs its torchrun)
    * @param noPytorch time rdzv only
@@ -91,13 +92,15 @@ public final class LaunchBench {
               "" + o.nproc(),
               "--no-python",
               "true");
+      // The wrapper that starts Debian's torchrun 1.13 on Python 3.11 (it crashes at start there
+      // otherwise): the one given, else the copy rdzv-testing ships.
       Path wrapper =
-          o.torchrun() != null
-              ? o.torchrun()
-              : root == null ? null : root.resolveSibling("shared/tools/torchrun_py311.py");
-      if (wrapper == null || !Files.isRegularFile(wrapper)) {
+          o.torchrun() != null ? o.torchrun() : Path.of(Torch.V1_13.torchrun().getLast());
+      if (!Files.isRegularFile(wrapper)) {
         throw new IllegalArgumentException(
-            "--torchrun: cannot find shared/tools/torchrun_py311.py next to this checkout (give --torchrun PATH, or --no-pytorch).");
+            "--torchrun: no such file: "
+                + wrapper
+                + " (give the torchrun 1.13 wrapper, or --no-pytorch).");
       }
       theirs =
           List.of(
