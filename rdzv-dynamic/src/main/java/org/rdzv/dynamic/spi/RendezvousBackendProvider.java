@@ -59,6 +59,29 @@ public interface RendezvousBackendProvider extends RendezvousHandlerProvider {
   Optional<byte[]> readState(RendezvousParameters params);
 
   /**
+   * The operations of the scalable protocol ({@code --rdzv-conf protocol=scalable}) for {@code
+   * params.runId()} on this backend: what a node uses to join, heartbeat and learn its rank, each
+   * at O(1) cost. Called once per handler (and by status tools with {@code readOnly}); may share
+   * connections among the handlers of one process. With {@code readOnly} it hosts nothing and
+   * answers within a few seconds.
+   *
+   * <p>The default refuses: a backend offers the scalable protocol by overriding this ({@code c10d}
+   * and {@code etcd-v3} do).
+   *
+   * @throws IllegalArgumentException if this backend has no scalable protocol, or for invalid
+   *     options
+   * @throws org.rdzv.api.RendezvousConnectionException if the backend cannot be reached or hosted
+   */
+  default ScalableStore createScalableStore(
+      RendezvousParameters params, RendezvousSettings settings, boolean readOnly) {
+    throw new IllegalArgumentException(
+        "The rendezvous backend '"
+            + name()
+            + "' does not support protocol=scalable; use the c10d or etcd-v3 backend, or"
+            + " protocol=pytorch.");
+  }
+
+  /**
    * {@code create_backend} then {@code create_handler}: see {@link
    * DynamicRendezvousHandler#create(RendezvousBackendProvider, RendezvousParameters)}.
    */
