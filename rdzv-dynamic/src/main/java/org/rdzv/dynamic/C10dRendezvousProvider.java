@@ -90,6 +90,77 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
   }
 
   /**
+   * The scalable protocol on the TCP store: hosts it as {@link #createBackend} would (or joins it),
+   * then shares the connections among the process's handlers of the same store ({@code
+   * store_type=file} has no scalable protocol).
+   */
+  @Override
+  public org.rdzv.dynamic.spi.ScalableStore createScalableStore(
+      RendezvousParameters params, RendezvousSettings settings, boolean readOnly) {
+    if (storeType(params).equals("file")) {
+      throw new IllegalArgumentException(
+          "protocol=scalable needs store_type=tcp; the file store has no scalable protocol.");
+    }
+    Endpoint endpoint = Endpoint.parse(params.endpoint(), Endpoint.C10D_DEFAULT_PORT);
+    int readTimeout = readTimeout(params);
+    StoreProtocol protocol = protocol(params);
+    if (protocol == StoreProtocol.AUTO) {
+      protocol = StoreProtocol.V2;
+    }
+    if (readOnly) {
+      return TcpScalableStore.open(
+          TcpStoreOptions.builder(endpoint.host(), endpoint.port())
+              .timeout(statusTimeout(readTimeout))
+              .protocol(protocol)
+              .awaitServer(false)
+              .build(),
+          params.runId(),
+          1,
+          null);
+    }
+    Boolean configuredHost = params.getAsBool("is_host");
+    boolean isHost =
+        configuredHost != null
+            ? configuredHost
+            : RendezvousConfig.matchesMachineHostname(endpoint.host());
+    TcpStoreServer server = null;
+    String host = endpoint.host();
+    int port = endpoint.port();
+    if (isHost) {
+      try {
+        server = TcpStoreServer.start(TcpStoreServerOptions.builder().port(port).build());
+        port = server.port();
+        host = loopbackFor(endpoint.host());
+        LOG.log(
+            Level.INFO,
+            "Process "
+                + ProcessHandle.current().pid()
+                + " hosts the TCP store for the C10d rendezvous backend.");
+      } catch (StoreException | IllegalArgumentException e) {
+        if (configuredHost != null) {
+          throw new RendezvousConnectionException(CONNECTION_FAILED, e);
+        }
+        server = null; // another process hosts it: join as a client
+      }
+    }
+    try {
+      return TcpScalableStore.open(
+          TcpStoreOptions.builder(host, port)
+              .timeout(Duration.ofSeconds(readTimeout))
+              .protocol(protocol)
+              .build(),
+          params.runId(),
+          params.getAsInt("connections", 8),
+          server);
+    } catch (RuntimeException e) {
+      if (server != null) {
+        server.close();
+      }
+      throw e;
+    }
+  }
+
+  /**
    * Reads without joining, hosting or writing: connects to the TCP store as a client (or opens an
    * existing FileStore; a missing file is no state), checks that the key exists and reads it. A
    * store that refuses fails at once; one that does not answer, after {@code read_timeout} or 5 s,

@@ -70,6 +70,9 @@ public interface DynamicRendezvousHandler extends RendezvousHandler {
           e);
       throw e;
     }
+    if (RendezvousBackendProvider.scalable(params)) {
+      return ScalableHandler.create(provider, params, settings);
+    }
     CreatedBackend created = provider.createBackend(params, settings);
     try {
       return DynamicHandler.create(created, settings, params.localAddr(), meters);

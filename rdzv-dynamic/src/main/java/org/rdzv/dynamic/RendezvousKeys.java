@@ -68,7 +68,9 @@ public final class RendezvousKeys {
     /** etcd: the directory (v2) or key prefix (v3) of queued writers. */
     TURN_QUEUE("turn_queue/"),
     /** {@code node/<E(node)>}: what a node tells status tools about its join. */
-    NODE("node/");
+    NODE("node/"),
+    /** {@code scalable/<key>}: the keys of the scalable protocol ({@code protocol=scalable}). */
+    SCALABLE("scalable/");
 
     private final String segment;
 

@@ -91,6 +91,25 @@ public interface RendezvousBackendProvider extends RendezvousHandlerProvider {
   }
 
   /**
+   * Reads {@code protocol}: {@code pytorch} (the default, PyTorch's protocol) or {@code scalable}.
+   *
+   * @throws IllegalArgumentException for any other value
+   */
+  static boolean scalable(RendezvousParameters params) {
+    String p =
+        params.getString("protocol").orElse("pytorch").strip().toLowerCase(java.util.Locale.ROOT);
+    return switch (p) {
+      case "pytorch", "" -> false;
+      case "scalable" -> true;
+      default ->
+          throw new IllegalArgumentException(
+              "The rendezvous config protocol must be 'pytorch' or 'scalable', not '"
+                  + params.getString("protocol").orElse("")
+                  + "'.");
+    };
+  }
+
+  /**
    * Reads the notes ({@link org.rdzv.dynamic.RendezvousBackend#publishNote}) of {@code nodes} (a
    * backend may return others too) without writing anything, for status tools. The default has
    * none. A failure is for the caller to ignore: notes are hints.
