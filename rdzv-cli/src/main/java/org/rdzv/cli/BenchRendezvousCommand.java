@@ -91,8 +91,47 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
               + " where missing (default: ${DEFAULT-VALUE}).")
   String torch2Root;
 
+  @Option(
+      names = "--curve",
+      paramLabel = "N,N,...",
+      split = ",",
+      description =
+          "Run one round per N with the Java nodes' --rdzv-conf (e.g. protocol=scalable), print"
+              + " 'curve protocol=P nodes=N seconds=S' per N and the fitted growth exponent.")
+  List<Integer> curve;
+
+  @Option(
+      names = "--pytorch-curve",
+      paramLabel = "N,N,...",
+      split = ",",
+      description =
+          "With --curve, also run PyTorch's protocol (protocol=pytorch, Java nodes) at these N in"
+              + " the same run, for comparison.")
+  List<Integer> pytorchCurve;
+
   @Override
   public Integer call() {
+    if (curve != null && !curve.isEmpty()) {
+      Map<String, Object> config =
+          Map.copyOf(RendezvousOptions.flag("--rdzv-conf", () -> RendezvousConfig.parse(conf)));
+      for (int n : curve) {
+        if (n < 1) {
+          throw new IllegalArgumentException("--curve sizes must be at least 1, got " + n + ".");
+        }
+      }
+      if (!backend.equals("c10d")) {
+        throw new IllegalArgumentException(
+            "--curve runs on the embedded c10d store; --backend " + backend + " is not supported.");
+      }
+      return RendezvousBench.curve(
+              spec.commandLine().getOut(),
+              curve,
+              pytorchCurve == null ? List.of() : pytorchCurve,
+              config,
+              Duration.ofSeconds(timeout))
+          ? ExitCode.OK.code()
+          : ExitCode.FAILURE.code();
+    }
     if (nodes < 1) {
       throw new IllegalArgumentException("--nodes must be at least 1, got " + nodes + ".");
     }

@@ -202,9 +202,15 @@ final class Executor {
         case FINISH -> {
           return;
         }
-        case ERROR_CLOSED ->
-            throw new RendezvousClosedException(
-                "The rendezvous '" + settings.runId() + "' is closed.");
+        case ERROR_CLOSED -> {
+          if (ctx.state().round == ScalableHandler.FENCE_ROUND) {
+            // Nodes of the scalable protocol own this run id (their fence is a closed state).
+            throw new org.rdzv.api.RendezvousStateException(
+                ScalableHandler.mixedProtocols(settings.runId(), "scalable"));
+          }
+          throw new RendezvousClosedException(
+              "The rendezvous '" + settings.runId() + "' is closed.");
+        }
         case ERROR_TIMEOUT ->
             throw new RendezvousTimeoutException(
                 "The rendezvous '"

@@ -163,7 +163,7 @@ final class TcpScalableStore implements ScalableStore {
   public byte[] await(String key, Duration timeout) throws InterruptedException {
     String wire = k(key);
     byte[] now;
-    TcpStore watcher = session.watcher();
+    TcpStore watcher = session.watcher(wire);
     if (watcher == null) {
       return awaitOnOwnConnection(wire, timeout);
     }
@@ -278,8 +278,9 @@ final class TcpScalableStore implements ScalableStore {
     private final AtomicInteger next = new AtomicInteger();
     final java.util.Set<String> fenced = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private int users;
-    private TcpStore watcher;
-    private boolean watcherTried;
+    private final TcpStore[] watchers = new TcpStore[WATCHERS];
+    private final boolean[] watcherTried = new boolean[WATCHERS];
+    private static final int WATCHERS = 4;
 
     private Session(String id, TcpStoreOptions options, TcpStore[] ops) {
       this.id = id;
@@ -324,22 +325,23 @@ final class TcpScalableStore implements ScalableStore {
       return ops[Math.floorMod(next.getAndIncrement(), ops.length)];
     }
 
-    /** The shared 1.13 client whose callback connection carries the watches, or null. */
-    synchronized TcpStore watcher() {
-      if (!watcherTried) {
-        watcherTried = true;
+    /** The shared 1.13 client whose callback connection carries watches of {@code key}, or null. */
+    synchronized TcpStore watcher(String key) {
+      int i = Math.floorMod(key.hashCode(), WATCHERS);
+      if (!watcherTried[i]) {
+        watcherTried[i] = true;
         try {
-          watcher =
+          watchers[i] =
               TcpStore.connect(
                   TcpStoreOptions.builder(options.host(), options.port())
                       .timeout(options.timeout())
                       .protocol(StoreProtocol.V1_13)
                       .build());
         } catch (StoreException | IllegalArgumentException e) {
-          watcher = null;
+          watchers[i] = null;
         }
       }
-      return watcher;
+      return watchers[i];
     }
 
     void release() {
@@ -353,8 +355,10 @@ final class TcpScalableStore implements ScalableStore {
         o.close();
       }
       synchronized (this) {
-        if (watcher != null) {
-          watcher.close();
+        for (TcpStore w : watchers) {
+          if (w != null) {
+            w.close();
+          }
         }
       }
     }

@@ -130,6 +130,98 @@ public final class RendezvousBench {
     return 0;
   }
 
+  /**
+   * {@code --curve}: one round per size with {@code config}'s protocol, then (if any) PyTorch's
+   * protocol at {@code pytorchSizes}, each against a fresh embedded store; prints {@code curve
+   * protocol=P nodes=N seconds=S} per run, {@code curve protocol=P exponent=E} (the slope of log
+   * seconds over log nodes, least squares) per protocol, and last {@code nodes=N seconds=S} of the
+   * largest run of the first protocol. Returns whether every run succeeded.
+   */
+  public static boolean curve(
+      PrintWriter out,
+      List<Integer> sizes,
+      List<Integer> pytorchSizes,
+      Map<String, Object> config,
+      Duration timeout) {
+    java.util.logging.Logger quiet = java.util.logging.Logger.getLogger("org.rdzv");
+    quiet.setLevel(java.util.logging.Level.SEVERE);
+    String protocol = String.valueOf(config.getOrDefault("protocol", "pytorch"));
+    // A small round first: the JIT's warm-up would otherwise land on the first size.
+    RendezvousBenchmark.runJava(Math.min(200, sizes.get(0)), timeout, config);
+    boolean ok = true;
+    Result last = null;
+    ok &= curveOf(out, protocol, sizes, config, timeout, r -> {});
+    for (Result r : lastRuns) {
+      last = r;
+    }
+    if (!pytorchSizes.isEmpty()) {
+      Map<String, Object> pytorch = new java.util.HashMap<>(config);
+      pytorch.put("protocol", "pytorch");
+      List<Result> mine = List.copyOf(lastRuns);
+      ok &= curveOf(out, "pytorch", pytorchSizes, pytorch, timeout, r -> {});
+      lastRuns.clear();
+      lastRuns.addAll(mine);
+    }
+    if (last != null) {
+      out.println(
+          String.format(Locale.ROOT, "nodes=%d seconds=%.3f", last.nodes(), last.seconds()));
+    }
+    out.flush();
+    return ok;
+  }
+
+  private static final List<Result> lastRuns = new ArrayList<>();
+
+  private static boolean curveOf(
+      PrintWriter out,
+      String protocol,
+      List<Integer> sizes,
+      Map<String, Object> config,
+      Duration timeout,
+      java.util.function.Consumer<Result> each) {
+    lastRuns.clear();
+    boolean ok = true;
+    List<double[]> points = new ArrayList<>();
+    for (int n : sizes) {
+      Result r = RendezvousBenchmark.runJava(n, timeout, config);
+      each.accept(r);
+      lastRuns.add(r);
+      out.println(
+          String.format(
+              Locale.ROOT,
+              "curve protocol=%s nodes=%d seconds=%.3f%s",
+              protocol,
+              n,
+              r.seconds(),
+              r.ok() ? "" : " FAILED: " + r.detail()));
+      out.flush();
+      if (r.ok()) {
+        points.add(new double[] {Math.log(n), Math.log(r.seconds())});
+      } else {
+        ok = false;
+      }
+    }
+    if (points.size() >= 2) {
+      double mx = 0;
+      double my = 0;
+      for (double[] p : points) {
+        mx += p[0];
+        my += p[1];
+      }
+      mx /= points.size();
+      my /= points.size();
+      double sxy = 0;
+      double sxx = 0;
+      for (double[] p : points) {
+        sxy += (p[0] - mx) * (p[1] - my);
+        sxx += (p[0] - mx) * (p[0] - mx);
+      }
+      out.println(
+          String.format(Locale.ROOT, "curve protocol=%s exponent=%.2f", protocol, sxy / sxx));
+    }
+    return ok;
+  }
+
   private static String line(Result r) {
     return String.format(
         Locale.ROOT,
