@@ -183,17 +183,20 @@ public final class RendezvousBench {
     boolean ok = true;
     List<double[]> points = new ArrayList<>();
     for (int n : sizes) {
-      Result r = RendezvousBenchmark.runJava(n, timeout, config);
+      RendezvousBenchmark.Measured m = RendezvousBenchmark.runJavaMeasured(n, timeout, config);
+      Result r = m.result();
       each.accept(r);
       lastRuns.add(r);
       out.println(
           String.format(
               Locale.ROOT,
-              "curve protocol=%s nodes=%d seconds=%.3f%s",
+              "curve protocol=%s nodes=%d seconds=%.3f%s %s requests_per_node=%.1f",
               protocol,
               n,
               r.seconds(),
-              r.ok() ? "" : " FAILED: " + r.detail()));
+              r.ok() ? "" : " FAILED: " + r.detail(),
+              m.store(),
+              m.store().requests() / (double) n));
       out.flush();
       if (r.ok()) {
         points.add(new double[] {Math.log(n), Math.log(r.seconds())});

@@ -63,6 +63,55 @@ public final class RendezvousBenchmark {
     }
   }
 
+  /**
+   * What the embedded store server did during one run: requests received, bytes in and out, keys
+   * and data bytes held at the end.
+   */
+  public record StoreFigures(
+      long requests, long bytesIn, long bytesOut, long keys, long dataBytes) {
+    @Override
+    public String toString() {
+      return String.format(
+          java.util.Locale.ROOT,
+          "store_requests=%d store_bytes_in=%d store_bytes_out=%d store_keys=%d store_data_bytes=%d",
+          requests,
+          bytesIn,
+          bytesOut,
+          keys,
+          dataBytes);
+    }
+  }
+
+  /** A run and what the store did for it. */
+  public record Measured(Result result, StoreFigures store) {}
+
+  /** As {@link #runJava(int, Duration, Map)}, reading the embedded server's meters afterwards. */
+  public static Measured runJavaMeasured(int nodes, Duration timeout, Map<String, Object> config) {
+    io.micrometer.core.instrument.simple.SimpleMeterRegistry meters =
+        new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+    try (TcpStoreServer server =
+        TcpStoreServer.start(
+            org.rdzv.store.TcpStoreServerOptions.builder()
+                .host("")
+                .port(0)
+                .meterRegistry(meters)
+                .build())) {
+      Result r = runJava("c10d", "127.0.0.1:" + server.port(), nodes, timeout, config);
+      long requests =
+          (long)
+              meters.find("rdzv.store.requests").counters().stream()
+                  .mapToDouble(io.micrometer.core.instrument.Counter::count)
+                  .sum();
+      long in = (long) meters.get("rdzv.store.received").counter().count();
+      long out = (long) meters.get("rdzv.store.sent").counter().count();
+      var data = meters.find("rdzv.store.memory.held").tag("kind", "data").gauge();
+      return new Measured(
+          r,
+          new StoreFigures(
+              requests, in, out, server.numKeys(), data == null ? -1 : (long) data.value()));
+    }
+  }
+
   /** Runs N Java nodes of any registered backend against {@code endpoint}. */
   public static Result runJava(
       String backend, String endpoint, int nodes, Duration timeout, Map<String, Object> config) {
