@@ -206,6 +206,25 @@ class ScalableRendezvousTest {
   }
 
   @Test
+  void statusShowsTheProtocolAndTheRound() throws Exception {
+    joinAll(pool, List.of(handler(2, 2, Map.of()), handler(2, 2, Map.of())));
+    var status =
+        new C10dRendezvousProvider()
+            .readStatus(
+                new RendezvousParameters(
+                    "c10d", "127.0.0.1:" + server.port(), runId, 1, 1, null, Map.of()))
+            .orElseThrow();
+    assertThat(status.lines(java.time.Instant.now()))
+        .containsExactly(
+            "run_id="
+                + runId
+                + " protocol=scalable round=0 complete=true closed=false joined=2 participants=2"
+                + " waiting=0 redundant=0 gone=0");
+    assertThat(status.toJson(java.time.Instant.now()))
+        .startsWith("{\"run_id\": \"" + runId + "\", \"protocol\": \"scalable\", \"round\": 0,");
+  }
+
+  @Test
   void anUnknownProtocolIsRefusedWithTheChoices() {
     assertThatThrownBy(() -> handler(1, 1, Map.of("protocol", "fast")))
         .isInstanceOf(IllegalArgumentException.class)

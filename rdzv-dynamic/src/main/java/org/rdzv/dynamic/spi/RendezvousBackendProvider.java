@@ -128,7 +128,12 @@ public interface RendezvousBackendProvider extends RendezvousHandlerProvider {
    */
   @Override
   default Optional<RendezvousStatus> readStatus(RendezvousParameters params) {
-    return readState(params)
+    Optional<byte[]> state = readState(params);
+    if (state.isPresent() && org.rdzv.dynamic.ScalableStatus.isFence(state.get())) {
+      // The run id belongs to the scalable protocol: its keys tell the status.
+      return org.rdzv.dynamic.ScalableStatus.read(this, params);
+    }
+    return state
         .map(StateSnapshot::decode)
         .map(
             s -> {
