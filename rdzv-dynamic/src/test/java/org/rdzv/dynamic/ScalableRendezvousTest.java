@@ -185,6 +185,33 @@ class ScalableRendezvousTest {
     assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(10));
   }
 
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.EnumSource(org.rdzv.testing.Torch.class)
+  void aRealPyTorchNodeJoiningAScalableRunIdStopsAtOnce(org.rdzv.testing.Torch torch)
+      throws Exception {
+    torch.require();
+    joinAll(pool, List.of(handler(1, 1, Map.of())));
+    long start = System.nanoTime();
+    try (org.rdzv.testing.PythonProcess py =
+        org.rdzv.testing.PythonProcess.start(
+            torch,
+            MixedRendezvousTest.NODES,
+            List.of(
+                "--endpoint", "127.0.0.1:" + server.port(),
+                "--run-id", runId,
+                "--nodes", "1",
+                "--min", "1",
+                "--max", "2",
+                "--is-host", "false",
+                "--hold", "0"),
+            Map.of())) {
+      String line = py.awaitLine(l -> l.contains("\"error\""), Duration.ofSeconds(60));
+      assertThat(line).contains("RendezvousClosedError");
+    }
+    // PyTorch's first join waits up to 0.3 s of skew; the interpreter's start is the rest.
+    assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(30));
+  }
+
   @Test
   void aScalableNodeMeetingAPyTorchProtocolRunIdFailsAtOnceWithTheReason() throws Exception {
     RendezvousHandler compatible =
