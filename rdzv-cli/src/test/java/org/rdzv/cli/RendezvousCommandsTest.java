@@ -238,4 +238,38 @@ class RendezvousCommandsTest {
     List<String> lines = r.out().lines().toList();
     assertThat(lines.get(lines.size() - 1)).matches("nodes=8 seconds=\\d+\\.\\d{3}");
   }
+
+  @Test
+  void benchCurvePrintsOneLinePerSizeBothProtocolsAndTheExponents() {
+    CliTest.Result r =
+        CliTest.rdzv(
+            "bench",
+            "rendezvous",
+            "--curve",
+            "20,40",
+            "--pytorch-curve",
+            "10,20",
+            "--rdzv-conf",
+            "protocol=scalable",
+            "--timeout",
+            "60");
+    assertThat(r.exit()).as(r.err()).isZero();
+    List<String> lines = r.out().lines().toList();
+    assertThat(lines).hasSize(7);
+    assertThat(lines.get(0))
+        .matches("curve protocol=scalable nodes=20 seconds=\\d+\\.\\d{3} store_requests=\\d+ .*");
+    assertThat(lines.get(1)).startsWith("curve protocol=scalable nodes=40 ");
+    assertThat(lines.get(2)).matches("curve protocol=scalable exponent=-?\\d+\\.\\d{2}");
+    assertThat(lines.get(3)).startsWith("curve protocol=pytorch nodes=10 ");
+    assertThat(lines.get(5)).matches("curve protocol=pytorch exponent=-?\\d+\\.\\d{2}");
+    assertThat(lines.get(6)).matches("nodes=40 seconds=\\d+\\.\\d{3}");
+  }
+
+  @Test
+  void benchCurveSizesMustBePositive() {
+    CliTest.Result r = CliTest.rdzv("bench", "rendezvous", "--curve", "10,0");
+    assertThat(r.exit()).isEqualTo(2);
+    assertThat(r.errLines()).hasSize(1);
+    assertThat(r.err()).contains("--curve sizes must be at least 1, got 0.");
+  }
 }

@@ -148,21 +148,15 @@ public final class RendezvousBench {
     String protocol = String.valueOf(config.getOrDefault("protocol", "pytorch"));
     // A small round first: the JIT's warm-up would otherwise land on the first size.
     RendezvousBenchmark.runJava(Math.min(200, sizes.get(0)), timeout, config);
-    boolean ok = true;
-    Result last = null;
-    ok &= curveOf(out, protocol, sizes, config, timeout, r -> {});
-    for (Result r : lastRuns) {
-      last = r;
-    }
+    List<Result> mine = new ArrayList<>();
+    boolean ok = curveOf(out, protocol, sizes, config, timeout, mine);
     if (!pytorchSizes.isEmpty()) {
       Map<String, Object> pytorch = new java.util.HashMap<>(config);
       pytorch.put("protocol", "pytorch");
-      List<Result> mine = List.copyOf(lastRuns);
-      ok &= curveOf(out, "pytorch", pytorchSizes, pytorch, timeout, r -> {});
-      lastRuns.clear();
-      lastRuns.addAll(mine);
+      ok &= curveOf(out, "pytorch", pytorchSizes, pytorch, timeout, new ArrayList<>());
     }
-    if (last != null) {
+    if (!mine.isEmpty()) {
+      Result last = mine.get(mine.size() - 1);
       out.println(
           String.format(Locale.ROOT, "nodes=%d seconds=%.3f", last.nodes(), last.seconds()));
     }
@@ -170,23 +164,19 @@ public final class RendezvousBench {
     return ok;
   }
 
-  private static final List<Result> lastRuns = new ArrayList<>();
-
   private static boolean curveOf(
       PrintWriter out,
       String protocol,
       List<Integer> sizes,
       Map<String, Object> config,
       Duration timeout,
-      java.util.function.Consumer<Result> each) {
-    lastRuns.clear();
+      List<Result> runs) {
     boolean ok = true;
     List<double[]> points = new ArrayList<>();
     for (int n : sizes) {
       RendezvousBenchmark.Measured m = RendezvousBenchmark.runJavaMeasured(n, timeout, config);
       Result r = m.result();
-      each.accept(r);
-      lastRuns.add(r);
+      runs.add(r);
       out.println(
           String.format(
               Locale.ROOT,
