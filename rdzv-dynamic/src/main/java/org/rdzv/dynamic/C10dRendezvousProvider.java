@@ -68,7 +68,26 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
     }
   }
 
+  /**
+   * c10d gives {@code protocol} no other meaning: a value that is no rendezvous protocol is a typo.
+   */
+  static void checkProtocol(RendezvousParameters params) {
+    params
+        .getString("protocol")
+        .ifPresent(
+            p -> {
+              String v = p.strip().toLowerCase(Locale.ROOT);
+              if (!v.equals("pytorch") && !v.equals("scalable")) {
+                throw new IllegalArgumentException(
+                    "The rendezvous config protocol must be 'pytorch' or 'scalable', not '"
+                        + p
+                        + "'.");
+              }
+            });
+  }
+
   private CreatedBackend create(RendezvousParameters params, RendezvousSettings settings) {
+    checkProtocol(params);
     List<AutoCloseable> owned = new ArrayList<>();
     Store store = createStore(params, settings.dialect(), owned);
     owned.add(0, store);
@@ -97,6 +116,7 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
   @Override
   public org.rdzv.dynamic.spi.ScalableStore createScalableStore(
       RendezvousParameters params, RendezvousSettings settings, boolean readOnly) {
+    checkProtocol(params);
     if (storeType(params).equals("file")) {
       throw new IllegalArgumentException(
           "protocol=scalable needs store_type=tcp; the file store has no scalable protocol.");

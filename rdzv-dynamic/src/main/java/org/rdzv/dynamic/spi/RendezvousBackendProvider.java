@@ -91,22 +91,30 @@ public interface RendezvousBackendProvider extends RendezvousHandlerProvider {
   }
 
   /**
-   * Reads {@code protocol}: {@code pytorch} (the default, PyTorch's protocol) or {@code scalable}.
+   * Whether {@code params} choose the scalable protocol: {@code protocol=scalable}, or {@code
+   * rendezvous_protocol=scalable} (for etcd backends, whose {@code protocol} key is PyTorch's
+   * {@code http}/{@code https} scheme). Any other value of {@code protocol} is the backend's to
+   * read ({@code c10d} refuses values other than {@code pytorch} and {@code scalable}).
    *
-   * @throws IllegalArgumentException for any other value
+   * @throws IllegalArgumentException if {@code rendezvous_protocol} is neither {@code pytorch} nor
+   *     {@code scalable}
    */
   static boolean scalable(RendezvousParameters params) {
-    String p =
-        params.getString("protocol").orElse("pytorch").strip().toLowerCase(java.util.Locale.ROOT);
-    return switch (p) {
-      case "pytorch", "" -> false;
-      case "scalable" -> true;
-      default ->
-          throw new IllegalArgumentException(
-              "The rendezvous config protocol must be 'pytorch' or 'scalable', not '"
-                  + params.getString("protocol").orElse("")
-                  + "'.");
-    };
+    String explicit = params.getString("rendezvous_protocol").orElse(null);
+    if (explicit != null) {
+      String p = explicit.strip().toLowerCase(java.util.Locale.ROOT);
+      if (!p.equals("pytorch") && !p.equals("scalable")) {
+        throw new IllegalArgumentException(
+            "The rendezvous config rendezvous_protocol must be 'pytorch' or 'scalable', not '"
+                + explicit
+                + "'.");
+      }
+      return p.equals("scalable");
+    }
+    return params
+        .getString("protocol")
+        .map(p -> p.strip().toLowerCase(java.util.Locale.ROOT).equals("scalable"))
+        .orElse(false);
   }
 
   /**
