@@ -92,6 +92,9 @@ public interface RendezvousBackendProvider extends RendezvousHandlerProvider {
 
   /**
    * Reads {@code protocol}: {@code pytorch} (the default, PyTorch's protocol) or {@code scalable}.
+   * {@code http} and {@code https} also mean PyTorch's protocol: the etcd backends read the same
+   * key as their transport (PyTorch's etcd-v2 option), and {@code protocol=https} must keep working
+   * there.
    *
    * @throws IllegalArgumentException for any other value
    */
@@ -99,7 +102,7 @@ public interface RendezvousBackendProvider extends RendezvousHandlerProvider {
     String p =
         params.getString("protocol").orElse("pytorch").strip().toLowerCase(java.util.Locale.ROOT);
     return switch (p) {
-      case "pytorch", "" -> false;
+      case "pytorch", "", "http", "https" -> false;
       case "scalable" -> true;
       default ->
           throw new IllegalArgumentException(
