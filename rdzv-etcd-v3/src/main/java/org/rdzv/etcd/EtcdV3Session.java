@@ -47,6 +47,8 @@ final class EtcdV3Session {
   private final EtcdConnection connection;
   private final Client client;
   private final ReentrantLock leaseLock = new ReentrantLock();
+  private final java.util.concurrent.ConcurrentHashMap<String, CompletableFuture<Boolean>> fences =
+      new java.util.concurrent.ConcurrentHashMap<>();
   private int references;
   private long leaseId;
   private long leaseGrantedNanos;
@@ -120,6 +122,14 @@ final class EtcdV3Session {
 
   Client client() {
     return client;
+  }
+
+  /**
+   * The scalable protocol's fences of PyTorch's state, per run id: written (true) or being written
+   * by this session ({@link EtcdV3ScalableStore#fenceCompatible}).
+   */
+  java.util.concurrent.ConcurrentHashMap<String, CompletableFuture<Boolean>> fences() {
+    return fences;
   }
 
   EtcdConnection connection() {
