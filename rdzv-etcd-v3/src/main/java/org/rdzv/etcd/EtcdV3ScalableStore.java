@@ -1,9 +1,7 @@
 package org.rdzv.etcd;
 
 import io.etcd.jetcd.ByteSequence;
-import io.etcd.jetcd.KV;
 import io.etcd.jetcd.KeyValue;
-import io.etcd.jetcd.Watch;
 import io.etcd.jetcd.kv.GetResponse;
 import io.etcd.jetcd.kv.PutResponse;
 import io.etcd.jetcd.kv.TxnResponse;
@@ -12,16 +10,11 @@ import io.etcd.jetcd.op.CmpTarget;
 import io.etcd.jetcd.op.Op;
 import io.etcd.jetcd.options.GetOption;
 import io.etcd.jetcd.options.PutOption;
-import io.etcd.jetcd.options.WatchOption;
-import io.etcd.jetcd.watch.WatchEvent;
-import io.etcd.jetcd.watch.WatchResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -59,12 +52,15 @@ import org.rdzv.dynamic.spi.ScalableStore;
  *       compare-and-set loop on {@code K#=}, contended only by such deltas;
  *   <li>a heartbeat is a put of {@code K}, and {@link #beats} its version (no clock involved);
  *   <li>{@link #await} reads {@code K} and, when it is missing, watches it from the revision after
- *       the read, so a write between the two is never missed; watches share the session's one gRPC
- *       channel (each an HTTP/2 stream of it);
- *   <li>batches are transactions of at most {@value #MAX_TXN_OPS} operations (etcd's default {@code
- *       --max-txn-ops}) and about {@value #MAX_TXN_BYTES} bytes (below its 1.5 MiB request limit),
- *       sent at once.
+ *       the read, so a write between the two is never missed ({@link EtcdV3Watches}: one watch per
+ *       key and process, an HTTP/2 stream of the session's one gRPC channel).
  * </ul>
+ *
+ * <p>Every operation goes through the session's {@link EtcdV3Batcher}, which puts what the threads
+ * of this process ask at the same time into shared transactions of up to 128 operations: with one
+ * node per process that is one request per operation, with ten thousand handlers in one JVM about a
+ * hundredth of the requests. The cost per node stays O(1) either way; only the sequence's tickets
+ * leave one per transaction (etcd counts one version per key and transaction).
  *
  * <p>Handles of one process with the same connection options share one {@link EtcdV3Session}
  * (reference-counted); {@link #close} releases this handle's share. A read-only handle (status
@@ -72,12 +68,6 @@ import org.rdzv.dynamic.spi.ScalableStore;
  * RendezvousConnectionException} naming the endpoints.
  */
 final class EtcdV3ScalableStore implements ScalableStore {
-  /** etcd's default {@code --max-txn-ops}. */
-  static final int MAX_TXN_OPS = 128;
-
-  /** A transaction's payload at most (etcd refuses requests above 1.5 MiB by default). */
-  static final int MAX_TXN_BYTES = 1 << 20;
-
   static final ByteSequence SEALED = EtcdV3Session.bytes("sealed");
   private static final ByteSequence OPEN = EtcdV3Session.bytes("open");
   private static final ByteSequence ONE = EtcdV3Session.bytes("1");
@@ -118,10 +108,6 @@ final class EtcdV3ScalableStore implements ScalableStore {
     return EtcdV3Session.bytes(prefix + key);
   }
 
-  private KV kv() {
-    return session.client().getKVClient();
-  }
-
   private void writable() {
     if (readOnly) {
       throw new IllegalStateException(
@@ -134,19 +120,40 @@ final class EtcdV3ScalableStore implements ScalableStore {
     return "etcd at " + session.connection().endpointText() + " (keys " + prefix + ")";
   }
 
+  // ---- the batched primitives
+
+  /** Reads {@code gets} in one snapshot, batched with other threads' reads. */
+  private List<GetResponse> read(Op... gets) {
+    return call(session.batcher().read(List.of(gets), 64 * gets.length));
+  }
+
+  private KeyValue readOne(ByteSequence key, GetOption option) {
+    List<KeyValue> kvs = read(Op.get(key, option)).get(0).getKvs();
+    return kvs.isEmpty() ? null : kvs.get(0);
+  }
+
+  /** Applies {@code If(cmp) Then(then) Else(otherwise)}, which writes {@code key} only. */
+  private TxnResponse write(ByteSequence key, int bytes, Cmp[] cmp, Op[] then, Op[] otherwise) {
+    writable();
+    return call(
+        session.batcher().write(Op.txn(cmp, then, otherwise), List.of(key), bytes + key.size()));
+  }
+
+  private static final Cmp[] ALWAYS = new Cmp[0];
+  private static final Op[] NOTHING = new Op[0];
+
+  private static Cmp[] isSealed(ByteSequence k) {
+    return new Cmp[] {new Cmp(k, Cmp.Op.EQUAL, CmpTarget.value(SEALED))};
+  }
+
   // ---- sequences
 
   @Override
   public long enter(String key) {
-    writable();
     ByteSequence k = k(key);
     TxnResponse r =
-        call(
-            kv().txn()
-                .If(new Cmp(k, Cmp.Op.EQUAL, CmpTarget.value(SEALED)))
-                .Then(Op.get(k, KEYS_ONLY))
-                .Else(Op.put(k, OPEN, PREV))
-                .commit());
+        write(
+            k, 16, isSealed(k), new Op[] {Op.get(k, KEYS_ONLY)}, new Op[] {Op.put(k, OPEN, PREV)});
     if (r.isSucceeded()) {
       return -1;
     }
@@ -155,14 +162,8 @@ final class EtcdV3ScalableStore implements ScalableStore {
 
   @Override
   public long seal(String key) {
-    writable();
     ByteSequence k = k(key);
-    TxnResponse r =
-        call(
-            kv().txn()
-                .If(new Cmp(k, Cmp.Op.EQUAL, CmpTarget.value(SEALED)))
-                .Else(Op.put(k, SEALED, PREV))
-                .commit());
+    TxnResponse r = write(k, 16, isSealed(k), NOTHING, new Op[] {Op.put(k, SEALED, PREV)});
     if (r.isSucceeded()) {
       return -1;
     }
@@ -175,7 +176,7 @@ final class EtcdV3ScalableStore implements ScalableStore {
 
   @Override
   public Tally tally(String key) {
-    KeyValue kv = read(k(key), GetOption.DEFAULT);
+    KeyValue kv = readOne(k(key), GetOption.DEFAULT);
     if (kv == null) {
       return new Tally(0, false);
     }
@@ -187,59 +188,57 @@ final class EtcdV3ScalableStore implements ScalableStore {
 
   @Override
   public boolean claim(String key) {
-    writable();
     ByteSequence k = k(key);
-    return call(kv().txn()
-            .If(new Cmp(k, Cmp.Op.EQUAL, CmpTarget.createRevision(0)))
-            .Then(Op.put(k, ONE, PutOption.DEFAULT))
-            .commit())
+    return write(
+            k,
+            8,
+            new Cmp[] {new Cmp(k, Cmp.Op.EQUAL, CmpTarget.createRevision(0))},
+            new Op[] {Op.put(k, ONE, PutOption.DEFAULT)},
+            NOTHING)
         .isSucceeded();
   }
 
   @Override
   public boolean claimed(String key) {
-    return read(k(key), KEYS_ONLY) != null;
+    return readOne(k(key), KEYS_ONLY) != null;
   }
 
   // ---- values
 
   @Override
   public void set(String key, byte[] value) {
-    writable();
-    call(kv().put(k(key), ByteSequence.from(value)));
+    ByteSequence k = k(key);
+    write(
+        k,
+        value.length,
+        ALWAYS,
+        new Op[] {Op.put(k, ByteSequence.from(value), PutOption.DEFAULT)},
+        NOTHING);
   }
 
   @Override
   public byte[] get(String key) {
-    KeyValue kv = read(k(key), GetOption.DEFAULT);
+    KeyValue kv = readOne(k(key), GetOption.DEFAULT);
     return kv == null ? null : kv.getValue().getBytes();
   }
 
-  private KeyValue read(ByteSequence key, GetOption option) {
-    List<KeyValue> kvs = call(kv().get(key, option)).getKvs();
-    return kvs.isEmpty() ? null : kvs.get(0);
-  }
-
+  /** Each key is a get of its own, batched with everyone's: 128 to a transaction. */
   @Override
   public List<byte[]> getAll(List<String> keys) {
-    List<CompletableFuture<TxnResponse>> batches = new ArrayList<>();
-    for (int from = 0; from < keys.size(); from += MAX_TXN_OPS) {
-      List<String> batch = keys.subList(from, Math.min(keys.size(), from + MAX_TXN_OPS));
-      Op[] gets = new Op[batch.size()];
-      for (int i = 0; i < gets.length; i++) {
-        gets[i] = Op.get(k(batch.get(i)), GetOption.DEFAULT);
-      }
-      batches.add(kv().txn().Then(gets).commit());
+    List<CompletableFuture<List<GetResponse>>> gets = new ArrayList<>(keys.size());
+    for (String key : keys) {
+      ByteSequence k = k(key);
+      gets.add(session.batcher().read(List.of(Op.get(k, GetOption.DEFAULT)), 64 + k.size()));
     }
     List<byte[]> values = new ArrayList<>(keys.size());
-    for (CompletableFuture<TxnResponse> batch : batches) {
-      for (GetResponse get : call(batch).getGetResponses()) {
-        values.add(get.getKvs().isEmpty() ? null : get.getKvs().get(0).getValue().getBytes());
-      }
+    for (CompletableFuture<List<GetResponse>> get : gets) {
+      List<KeyValue> kvs = call(get).get(0).getKvs();
+      values.add(kvs.isEmpty() ? null : kvs.get(0).getValue().getBytes());
     }
     return values;
   }
 
+  /** Each key is a put of its own, batched; puts of one key apply in order, so the last wins. */
   @Override
   public void setAll(List<String> keys, List<byte[]> values) {
     writable();
@@ -247,29 +246,22 @@ final class EtcdV3ScalableStore implements ScalableStore {
       throw new IllegalArgumentException(
           "setAll needs as many values (" + values.size() + ") as keys (" + keys.size() + ")");
     }
-    // etcd refuses a transaction that puts one key twice; the last value wins, as in a loop.
-    Map<String, byte[]> last = new LinkedHashMap<>();
+    List<CompletableFuture<TxnResponse>> puts = new ArrayList<>(keys.size());
     for (int i = 0; i < keys.size(); i++) {
-      last.put(keys.get(i), values.get(i));
+      ByteSequence k = k(keys.get(i));
+      byte[] v = values.get(i);
+      puts.add(
+          session
+              .batcher()
+              .write(
+                  Op.txn(
+                      ALWAYS,
+                      new Op[] {Op.put(k, ByteSequence.from(v), PutOption.DEFAULT)},
+                      NOTHING),
+                  List.of(k),
+                  k.size() + v.length + 16));
     }
-    List<CompletableFuture<TxnResponse>> batches = new ArrayList<>();
-    List<Op> puts = new ArrayList<>();
-    long bytes = 0;
-    for (Map.Entry<String, byte[]> e : last.entrySet()) {
-      ByteSequence key = k(e.getKey());
-      long size = key.size() + e.getValue().length + 16L;
-      if (!puts.isEmpty() && (puts.size() == MAX_TXN_OPS || bytes + size > MAX_TXN_BYTES)) {
-        batches.add(kv().txn().Then(puts.toArray(Op[]::new)).commit());
-        puts.clear();
-        bytes = 0;
-      }
-      puts.add(Op.put(key, ByteSequence.from(e.getValue()), PutOption.DEFAULT));
-      bytes += size;
-    }
-    if (!puts.isEmpty()) {
-      batches.add(kv().txn().Then(puts.toArray(Op[]::new)).commit());
-    }
-    batches.forEach(EtcdV3ScalableStore.this::call);
+    puts.forEach(this::call);
   }
 
   // ---- counters
@@ -280,15 +272,8 @@ final class EtcdV3ScalableStore implements ScalableStore {
     ByteSequence down = k(key + "#-");
     ByteSequence base = k(key + "#=");
     if (delta == 0) {
-      TxnResponse r =
-          call(
-              kv().txn()
-                  .Then(
-                      Op.get(up, KEYS_ONLY),
-                      Op.get(down, KEYS_ONLY),
-                      Op.get(base, GetOption.DEFAULT))
-                  .commit());
-      List<GetResponse> g = r.getGetResponses();
+      List<GetResponse> g =
+          read(Op.get(up, KEYS_ONLY), Op.get(down, KEYS_ONLY), Op.get(base, GetOption.DEFAULT));
       return version(g.get(0)) - version(g.get(1)) + counter(key, g.get(2));
     }
     writable();
@@ -297,20 +282,23 @@ final class EtcdV3ScalableStore implements ScalableStore {
       ByteSequence mine = delta == 1 ? up : down;
       ByteSequence other = delta == 1 ? down : up;
       TxnResponse r =
-          call(
-              kv().txn()
-                  .Then(
-                      Op.put(mine, ByteSequence.EMPTY, PREV),
-                      Op.get(other, KEYS_ONLY),
-                      Op.get(base, GetOption.DEFAULT))
-                  .commit());
+          write(
+              mine,
+              16,
+              ALWAYS,
+              new Op[] {
+                Op.put(mine, ByteSequence.EMPTY, PREV),
+                Op.get(other, KEYS_ONLY),
+                Op.get(base, GetOption.DEFAULT)
+              },
+              NOTHING);
       long mineAfter = versionBefore(r.getPutResponses().get(0)) + 1;
       long otherNow = version(r.getGetResponses().get(0));
       long b = counter(key, r.getGetResponses().get(1));
       return delta * (mineAfter - otherNow) + b;
     }
     for (int attempt = 0; ; attempt++) {
-      KeyValue current = read(base, GetOption.DEFAULT);
+      KeyValue current = readOne(base, GetOption.DEFAULT);
       long value = current == null ? 0 : parseCounter(key, current);
       Cmp fence =
           current == null
@@ -318,14 +306,16 @@ final class EtcdV3ScalableStore implements ScalableStore {
               : new Cmp(base, Cmp.Op.EQUAL, CmpTarget.modRevision(current.getModRevision()));
       long next = value + delta;
       TxnResponse r =
-          call(
-              kv().txn()
-                  .If(fence)
-                  .Then(
-                      Op.put(base, EtcdV3Session.bytes(Long.toString(next)), PutOption.DEFAULT),
-                      Op.get(up, KEYS_ONLY),
-                      Op.get(down, KEYS_ONLY))
-                  .commit());
+          write(
+              base,
+              32,
+              new Cmp[] {fence},
+              new Op[] {
+                Op.put(base, EtcdV3Session.bytes(Long.toString(next)), PutOption.DEFAULT),
+                Op.get(up, KEYS_ONLY),
+                Op.get(down, KEYS_ONLY)
+              },
+              NOTHING);
       if (r.isSucceeded()) {
         List<GetResponse> g = r.getGetResponses();
         return version(g.get(0)) - version(g.get(1)) + next;
@@ -358,7 +348,7 @@ final class EtcdV3ScalableStore implements ScalableStore {
     ByteSequence k = k(key);
     long deadline = System.nanoTime() + Math.max(0, timeout.toNanos());
     for (int attempt = 0; ; attempt++) {
-      GetResponse now = call(kv().get(k));
+      GetResponse now = read(Op.get(k, GetOption.DEFAULT)).get(0);
       if (!now.getKvs().isEmpty()) {
         return now.getKvs().get(0).getValue().getBytes();
       }
@@ -366,31 +356,11 @@ final class EtcdV3ScalableStore implements ScalableStore {
       if (left <= 0) {
         return null;
       }
-      CompletableFuture<byte[]> put = new CompletableFuture<>();
       // From the revision after the read: a put between the read and the watch's creation is
       // replayed, so the wait cannot miss it.
-      Watch.Watcher watcher =
-          session
-              .client()
-              .getWatchClient()
-              .watch(
-                  k,
-                  WatchOption.builder()
-                      .withRevision(now.getHeader().getRevision() + 1)
-                      .withNoDelete(true)
-                      .build(),
-                  Watch.listener(
-                      (WatchResponse response) -> {
-                        for (WatchEvent e : response.getEvents()) {
-                          if (e.getEventType() == WatchEvent.EventType.PUT) {
-                            put.complete(e.getKeyValue().getValue().getBytes());
-                            return;
-                          }
-                        }
-                      },
-                      put::completeExceptionally));
+      EtcdV3Watches.Shared watch = session.watches().join(k, now.getHeader().getRevision() + 1);
       try {
-        return put.get(left, TimeUnit.NANOSECONDS);
+        return watch.value().get(left, TimeUnit.NANOSECONDS);
       } catch (TimeoutException e) {
         return null;
       } catch (ExecutionException e) {
@@ -405,7 +375,7 @@ final class EtcdV3ScalableStore implements ScalableStore {
           throw new InterruptedException("interrupted while waiting for " + etcdKey(key));
         }
       } finally {
-        watcher.close();
+        session.watches().leave(watch);
       }
     }
   }
@@ -414,13 +384,13 @@ final class EtcdV3ScalableStore implements ScalableStore {
 
   @Override
   public void beat(String key) {
-    writable();
-    call(kv().put(k(key), ByteSequence.EMPTY));
+    ByteSequence k = k(key);
+    write(k, 0, ALWAYS, new Op[] {Op.put(k, ByteSequence.EMPTY, PutOption.DEFAULT)}, NOTHING);
   }
 
   @Override
   public long beats(String key) {
-    KeyValue kv = read(k(key), KEYS_ONLY);
+    KeyValue kv = readOne(k(key), KEYS_ONLY);
     return kv == null ? 0 : kv.getVersion();
   }
 
@@ -474,15 +444,16 @@ final class EtcdV3ScalableStore implements ScalableStore {
     ByteSequence state = EtcdV3Session.bytes(compatible.key());
     ByteSequence signal =
         EtcdV3Session.bytes(RendezvousKeys.of(runId).etcdOwn(RendezvousKeys.Own.SIGNAL));
-    return call(kv().txn()
-            .If(new Cmp(state, Cmp.Op.EQUAL, CmpTarget.createRevision(0)))
-            .Then(
-                Op.put(
-                    state,
-                    ByteSequence.from(Base64.getEncoder().encode(closedState)),
-                    PutOption.DEFAULT),
-                Op.put(signal, ByteSequence.EMPTY, PutOption.DEFAULT))
-            .commit())
+    ByteSequence value = ByteSequence.from(Base64.getEncoder().encode(closedState));
+    Op.TxnOp fence =
+        Op.txn(
+            new Cmp[] {new Cmp(state, Cmp.Op.EQUAL, CmpTarget.createRevision(0))},
+            new Op[] {
+              Op.put(state, value, PutOption.DEFAULT),
+              Op.put(signal, ByteSequence.EMPTY, PutOption.DEFAULT)
+            },
+            NOTHING);
+    return call(session.batcher().write(fence, List.of(state, signal), value.size() + 128))
         .isSucceeded();
   }
 

@@ -47,6 +47,8 @@ final class EtcdV3Session {
   private final EtcdConnection connection;
   private final Client client;
   private final ReentrantLock leaseLock = new ReentrantLock();
+  private final EtcdV3Batcher batcher;
+  private final EtcdV3Watches watches;
   private final java.util.concurrent.ConcurrentHashMap<String, CompletableFuture<Boolean>> fences =
       new java.util.concurrent.ConcurrentHashMap<>();
   private int references;
@@ -89,7 +91,12 @@ final class EtcdV3Session {
       }
     }
     this.client = builder.build();
+    this.batcher = new EtcdV3Batcher(client.getKVClient(), BATCHES_IN_FLIGHT);
+    this.watches = new EtcdV3Watches(client.getWatchClient());
   }
+
+  /** Transactions of each kind (reads, writes) the batcher has out at once, at most. */
+  static final int BATCHES_IN_FLIGHT = 8;
 
   private static Duration min(Duration a, Duration b) {
     return a.compareTo(b) <= 0 ? a : b;
@@ -130,6 +137,16 @@ final class EtcdV3Session {
    */
   java.util.concurrent.ConcurrentHashMap<String, CompletableFuture<Boolean>> fences() {
     return fences;
+  }
+
+  /** Combines the scalable protocol's small operations of this process's threads. */
+  EtcdV3Batcher batcher() {
+    return batcher;
+  }
+
+  /** Shares watches of one key among this process's waiting threads. */
+  EtcdV3Watches watches() {
+    return watches;
   }
 
   EtcdConnection connection() {

@@ -55,6 +55,8 @@ public final class EtcdRendezvousBenchmark {
    * @param timeout the longest a run may take (join timeout of every node)
    * @param pytorch whether to also time PyTorch's nodes
    * @param python the interpreter with torch 1.13 and python-etcd
+   * @param config extra rendezvous options for the Java nodes ({@code --rdzv-conf}, e.g. {@code
+   *     protocol=scalable}); PyTorch's nodes get none of them
    */
   public record Options(
       String backend,
@@ -62,8 +64,10 @@ public final class EtcdRendezvousBenchmark {
       int nodes,
       Duration timeout,
       boolean pytorch,
-      String python) {
+      String python,
+      Map<String, Object> config) {
     public Options {
+      config = config == null ? Map.of() : Map.copyOf(config);
       if (!BACKENDS.contains(backend)) {
         throw new IllegalArgumentException(
             "--backend must be etcd, etcd-v2 or etcd-v3 for the etcd benchmark, not '"
@@ -81,7 +85,18 @@ public final class EtcdRendezvousBenchmark {
     }
 
     public Options(String backend, String etcdEndpoint, int nodes) {
-      this(backend, etcdEndpoint, nodes, Duration.ofSeconds(300), true, null);
+      this(backend, etcdEndpoint, nodes, Duration.ofSeconds(300), true, null, Map.of());
+    }
+
+    /** Without extra options for the Java nodes. */
+    public Options(
+        String backend,
+        String etcdEndpoint,
+        int nodes,
+        Duration timeout,
+        boolean pytorch,
+        String python) {
+      this(backend, etcdEndpoint, nodes, timeout, pytorch, python, Map.of());
     }
   }
 
@@ -122,6 +137,7 @@ public final class EtcdRendezvousBenchmark {
               + options.nodes()
               + " nodes, min = max = "
               + options.nodes()
+              + (options.config().isEmpty() ? "" : ", rdzv conf " + options.config())
               + " (rdzv after an untimed 4-node warm-up round)");
       out.flush();
       double java;
@@ -136,7 +152,8 @@ public final class EtcdRendezvousBenchmark {
                 Math.min(4, options.nodes()),
                 options.timeout(),
                 false,
-                options.python()),
+                options.python(),
+                options.config()),
             endpoint);
         java = timeJava(options, endpoint);
       } catch (RuntimeException e) {
@@ -213,11 +230,16 @@ public final class EtcdRendezvousBenchmark {
     return etcd;
   }
 
-  private static Map<String, String> config(String backend, Duration timeout) {
+  private static Map<String, Object> config(
+      String backend, Duration timeout, Map<String, Object> extra) {
     String seconds = Long.toString(Math.max(1, timeout.toSeconds()));
-    return backend.equals("etcd")
-        ? Map.of("timeout", seconds, "last_call_timeout", "1")
-        : Map.of("join_timeout", seconds, "last_call_timeout", "1");
+    Map<String, Object> config =
+        new java.util.HashMap<>(
+            backend.equals("etcd")
+                ? Map.of("timeout", seconds, "last_call_timeout", "1")
+                : Map.of("join_timeout", seconds, "last_call_timeout", "1"));
+    config.putAll(extra);
+    return config;
   }
 
   /**
@@ -230,7 +252,12 @@ public final class EtcdRendezvousBenchmark {
     String runId = "bench-java-" + options.backend() + "-" + System.nanoTime();
     RendezvousParameters params =
         new RendezvousParameters(
-            options.backend(), endpoint, runId, n, n, config(options.backend(), options.timeout()));
+            options.backend(),
+            endpoint,
+            runId,
+            n,
+            n,
+            config(options.backend(), options.timeout(), options.config()));
     List<RendezvousHandler> handlers = java.util.Collections.synchronizedList(new ArrayList<>(n));
     try {
       CountDownLatch done = new CountDownLatch(n);

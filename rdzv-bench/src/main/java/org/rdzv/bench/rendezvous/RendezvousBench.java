@@ -74,7 +74,13 @@ public final class RendezvousBench {
       return EtcdRendezvousBenchmark.run(
           out,
           new EtcdRendezvousBenchmark.Options(
-              o.backend(), o.endpoint(), o.nodes(), o.timeout(), o.vsTorch(), o.python()));
+              o.backend(),
+              o.endpoint(),
+              o.nodes(),
+              o.timeout(),
+              o.vsTorch(),
+              o.python(),
+              o.config()));
     }
     if (!o.backend().equals("c10d") && (o.endpoint() == null || o.endpoint().isBlank())) {
       throw new IllegalArgumentException(
