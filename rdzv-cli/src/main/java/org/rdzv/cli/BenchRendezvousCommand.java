@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.rdzv.api.RendezvousConfig;
+import org.rdzv.bench.etcd.EtcdRendezvousBenchmark;
 import org.rdzv.bench.rendezvous.RendezvousBench;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -97,7 +98,8 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
       split = ",",
       description =
           "Run one round per N with the Java nodes' --rdzv-conf (e.g. protocol=scalable), print"
-              + " 'curve protocol=P nodes=N seconds=S' per N and the fitted growth exponent.")
+              + " 'curve protocol=P nodes=N seconds=S' per N and the fitted growth exponent; on an"
+              + " etcd backend without --etcd-endpoint, each round gets an etcd of its own.")
   List<Integer> curve;
 
   @Option(
@@ -119,9 +121,25 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
           throw new IllegalArgumentException("--curve sizes must be at least 1, got " + n + ".");
         }
       }
+      List<Integer> pytorchSizes = pytorchCurve == null ? List.of() : pytorchCurve;
       if (!backend.equals("c10d")) {
-        throw new IllegalArgumentException(
-            "--curve runs on the embedded c10d store; --backend " + backend + " is not supported.");
+        if (!EtcdRendezvousBenchmark.BACKENDS.contains(backend)) {
+          throw new IllegalArgumentException(
+              "--curve runs on c10d (embedded store) or an etcd backend (etcd, etcd-v2, etcd-v3),"
+                  + " not --backend "
+                  + backend
+                  + ".");
+        }
+        return EtcdRendezvousBenchmark.curve(
+                spec.commandLine().getOut(),
+                backend,
+                etcdEndpoint,
+                curve,
+                pytorchSizes,
+                config,
+                Duration.ofSeconds(timeout))
+            ? ExitCode.OK.code()
+            : ExitCode.FAILURE.code();
       }
       return RendezvousBench.curve(
               spec.commandLine().getOut(),

@@ -266,6 +266,46 @@ class RendezvousCommandsTest {
   }
 
   @Test
+  void benchCurveOnEtcdV3GivesEachRoundItsOwnEtcdAndCountsItsWrites() {
+    Peers.requireEtcdServer();
+    CliTest.Result r =
+        CliTest.rdzv(
+            "bench",
+            "rendezvous",
+            "--backend",
+            "etcd-v3",
+            "--curve",
+            "20,40",
+            "--pytorch-curve",
+            "10,20",
+            "--rdzv-conf",
+            "rendezvous_protocol=scalable",
+            "--timeout",
+            "60");
+    assertThat(r.exit()).as(r.err()).isZero();
+    List<String> lines = r.out().lines().toList();
+    assertThat(lines).as(r.out()).hasSize(8);
+    assertThat(lines.get(0)).startsWith("etcd started afresh for each round");
+    assertThat(lines.get(1))
+        .matches(
+            "curve protocol=scalable nodes=20 seconds=\\d+\\.\\d{3} backend=etcd-v3"
+                + " etcd_write_txns=\\d+ write_txns_per_node=\\d+\\.\\d");
+    assertThat(lines.get(2)).startsWith("curve protocol=scalable nodes=40 ");
+    assertThat(lines.get(3)).matches("curve protocol=scalable exponent=-?\\d+\\.\\d{2}");
+    assertThat(lines.get(4)).startsWith("curve protocol=pytorch nodes=10 seconds=");
+    assertThat(lines.get(6)).matches("curve protocol=pytorch exponent=-?\\d+\\.\\d{2}");
+    assertThat(lines.get(7)).matches("nodes=40 seconds=\\d+\\.\\d{3}");
+  }
+
+  @Test
+  void benchCurveRefusesABackendItCannotTime() {
+    CliTest.Result r = CliTest.rdzv("bench", "rendezvous", "--curve", "10", "--backend", "static");
+    assertThat(r.exit()).isEqualTo(2);
+    assertThat(r.errLines()).hasSize(1);
+    assertThat(r.err()).contains("not --backend static.");
+  }
+
+  @Test
   void benchCurveSizesMustBePositive() {
     CliTest.Result r = CliTest.rdzv("bench", "rendezvous", "--curve", "10,0");
     assertThat(r.exit()).isEqualTo(2);

@@ -14,7 +14,9 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -51,9 +53,9 @@ import org.rdzv.dynamic.spi.ScalableStore;
  *       contention: every node of a round may count itself waiting at once); any other delta is a
  *       compare-and-set loop on {@code K#=}, contended only by such deltas;
  *   <li>a heartbeat is a put of {@code K}, and {@link #beats} its version (no clock involved);
- *   <li>{@link #await} reads {@code K} and, when it is missing, watches it from the revision after
- *       the read, so a write between the two is never missed ({@link EtcdV3Watches}: one watch per
- *       key and process, an HTTP/2 stream of the session's one gRPC channel).
+ *   <li>{@link #await} watches {@code K} from etcd's current revision and reads it once the watch
+ *       is created, so a write between the two is never missed ({@link EtcdV3Watches}: one watch
+ *       per key and process, an HTTP/2 stream of the session's one gRPC channel).
  * </ul>
  *
  * <p>Every operation goes through the session's {@link EtcdV3Batcher}, which puts what the threads
@@ -246,10 +248,16 @@ final class EtcdV3ScalableStore implements ScalableStore {
       throw new IllegalArgumentException(
           "setAll needs as many values (" + values.size() + ") as keys (" + keys.size() + ")");
     }
-    List<CompletableFuture<TxnResponse>> puts = new ArrayList<>(keys.size());
+    // The puts are in flight together, and two transactions in flight may be applied in either
+    // order: of a key named twice, only the last value is put.
+    Map<String, byte[]> last = new LinkedHashMap<>();
     for (int i = 0; i < keys.size(); i++) {
-      ByteSequence k = k(keys.get(i));
-      byte[] v = values.get(i);
+      last.put(keys.get(i), values.get(i));
+    }
+    List<CompletableFuture<TxnResponse>> puts = new ArrayList<>(last.size());
+    for (Map.Entry<String, byte[]> e : last.entrySet()) {
+      ByteSequence k = k(e.getKey());
+      byte[] v = e.getValue();
       puts.add(
           session
               .batcher()
@@ -347,27 +355,32 @@ final class EtcdV3ScalableStore implements ScalableStore {
   public byte[] await(String key, Duration timeout) throws InterruptedException {
     ByteSequence k = k(key);
     long deadline = System.nanoTime() + Math.max(0, timeout.toNanos());
+    if (timeout.isNegative() || timeout.isZero()) {
+      return get(key);
+    }
     for (int attempt = 0; ; attempt++) {
-      GetResponse now = read(Op.get(k, GetOption.DEFAULT)).get(0);
-      if (!now.getKvs().isEmpty()) {
-        return now.getKvs().get(0).getValue().getBytes();
-      }
-      long left = deadline - System.nanoTime();
-      if (left <= 0) {
-        return null;
-      }
-      // From the revision after the read: a put between the read and the watch's creation is
-      // replayed, so the wait cannot miss it.
-      EtcdV3Watches.Shared watch = session.watches().join(k, now.getHeader().getRevision() + 1);
+      // The watch first, then the read: a put before the watch's creation shows in the read, one
+      // after it in the watch, so the wait cannot miss it.
+      EtcdV3Watches.Shared watch = session.watches().join(k);
       try {
-        return watch.value().get(left, TimeUnit.NANOSECONDS);
+        try {
+          watch.created().get(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+          return get(key); // etcd did not create the watch in time: what is there now
+        }
+        byte[] now = get(key);
+        if (now != null) {
+          return now;
+        }
+        return watch.value().get(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
       } catch (TimeoutException e) {
         return null;
       } catch (ExecutionException e) {
-        // The watch failed (history compacted, a member lost): read again and watch anew; a
+        // The watch failed (a member lost, the stream reset): read again and watch anew; a
         // connection that is really gone fails the read.
-        if (System.nanoTime() - deadline >= 0) {
-          return null;
+        byte[] now = get(key);
+        if (now != null || System.nanoTime() - deadline >= 0) {
+          return now;
         }
         java.util.concurrent.locks.LockSupport.parkNanos(
             Math.min(deadline - System.nanoTime(), (1L << Math.min(attempt, 7)) * 1_000_000L));

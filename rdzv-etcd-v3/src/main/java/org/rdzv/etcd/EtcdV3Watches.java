@@ -11,14 +11,16 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * Waits for keys to be put, sharing one etcd watch among the threads of this process that wait for
- * the same key (nine thousand nodes of one JVM waiting for their round's rank 0 hold one watch).
- * Every watch is an HTTP/2 stream of the session's one gRPC channel: jetcd opens a stream per watch
- * and cannot put several watches on one stream.
+ * Watches of keys for the threads of this process that wait for them to be put, one watch per key
+ * however many threads wait for it (nine thousand nodes of one JVM waiting for their round's rank 0
+ * hold one). Every watch is an HTTP/2 stream of the session's one gRPC channel: jetcd opens a
+ * stream per watch and cannot put several watches on one stream.
  *
- * <p>A waiter {@linkplain #join joins} with the revision after the read that found the key missing;
- * it shares a watch only if that watch started no later, so that no put after its read can escape
- * it. Thread-safe.
+ * <p>A watch starts at etcd's current revision (etcd adds it to its synced watchers at once; a
+ * watch from a past revision would wait for etcd's catch-up loop, which serves 512 watchers every
+ * 100 ms and rereads the history for them), and a waiter reads the key only once the watch is
+ * {@linkplain Shared#created() created}: a put before the creation shows in the read, one after it
+ * in the watch. Thread-safe.
  */
 final class EtcdV3Watches {
   private final Watch watch;
@@ -30,21 +32,23 @@ final class EtcdV3Watches {
   }
 
   /** One watch of one key and the threads that wait on it. */
-  final class Shared {
+  static final class Shared {
     private final ByteSequence key;
-    private final long fromRevision;
-    private final boolean listed;
+    private final CompletableFuture<Void> created = new CompletableFuture<>();
     private final CompletableFuture<byte[]> value = new CompletableFuture<>();
     private Watch.Watcher watcher; // guarded by lock
     private int users; // guarded by lock
 
-    private Shared(ByteSequence key, long fromRevision, boolean listed) {
+    private Shared(ByteSequence key) {
       this.key = key;
-      this.fromRevision = fromRevision;
-      this.listed = listed;
     }
 
-    /** The key's first value put at or after the watch's start; fails if the watch does. */
+    /** Completes once etcd reports the watch created; fails if the watch does. */
+    CompletableFuture<Void> created() {
+      return created;
+    }
+
+    /** The key's first value put after the watch was created; fails if the watch does. */
     CompletableFuture<byte[]> value() {
       return value;
     }
@@ -53,6 +57,7 @@ final class EtcdV3Watches {
     // ours (join holds ours while it asks jetcd for a watch). A done watch is replaced by the next
     // join and dropped by the last leave.
     private void seen(WatchResponse response) {
+      created.complete(null);
       for (WatchEvent e : response.getEvents()) {
         if (e.getEventType() == WatchEvent.EventType.PUT) {
           value.complete(e.getKeyValue().getValue().getBytes());
@@ -62,32 +67,25 @@ final class EtcdV3Watches {
     }
 
     private void failed(Throwable error) {
+      created.completeExceptionally(error);
       value.completeExceptionally(error);
     }
   }
 
-  /**
-   * A watch of {@code key} that reports every put at or after {@code fromRevision}; {@link #leave}
-   * it when done, whatever happened.
-   */
-  Shared join(ByteSequence key, long fromRevision) {
+  /** A watch of {@code key}; {@link #leave} it when done, whatever happened. */
+  Shared join(ByteSequence key) {
     lock.lock();
     try {
       Shared s = shared.get(key);
-      if (s == null || s.value.isDone() || s.fromRevision > fromRevision) {
-        // A watch that started after this waiter's read could miss a put between the two; such a
-        // waiter (rare: reads answered out of order) watches alone.
-        boolean list = s == null || s.value.isDone();
-        s = new Shared(key, fromRevision, list);
-        Shared created = s;
-        s.watcher =
+      if (s == null || s.value.isDone()) {
+        Shared fresh = new Shared(key);
+        fresh.watcher =
             watch.watch(
                 key,
-                WatchOption.builder().withRevision(fromRevision).withNoDelete(true).build(),
-                Watch.listener(created::seen, created::failed));
-        if (list) {
-          shared.put(key, s);
-        }
+                WatchOption.builder().withNoDelete(true).withCreateNotify(true).build(),
+                Watch.listener(fresh::seen, fresh::failed));
+        shared.put(key, fresh);
+        s = fresh;
       }
       s.users++;
       return s;
@@ -102,9 +100,7 @@ final class EtcdV3Watches {
     lock.lock();
     try {
       if (--s.users == 0) {
-        if (s.listed) {
-          shared.remove(s.key, s);
-        }
+        shared.remove(s.key, s);
         closing = s.watcher;
       }
     } finally {

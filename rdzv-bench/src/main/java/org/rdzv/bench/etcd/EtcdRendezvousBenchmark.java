@@ -212,6 +212,154 @@ public final class EtcdRendezvousBenchmark {
     }
   }
 
+  /**
+   * {@code --curve} on an etcd backend: one round per size with {@code config}'s protocol, then (if
+   * any) PyTorch's protocol at {@code pytorchSizes}, all Java nodes of this process. Each round
+   * runs against an etcd started for it (empty, data on tmpfs), or under a fresh run id at {@code
+   * etcdEndpoint} if one is given. Prints {@code curve protocol=P nodes=N seconds=S} with the write
+   * transactions etcd applied for the round (revisions, {@code etcd_write_txns}; a batch of puts is
+   * one), {@code curve protocol=P exponent=E} per protocol, and last {@code nodes=N seconds=S} of
+   * the largest run of the first protocol. Returns whether every run succeeded.
+   */
+  public static boolean curve(
+      PrintWriter out,
+      String backend,
+      String etcdEndpoint,
+      List<Integer> sizes,
+      List<Integer> pytorchSizes,
+      Map<String, Object> config,
+      Duration timeout) {
+    java.util.logging.Level previousLevel = RDZV_LOGS.getLevel();
+    RDZV_LOGS.setLevel(java.util.logging.Level.SEVERE);
+    try {
+      String protocol = org.rdzv.bench.rendezvous.RendezvousBench.protocolOf(config);
+      out.println(
+          "etcd "
+              + (etcdEndpoint == null || etcdEndpoint.isBlank()
+                  ? "started afresh for each round (data on tmpfs)"
+                  : etcdEndpoint)
+              + ", backend "
+              + backend
+              + ", min = max = N, after an untimed 4-node warm-up round on each etcd");
+      out.flush();
+      double[] last = null;
+      List<double[]> mine = new ArrayList<>();
+      boolean ok = curveOf(out, backend, etcdEndpoint, protocol, sizes, config, timeout, mine);
+      if (!mine.isEmpty()) {
+        last = mine.get(mine.size() - 1);
+      }
+      if (!pytorchSizes.isEmpty()) {
+        ok &=
+            curveOf(
+                out,
+                backend,
+                etcdEndpoint,
+                "pytorch",
+                pytorchSizes,
+                org.rdzv.bench.rendezvous.RendezvousBench.withPyTorchProtocol(config),
+                timeout,
+                new ArrayList<>());
+      }
+      if (last != null) {
+        out.printf(
+            Locale.ROOT,
+            "nodes=%d seconds=%.3f%n",
+            Math.round(Math.exp(last[0])),
+            Math.exp(last[1]));
+      }
+      out.flush();
+      return ok;
+    } finally {
+      RDZV_LOGS.setLevel(previousLevel);
+    }
+  }
+
+  private static boolean curveOf(
+      PrintWriter out,
+      String backend,
+      String etcdEndpoint,
+      String protocol,
+      List<Integer> sizes,
+      Map<String, Object> config,
+      Duration timeout,
+      List<double[]> points) {
+    boolean ok = true;
+    for (int n : sizes) {
+      EtcdProcess local = null;
+      try {
+        String endpoint = etcdEndpoint;
+        if (endpoint == null || endpoint.isBlank()) {
+          local = startEtcd();
+          endpoint = local.endpoint();
+        }
+        Options warm = new Options(backend, endpoint, Math.min(4, n), timeout, false, null, config);
+        timeJava(warm, endpoint);
+        long before = revision(endpoint);
+        double seconds =
+            timeJava(new Options(backend, endpoint, n, timeout, false, null, config), endpoint);
+        long after = revision(endpoint);
+        out.printf(
+            Locale.ROOT,
+            "curve protocol=%s nodes=%d seconds=%.3f backend=%s%s%n",
+            protocol,
+            n,
+            seconds,
+            backend,
+            before < 0 || after < 0
+                ? ""
+                : String.format(
+                    Locale.ROOT,
+                    " etcd_write_txns=%d write_txns_per_node=%.1f",
+                    after - before,
+                    (after - before) / (double) n));
+        points.add(new double[] {Math.log(n), Math.log(seconds)});
+      } catch (RuntimeException e) {
+        ok = false;
+        out.printf(
+            Locale.ROOT, "curve protocol=%s nodes=%d FAILED: %s%n", protocol, n, e.getMessage());
+      } finally {
+        out.flush();
+        if (local != null) {
+          local.close();
+        }
+      }
+    }
+    if (points.size() >= 2) {
+      out.printf(
+          Locale.ROOT,
+          "curve protocol=%s exponent=%.2f%n",
+          protocol,
+          org.rdzv.bench.rendezvous.RendezvousBench.growthExponent(points));
+    }
+    return ok;
+  }
+
+  /**
+   * etcd's current revision (the count of writes it applied), read through its JSON gateway, or -1
+   * if it cannot be read (a TLS endpoint, an etcd before 3.4).
+   */
+  private static long revision(String endpoint) {
+    String first = endpoint.split(",")[0].trim();
+    String base = first.contains("://") ? first : "http://" + first;
+    try {
+      java.net.http.HttpResponse<String> response =
+          java.net.http.HttpClient.newHttpClient()
+              .send(
+                  java.net.http.HttpRequest.newBuilder(java.net.URI.create(base + "/v3/kv/range"))
+                      .timeout(Duration.ofSeconds(30))
+                      .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"key\":\"AA==\"}"))
+                      .build(),
+                  java.net.http.HttpResponse.BodyHandlers.ofString());
+      JsonNode revision = JSON.readTree(response.body()).path("header").path("revision");
+      return revision.isMissingNode() ? -1 : revision.asLong(-1);
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return -1;
+    }
+  }
+
   /** A throw-away etcd (v2 API on) on free loopback ports, stopped with this JVM at the latest. */
   private static EtcdProcess startEtcd() {
     if (Peers.etcdBinary() == null) {

@@ -151,15 +151,20 @@ public final class RendezvousBench {
       Duration timeout) {
     java.util.logging.Logger quiet = java.util.logging.Logger.getLogger("org.rdzv");
     quiet.setLevel(java.util.logging.Level.SEVERE);
-    String protocol = String.valueOf(config.getOrDefault("protocol", "pytorch"));
+    String protocol = protocolOf(config);
     // A small round first: the JIT's warm-up would otherwise land on the first size.
     RendezvousBenchmark.runJava(Math.min(200, sizes.get(0)), timeout, config);
     List<Result> mine = new ArrayList<>();
     boolean ok = curveOf(out, protocol, sizes, config, timeout, mine);
     if (!pytorchSizes.isEmpty()) {
-      Map<String, Object> pytorch = new java.util.HashMap<>(config);
-      pytorch.put("protocol", "pytorch");
-      ok &= curveOf(out, "pytorch", pytorchSizes, pytorch, timeout, new ArrayList<>());
+      ok &=
+          curveOf(
+              out,
+              "pytorch",
+              pytorchSizes,
+              withPyTorchProtocol(config),
+              timeout,
+              new ArrayList<>());
     }
     if (!mine.isEmpty()) {
       Result last = mine.get(mine.size() - 1);
@@ -201,24 +206,59 @@ public final class RendezvousBench {
       }
     }
     if (points.size() >= 2) {
-      double mx = 0;
-      double my = 0;
-      for (double[] p : points) {
-        mx += p[0];
-        my += p[1];
-      }
-      mx /= points.size();
-      my /= points.size();
-      double sxy = 0;
-      double sxx = 0;
-      for (double[] p : points) {
-        sxy += (p[0] - mx) * (p[1] - my);
-        sxx += (p[0] - mx) * (p[0] - mx);
-      }
       out.println(
-          String.format(Locale.ROOT, "curve protocol=%s exponent=%.2f", protocol, sxy / sxx));
+          String.format(
+              Locale.ROOT, "curve protocol=%s exponent=%.2f", protocol, growthExponent(points)));
     }
     return ok;
+  }
+
+  /**
+   * The slope of log seconds over log nodes, least squares: how the time grows with N (1 is linear,
+   * 2 quadratic).
+   *
+   * @param points {@code {ln nodes, ln seconds}} pairs, at least two different sizes
+   */
+  public static double growthExponent(List<double[]> points) {
+    double mx = 0;
+    double my = 0;
+    for (double[] p : points) {
+      mx += p[0];
+      my += p[1];
+    }
+    mx /= points.size();
+    my /= points.size();
+    double sxy = 0;
+    double sxx = 0;
+    for (double[] p : points) {
+      sxy += (p[0] - mx) * (p[1] - my);
+      sxx += (p[0] - mx) * (p[0] - mx);
+    }
+    return sxy / sxx;
+  }
+
+  /**
+   * The protocol {@code config} asks for: {@code rendezvous_protocol}, else {@code protocol} where
+   * it names one ({@code pytorch} or {@code scalable}; on etcd it is the transport), else {@code
+   * pytorch}.
+   */
+  public static String protocolOf(Map<String, Object> config) {
+    Object explicit = config.get("rendezvous_protocol");
+    if (explicit != null) {
+      return String.valueOf(explicit);
+    }
+    Object p = config.get("protocol");
+    return "scalable".equals(String.valueOf(p)) ? "scalable" : "pytorch";
+  }
+
+  /** {@code config} with PyTorch's protocol chosen instead of whatever it chose. */
+  public static Map<String, Object> withPyTorchProtocol(Map<String, Object> config) {
+    Map<String, Object> pytorch = new java.util.HashMap<>(config);
+    if ("scalable".equals(String.valueOf(pytorch.get("protocol")))) {
+      pytorch.remove("protocol");
+    }
+    pytorch.put("rendezvous_protocol", "pytorch");
+    return pytorch;
   }
 
   private static String line(Result r) {
