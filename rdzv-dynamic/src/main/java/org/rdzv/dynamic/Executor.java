@@ -268,9 +268,10 @@ final class Executor {
     StateDialect d = ctx.dialect();
     String cannot =
         d == StateDialect.V1_13
-            ? "PyTorch 2.x nodes cannot read a state in the 1.13 dialect (for 2.x nodes leave"
+            ? "if PyTorch 2.x nodes are among the missing, they cannot read a state in the 1.13"
+                + " dialect (for 2.x nodes leave"
                 + " store_protocol and state_dialect unset, and use a new run id)"
-            : "PyTorch 1.13 nodes cannot read a state in the "
+            : "if PyTorch 1.13 nodes are among the missing, they cannot read a state in the "
                 + d.label()
                 + " dialect (for 1.13 nodes set store_protocol=1.13 on every rdzv node)";
     // This node may have removed itself already (the rollback window after the deadline).

@@ -143,8 +143,9 @@ class DialectRuleTest {
     assertThatThrownBy(() -> executor(me, s).run(Ops.JOIN, deadline(Duration.ofSeconds(3)), true))
         .isInstanceOf(RendezvousTimeoutException.class)
         .hasMessage(
-            "The rendezvous 'run' operation timed out. 1 of at least 2 nodes joined;"
-                + " PyTorch 1.13 nodes cannot read a state in the 2.6+ dialect (for 1.13 nodes"
+            "The rendezvous 'run' operation timed out. 1 of at least 2 nodes joined; if PyTorch"
+                + " 1.13 nodes are among the missing, they cannot read a state in the 2.6+ dialect"
+                + " (for 1.13 nodes"
                 + " set store_protocol=1.13 on every rdzv node).");
   }
 }

@@ -50,8 +50,9 @@ class JoinProgressTest {
             () -> executor.run(Ops.JOIN, start + Duration.ofSeconds(45).toNanos(), true, true))
         .isInstanceOf(RendezvousTimeoutException.class)
         .hasMessage(
-            "The rendezvous 'obs' operation timed out. 2 of at least 3 nodes joined; PyTorch 2.x"
-                + " nodes cannot read a state in the 1.13 dialect (for 2.x nodes leave"
+            "The rendezvous 'obs' operation timed out. 2 of at least 3 nodes joined; if PyTorch"
+                + " 2.x nodes are among the missing, they cannot read a state in the 1.13 dialect"
+                + " (for 2.x nodes leave"
                 + " store_protocol and state_dialect unset, and use a new run id). Round 0 had 2"
                 + " of the 3 to 4 nodes expected (min_nodes 3, max_nodes 4): node9_1_0,"
                 + " node10_7_0.");

@@ -438,8 +438,10 @@ class MixedRendezvousTest {
         .hasMessageContaining("1 of at least 2 nodes joined")
         .hasMessageContaining(
             torch.is2x()
-                ? "PyTorch 2.x nodes cannot read a state in the 1.13 dialect"
-                : "PyTorch 1.13 nodes cannot read a state in the 2.6+ dialect (for 1.13 nodes"
+                ? "if PyTorch 2.x nodes are among the missing, they cannot read a state in the 1.13"
+                    + " dialect"
+                : "if PyTorch 1.13 nodes are among the missing, they cannot read a state in the"
+                    + " 2.6+ dialect (for 1.13 nodes"
                     + " set store_protocol=1.13 on every rdzv node)");
   }
 
