@@ -138,18 +138,20 @@ public final class EtcdRendezvousBenchmark {
               + " nodes, min = max = "
               + options.nodes()
               + (options.config().isEmpty() ? "" : ", rdzv conf " + options.config())
-              + " (rdzv after an untimed 4-node warm-up round)");
+              + " (rdzv after an untimed warm-up round of "
+              + org.rdzv.bench.rendezvous.RendezvousBench.warmUpNodes(options.nodes())
+              + " nodes)");
       out.flush();
       double java;
       try {
-        // An untimed round of a few nodes first: class loading, JIT and the first connection
+        // An untimed round of up to 200 nodes first: class loading, JIT and the first connection
         // (jetcd's gRPC channel) are paid once per process, like PyTorch's imports before its
         // clock.
         timeJava(
             new Options(
                 options.backend(),
                 endpoint,
-                Math.min(4, options.nodes()),
+                org.rdzv.bench.rendezvous.RendezvousBench.warmUpNodes(options.nodes()),
                 options.timeout(),
                 false,
                 options.python(),
@@ -240,7 +242,7 @@ public final class EtcdRendezvousBenchmark {
                   : etcdEndpoint)
               + ", backend "
               + backend
-              + ", min = max = N, after an untimed 4-node warm-up round on each etcd");
+              + ", min = max = N, after an untimed warm-up round (up to 200 nodes) on each etcd");
       out.flush();
       double[] last = null;
       List<double[]> mine = new ArrayList<>();
@@ -292,7 +294,15 @@ public final class EtcdRendezvousBenchmark {
           local = startEtcd();
           endpoint = local.endpoint();
         }
-        Options warm = new Options(backend, endpoint, Math.min(4, n), timeout, false, null, config);
+        Options warm =
+            new Options(
+                backend,
+                endpoint,
+                org.rdzv.bench.rendezvous.RendezvousBench.warmUpNodes(n),
+                timeout,
+                false,
+                null,
+                config);
         timeJava(warm, endpoint);
         long before = revision(endpoint);
         double seconds =
