@@ -144,7 +144,7 @@ public final class EtcdRendezvousBenchmark {
       out.flush();
       double java;
       try {
-        // An untimed round of up to 200 nodes first: class loading, JIT and the first connection
+        // An untimed round of up to 1,000 nodes first: class loading, JIT and the first connection
         // (jetcd's gRPC channel) are paid once per process, like PyTorch's imports before its
         // clock.
         timeJava(
@@ -242,7 +242,7 @@ public final class EtcdRendezvousBenchmark {
                   : etcdEndpoint)
               + ", backend "
               + backend
-              + ", min = max = N, after an untimed warm-up round (up to 200 nodes) on each etcd");
+              + ", min = max = N, after an untimed warm-up round (up to 1,000 nodes) on each etcd");
       out.flush();
       double[] last = null;
       List<double[]> mine = new ArrayList<>();
