@@ -23,6 +23,16 @@ class Session {
   long multiReplyBytes;
   StoreState.Waiter multiWaiter;
 
+  /**
+   * The pairs of the MULTI_SET whose pairs are arriving, applied together once the last one has (a
+   * MULTI_SET cut short applies nothing, as PyTorch's servers, which read a whole request first);
+   * their bytes are held from the memory budget meanwhile.
+   */
+  final java.util.ArrayList<String> pendingKeys = new java.util.ArrayList<>();
+
+  final java.util.ArrayList<byte[]> pendingValues = new java.util.ArrayList<>();
+  long pendingBytes;
+
   /** Whether output was queued and not yet handed to the writer. */
   boolean dirty;
 

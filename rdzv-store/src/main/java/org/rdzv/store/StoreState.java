@@ -16,12 +16,13 @@ import java.util.List;
  * waiters when COMPARE_SET creates a key; keeps a 1.13 connection's wait registrations until it
  * disconnects (as 1.13 does); removes watch registrations on disconnect (1.13 does not).
  *
- * <p>Bounds: CHECK, WAIT, MULTI_GET and MULTI_SET are executed one key at a time ({@link #begin},
- * {@link #element}, {@link #end}) as their keys arrive; a reply that would exceed the value limit
- * (a MULTI_GET or LIST of too much) is refused like an oversized value; stored data is charged to a
- * {@link Budget} and a write past it is refused; waits a client cancelled or left behind are
- * unlinked in slices by {@link #runBackgroundWork}, so that no single request or disconnect holds
- * the event loop for long.
+ * <p>Bounds: CHECK, WAIT and MULTI_GET are executed one key at a time ({@link #begin}, {@link
+ * #element}, {@link #end}) as their keys arrive, and MULTI_SET's pairs are held (charged to the
+ * budget) and put together at its end, so that one cut short changes nothing; a reply that would
+ * exceed the value limit (a MULTI_GET or LIST of too much) is refused like an oversized value;
+ * stored data is charged to a {@link Budget} and a write past it is refused; waits a client
+ * cancelled or left behind are unlinked in slices by {@link #runBackgroundWork}, so that no single
+ * request or disconnect holds the event loop for long.
  */
 final class StoreState {
   private static final byte[] EMPTY = new byte[0];
@@ -437,7 +438,15 @@ final class StoreState {
         session.out.putBytes(v);
         session.outputQueued();
       }
-      case MULTI_SET -> put(key, value);
+      case MULTI_SET -> {
+        long bytes = ENTRY_OVERHEAD + key.length() + value.length;
+        if (!budget.tryCharge(bytes)) {
+          throw new ProtocolException(ProtocolException.Reason.MEMORY, budget.exhausted(bytes));
+        }
+        session.pendingBytes += bytes;
+        session.pendingKeys.add(key);
+        session.pendingValues.add(value);
+      }
       default -> throw new IllegalStateException("no multi-key request in progress");
     }
   }
@@ -465,7 +474,35 @@ final class StoreState {
         }
       }
       case MULTI_GET -> session.outputQueued();
+      case MULTI_SET -> applyPending(session);
       default -> {}
+    }
+  }
+
+  /**
+   * Puts a finished MULTI_SET's pairs in order. The budget held for them is given back first and
+   * each put takes at most what its pair held, so none is refused.
+   */
+  private void applyPending(Session session) {
+    List<String> keys = session.pendingKeys;
+    List<byte[]> values = session.pendingValues;
+    dropPending(session);
+    try {
+      for (int i = 0; i < keys.size(); i++) {
+        put(keys.get(i), values.get(i));
+      }
+    } catch (ProtocolException e) {
+      throw new IllegalStateException("a MULTI_SET put was refused after its budget was held", e);
+    } finally {
+      keys.clear();
+      values.clear();
+    }
+  }
+
+  private void dropPending(Session session) {
+    if (session.pendingBytes > 0) {
+      budget.release(session.pendingBytes);
+      session.pendingBytes = 0;
     }
   }
 
@@ -743,6 +780,9 @@ final class StoreState {
   void disconnected(Session session) {
     cancelWaits(session);
     session.multi = null;
+    dropPending(session);
+    session.pendingKeys.clear();
+    session.pendingValues.clear();
     for (String key : session.watchedKeys) {
       List<Session> list = watchers.get(key);
       if (list != null) {

@@ -180,6 +180,45 @@ class ServerRobustnessTest {
         () -> server.connectionCount() == 3);
   }
 
+  /** A 2.x MULTI_SET of {@code pairs} key/value pairs, the first {@code sent} of them written. */
+  private static byte[] multiSet(int pairs, int sent) {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    out.writeBytes(Hex.bytes("00 cef7853c", "0b"));
+    out.writeBytes(le(pairs));
+    for (int i = 0; i < sent; i++) {
+      byte[] key = ("/ms" + i).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+      out.writeBytes(le(key.length));
+      out.writeBytes(key);
+      out.writeBytes(le(1));
+      out.writeBytes(new byte[] {(byte) ('0' + i)});
+    }
+    return out.toByteArray();
+  }
+
+  @Test
+  void aMultiSetCutShortAppliesNothingAndAWholeOneEverything() throws Exception {
+    try (Socket s = raw()) {
+      s.getOutputStream().write(multiSet(3, 2)); // two of three pairs, then the client is gone
+    }
+    Await.until(
+        "the cut-short connection is gone",
+        Duration.ofSeconds(5),
+        () -> server.connectionCount() == 3);
+    assertThat(v2.check(List.of("ms0"))).isFalse();
+    assertThat(v2.check(List.of("ms1"))).isFalse();
+    try (Socket s = raw()) {
+      s.getOutputStream().write(multiSet(3, 3));
+      s.getOutputStream().flush();
+      // MULTI_SET has no reply: a GET on another connection after it shows all three pairs.
+      Await.until(
+          "the whole MULTI_SET is applied",
+          Duration.ofSeconds(5),
+          () -> v2.check(List.of("ms0", "ms1", "ms2")));
+    }
+    assertThat(v2.getString("ms2")).isEqualTo("2");
+    assertThat(v1.getString("precious")).isEqualTo("data");
+  }
+
   @Test
   void halfAFrameThatStallsBlocksNobody() throws Exception {
     List<Socket> stalled = new ArrayList<>();
