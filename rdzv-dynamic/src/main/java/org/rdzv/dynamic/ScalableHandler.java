@@ -556,29 +556,24 @@ final class ScalableHandler implements DynamicRendezvousHandler {
 
   private void heartbeatLoop(long r, long t, long ring) {
     long watched = -1; // the neighbour's ticket
-    NodeDescriptor watchedNode = null;
     long lastBeats = -1;
     long lastChange = 0;
+    // The first beat comes at once, from every node of a round that just completed: it costs two
+    // requests (its own counter and its neighbour's), not six. The neighbour is the next ticket
+    // without asking (a tombstone there is passed over once the keep-alive bound finds it
+    // silent), its descriptor is read only if it must be reported, and the lost log, empty when a
+    // round starts, from the second beat on.
+    boolean first = true;
     try {
       while (!Thread.currentThread().isInterrupted()) {
         try {
           store.beat(key(r, "hb", t));
           if (ring > 1) {
             if (watched < 0) {
-              watched = t;
-              watchedNode = null;
-              long[] next = nextLive(r, t, ring);
-              watched = next[0];
+              watched = first ? t % ring + 1 : nextLive(r, t, ring)[0];
               lastBeats = -1;
             }
             if (watched >= 0 && watched != t) {
-              if (watchedNode == null) {
-                byte[] n = store.get(key(r, "n", watched));
-                watchedNode =
-                    n == null
-                        ? null
-                        : NodeDescriptor.parse(new String(n, StandardCharsets.UTF_8)).orElse(null);
-              }
               long b = store.beats(key(r, "hb", watched));
               long now = clock.nanoTime();
               if (b != lastBeats) {
@@ -586,17 +581,21 @@ final class ScalableHandler implements DynamicRendezvousHandler {
                 lastChange = now;
               } else if (now - lastChange > settings.expiry().toNanos()
                   || store.claimed(key(r, "gone", watched))) {
-                if (!store.claimed(key(r, "gone", watched))) {
-                  markGone(r, watched, watchedNode, "dead");
+                // A tombstone (a ticket that left before the assignment) never beats and is no
+                // participant: it is passed over, not reported.
+                if (!store.claimed(key(r, "gone", watched)) && ranked(r, watched)) {
+                  markGone(r, watched, descriptor(r, watched), "dead");
                 }
                 long[] next = nextLive(r, watched, ring);
                 watched = next[0] == t ? -2 : next[0];
-                watchedNode = null;
                 lastBeats = -1;
               }
             }
           }
-          readLostLog(r);
+          if (!first) {
+            readLostLog(r);
+          }
+          first = false;
         } catch (RendezvousException | org.rdzv.api.StoreException e) {
           if (Thread.currentThread().isInterrupted() || handlerClosed) {
             return; // stopped while a store call was in flight
@@ -613,6 +612,20 @@ final class ScalableHandler implements DynamicRendezvousHandler {
     } catch (InterruptedException e) {
       // stopped
     }
+  }
+
+  /** Whether ticket {@code t} of round {@code r} was given a rank (not a tombstone). */
+  private boolean ranked(long r, long t) {
+    byte[] v = store.get(key(r, "rank", t));
+    return v != null && !new String(v, StandardCharsets.UTF_8).startsWith("-");
+  }
+
+  /** The descriptor of ticket {@code t} of round {@code r}, or null if it has none. */
+  private NodeDescriptor descriptor(long r, long t) {
+    byte[] n = store.get(key(r, "n", t));
+    return n == null
+        ? null
+        : NodeDescriptor.parse(new String(n, StandardCharsets.UTF_8)).orElse(null);
   }
 
   /** The next ticket after {@code from} (cyclically) that has a rank and is not gone. */

@@ -112,6 +112,49 @@ class ScalableRendezvousTest {
   }
 
   @Test
+  void aTombstoneNextInTheRingIsPassedOverNotReported() throws Exception {
+    Map<String, Object> fast =
+        Map.of("keep_alive_interval", "1", "keep_alive_max_attempt", "2", "last_call_timeout", "1");
+    // Ticket 1 gives up before the round is sealed: a tombstone, ranked -1.
+    RendezvousHandler quitter = handler(2, 3, Map.of("join_timeout", "1"));
+    assertThatThrownBy(quitter::nextRendezvous)
+        .isInstanceOf(org.rdzv.api.RendezvousTimeoutException.class);
+    String prefix = RendezvousKeys.of(runId).ownPrefix(RendezvousKeys.Own.SCALABLE);
+    String joined = prefix + ScalableHandler.key(0, "joined");
+    try (org.rdzv.store.TcpStore probe =
+        org.rdzv.store.TcpStore.connect(
+            org.rdzv.store.TcpStoreOptions.builder("127.0.0.1", server.port()).build())) {
+      List<RendezvousHandler> hs = List.of(handler(2, 3, fast), handler(2, 3, fast));
+      // The victim takes ticket 2 before the survivor takes ticket 3.
+      Future<RendezvousInfo> second = pool.submit(hs.get(0)::nextRendezvous);
+      org.rdzv.testing.Await.until(
+          "ticket 2 is taken",
+          Duration.ofSeconds(10),
+          () -> probe.check(List.of(joined)) && probe.add(joined, 0) == 2);
+      RendezvousInfo third = hs.get(1).nextRendezvous();
+      assertThat(List.of(second.get(30, TimeUnit.SECONDS), third))
+          .allSatisfy(i -> assertThat(i.worldSize()).isEqualTo(2));
+      // Ticket 3 watches ticket 1 first (the next in the ring): silent, but no participant.
+      Map<String, Set<String>> heard = new ConcurrentHashMap<>();
+      CountDownLatch one = new CountDownLatch(1);
+      hs.get(1)
+          .addListener(
+              (round, lost) -> {
+                heard.put("lost", lost);
+                one.countDown();
+              });
+      String victim = hs.get(0).nodeName();
+      hs.get(0).close(); // ticket 2 stops beating
+      // Found after the tombstone's bound and then its own: 2 x (1 s x 2) plus a beat or two.
+      assertThat(one.await(15, TimeUnit.SECONDS)).isTrue();
+      assertThat(heard.get("lost")).containsExactly(victim);
+      // One participant of two is gone, not two of two: the round goes on.
+      assertThat(probe.add(prefix + ScalableHandler.key(0, "exited"), 0)).isEqualTo(1);
+      assertThat(probe.add(prefix + "round", 0)).isZero();
+    }
+  }
+
+  @Test
   void aLeaverIsReportedAtTheNextHeartbeatAndTheRoundStaysComplete() throws Exception {
     Map<String, Object> fast = Map.of("keep_alive_interval", "1");
     List<RendezvousHandler> hs = List.of(handler(2, 2, fast), handler(2, 2, fast));
