@@ -38,6 +38,7 @@ final class EtcdV3Watches {
     private final CompletableFuture<byte[]> value = new CompletableFuture<>();
     private Watch.Watcher watcher; // guarded by lock
     private int users; // guarded by lock
+    private long idle; // times the users dropped to 0; guarded by lock
 
     private Shared(ByteSequence key) {
       this.key = key;
@@ -72,6 +73,13 @@ final class EtcdV3Watches {
     }
   }
 
+  /**
+   * How long a watch nobody waits on stays open: a waiter that wakes to look around (every few
+   * seconds while its round forms) and comes back finds it still there, instead of costing etcd and
+   * the channel a new watch stream each time.
+   */
+  static final long LINGER_MILLIS = 10_000;
+
   /** A watch of {@code key}; {@link #leave} it when done, whatever happened. */
   Shared join(ByteSequence key) {
     lock.lock();
@@ -94,12 +102,43 @@ final class EtcdV3Watches {
     }
   }
 
-  /** Drops one waiter; the last one closes the watch. */
+  /**
+   * Drops one waiter. The last one closes the watch if it is done, else leaves it open for {@link
+   * #LINGER_MILLIS} in case a waiter comes back.
+   */
   void leave(Shared s) {
     Watch.Watcher closing = null;
+    long epoch = -1;
     lock.lock();
     try {
       if (--s.users == 0) {
+        if (s.value.isDone()) {
+          shared.remove(s.key, s);
+          closing = s.watcher;
+        } else {
+          epoch = ++s.idle;
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+    if (closing != null) {
+      close(closing);
+    } else if (epoch >= 0) {
+      long idleEpoch = epoch;
+      CompletableFuture.runAsync(
+          () -> expire(s, idleEpoch),
+          CompletableFuture.delayedExecutor(
+              LINGER_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS));
+    }
+  }
+
+  /** Closes {@code s} if nobody joined it since it became idle for the {@code epoch}-th time. */
+  private void expire(Shared s, long epoch) {
+    Watch.Watcher closing = null;
+    lock.lock();
+    try {
+      if (s.users == 0 && s.idle == epoch) {
         shared.remove(s.key, s);
         closing = s.watcher;
       }
@@ -107,7 +146,15 @@ final class EtcdV3Watches {
       lock.unlock();
     }
     if (closing != null) {
-      closing.close();
+      close(closing);
+    }
+  }
+
+  private static void close(Watch.Watcher watcher) {
+    try {
+      watcher.close();
+    } catch (RuntimeException e) {
+      // the session's client is closed already, and its watches with it
     }
   }
 }

@@ -255,6 +255,33 @@ class EtcdV3ScalableStoreTest {
     store.setAll(List.of(), List.of());
   }
 
+  @Test
+  void aWaiterThatComesBackReusesItsWatchAndADoneOneIsReplaced() throws Exception {
+    EtcdV3ScalableStore store = open();
+    EtcdV3Watches watches = store.session().watches();
+    ByteSequence key =
+        ByteSequence.from("linger-" + RUNS.incrementAndGet(), StandardCharsets.UTF_8);
+    EtcdV3Watches.Shared first = watches.join(key);
+    first.created().get(10, TimeUnit.SECONDS);
+    watches.leave(first); // nobody waits now, but the watch stays open for a while
+    EtcdV3Watches.Shared again = watches.join(key);
+    assertThat(again).isSameAs(first);
+    // Still watching while idle: a put then completes it, and the next waiter gets a new watch.
+    watches.leave(again);
+    store
+        .session()
+        .client()
+        .getKVClient()
+        .put(key, ByteSequence.from("v", StandardCharsets.UTF_8))
+        .get(10, TimeUnit.SECONDS);
+    assertThat(first.value().get(10, TimeUnit.SECONDS))
+        .asString(StandardCharsets.UTF_8)
+        .isEqualTo("v");
+    EtcdV3Watches.Shared fresh = watches.join(key);
+    assertThat(fresh).isNotSameAs(first);
+    watches.leave(fresh);
+  }
+
   // ---- counters
 
   @Test
