@@ -76,12 +76,8 @@ public final class C10dRendezvousProvider implements RendezvousBackendProvider {
         .getString("protocol")
         .ifPresent(
             p -> {
-              String v = p.strip().toLowerCase(Locale.ROOT);
-              if (!v.equals("pytorch") && !v.equals("scalable")) {
-                throw new IllegalArgumentException(
-                    "The rendezvous config protocol must be 'pytorch' or 'scalable', not '"
-                        + p
-                        + "'.");
+              if (RendezvousBackendProvider.protocolName(p).isEmpty()) {
+                throw RendezvousBackendProvider.notAProtocol("protocol", p);
               }
             });
   }

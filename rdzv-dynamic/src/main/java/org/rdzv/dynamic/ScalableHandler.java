@@ -570,7 +570,7 @@ final class ScalableHandler implements DynamicRendezvousHandler {
           store.beat(key(r, "hb", t));
           if (ring > 1) {
             if (watched < 0) {
-              watched = first ? t % ring + 1 : nextLive(r, t, ring)[0];
+              watched = first ? t % ring + 1 : nextLive(r, t, ring);
               lastBeats = -1;
             }
             if (watched >= 0 && watched != t) {
@@ -586,8 +586,8 @@ final class ScalableHandler implements DynamicRendezvousHandler {
                 if (!store.claimed(key(r, "gone", watched)) && ranked(r, watched)) {
                   markGone(r, watched, descriptor(r, watched), "dead");
                 }
-                long[] next = nextLive(r, watched, ring);
-                watched = next[0] == t ? -2 : next[0];
+                long next = nextLive(r, watched, ring);
+                watched = next == t ? -2 : next;
                 lastBeats = -1;
               }
             }
@@ -629,21 +629,18 @@ final class ScalableHandler implements DynamicRendezvousHandler {
   }
 
   /** The next ticket after {@code from} (cyclically) that has a rank and is not gone. */
-  private long[] nextLive(long r, long from, long ring) {
+  private long nextLive(long r, long from, long ring) {
     long c = from;
     for (long step = 0; step < ring; step++) {
       c = c % ring + 1;
       if (c == from) {
         break;
       }
-      byte[] v = store.get(key(r, "rank", c));
-      if (v != null
-          && !new String(v, StandardCharsets.UTF_8).startsWith("-")
-          && !store.claimed(key(r, "gone", c))) {
-        return new long[] {c};
+      if (ranked(r, c) && !store.claimed(key(r, "gone", c))) {
+        return c;
       }
     }
-    return new long[] {from};
+    return from;
   }
 
   /** Reads new entries of the round's lost log and tells the listeners. */

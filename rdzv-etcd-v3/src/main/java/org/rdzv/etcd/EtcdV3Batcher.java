@@ -199,35 +199,48 @@ final class EtcdV3Batcher {
     return batch;
   }
 
+  /** One transaction of {@code ops}; a closed client refuses at once, as a failed future. */
+  private CompletableFuture<TxnResponse> commit(Op[] ops) {
+    try {
+      return kv.txn().Then(ops).commit();
+    } catch (RuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+  }
+
+  /** A transaction of reads (or writes) was answered: one fewer of its kind in flight. */
+  private void landed(boolean reads) {
+    lock.lock();
+    try {
+      if (reads) {
+        readsInFlight--;
+      } else {
+        writesInFlight--;
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
   private void sendReads(List<Read> batch) {
     List<Op> gets = new ArrayList<>();
     batch.forEach(r -> gets.addAll(r.gets()));
-    CompletableFuture<TxnResponse> sent;
-    try {
-      sent = kv.txn().Then(gets.toArray(Op[]::new)).commit();
-    } catch (RuntimeException e) { // a closed client refuses at once
-      sent = CompletableFuture.failedFuture(e);
-    }
-    sent.whenComplete(
-        (response, error) -> {
-          lock.lock();
-          try {
-            readsInFlight--;
-          } finally {
-            lock.unlock();
-          }
-          if (error != null) {
-            batch.forEach(r -> r.result().completeExceptionally(error));
-          } else {
-            List<GetResponse> all = response.getGetResponses();
-            int i = 0;
-            for (Read r : batch) {
-              r.result().complete(all.subList(i, i + r.gets().size()));
-              i += r.gets().size();
-            }
-          }
-          dispatch();
-        });
+    commit(gets.toArray(Op[]::new))
+        .whenComplete(
+            (response, error) -> {
+              landed(true);
+              if (error != null) {
+                batch.forEach(r -> r.result().completeExceptionally(error));
+              } else {
+                List<GetResponse> all = response.getGetResponses();
+                int i = 0;
+                for (Read r : batch) {
+                  r.result().complete(all.subList(i, i + r.gets().size()));
+                  i += r.gets().size();
+                }
+              }
+              dispatch();
+            });
   }
 
   private void sendWrites(List<Write> batch) {
@@ -235,29 +248,19 @@ final class EtcdV3Batcher {
     for (int i = 0; i < txns.length; i++) {
       txns[i] = batch.get(i).txn();
     }
-    CompletableFuture<TxnResponse> sent;
-    try {
-      sent = kv.txn().Then(txns).commit();
-    } catch (RuntimeException e) {
-      sent = CompletableFuture.failedFuture(e);
-    }
-    sent.whenComplete(
-        (response, error) -> {
-          lock.lock();
-          try {
-            writesInFlight--;
-          } finally {
-            lock.unlock();
-          }
-          if (error != null) {
-            batch.forEach(w -> w.result().completeExceptionally(error));
-          } else {
-            List<TxnResponse> each = response.getTxnResponses();
-            for (int i = 0; i < batch.size(); i++) {
-              batch.get(i).result().complete(each.get(i));
-            }
-          }
-          dispatch();
-        });
+    commit(txns)
+        .whenComplete(
+            (response, error) -> {
+              landed(false);
+              if (error != null) {
+                batch.forEach(w -> w.result().completeExceptionally(error));
+              } else {
+                List<TxnResponse> each = response.getTxnResponses();
+                for (int i = 0; i < batch.size(); i++) {
+                  batch.get(i).result().complete(each.get(i));
+                }
+              }
+              dispatch();
+            });
   }
 }

@@ -75,9 +75,7 @@ public final class EtcdV3HandlerProvider implements RendezvousBackendProvider {
    * rather than the transport means {@code https} when certificates are given, else {@code http}.
    */
   static EtcdConnection connection(RendezvousParameters params) {
-    String protocol =
-        params.getString("protocol").orElse("").strip().toLowerCase(java.util.Locale.ROOT);
-    if (protocol.equals("scalable") || protocol.equals("pytorch")) {
+    if (params.getString("protocol").flatMap(RendezvousBackendProvider::protocolName).isPresent()) {
       boolean tls =
           params.getString("ssl_cert").filter(v -> !v.isEmpty()).isPresent()
               || params.getString("ca_cert").filter(v -> !v.isEmpty()).isPresent();

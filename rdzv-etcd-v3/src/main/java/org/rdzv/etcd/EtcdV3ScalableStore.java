@@ -209,13 +209,20 @@ final class EtcdV3ScalableStore implements ScalableStore {
 
   @Override
   public void set(String key, byte[] value) {
+    writable();
+    call(put(key, value));
+  }
+
+  /** An unconditional put of {@code key}, batched; not yet waited for. */
+  private CompletableFuture<TxnResponse> put(String key, byte[] value) {
     ByteSequence k = k(key);
-    write(
-        k,
-        value.length,
-        ALWAYS,
-        new Op[] {Op.put(k, ByteSequence.from(value), PutOption.DEFAULT)},
-        NOTHING);
+    return session
+        .batcher()
+        .write(
+            Op.txn(
+                ALWAYS, new Op[] {Op.put(k, ByteSequence.from(value), PutOption.DEFAULT)}, NOTHING),
+            List.of(k),
+            k.size() + value.length + 16);
   }
 
   @Override
@@ -240,7 +247,7 @@ final class EtcdV3ScalableStore implements ScalableStore {
     return values;
   }
 
-  /** Each key is a put of its own, batched; puts of one key apply in order, so the last wins. */
+  /** Each key is a put of its own, batched and in flight together; a repeated key's last wins. */
   @Override
   public void setAll(List<String> keys, List<byte[]> values) {
     writable();
@@ -255,20 +262,7 @@ final class EtcdV3ScalableStore implements ScalableStore {
       last.put(keys.get(i), values.get(i));
     }
     List<CompletableFuture<TxnResponse>> puts = new ArrayList<>(last.size());
-    for (Map.Entry<String, byte[]> e : last.entrySet()) {
-      ByteSequence k = k(e.getKey());
-      byte[] v = e.getValue();
-      puts.add(
-          session
-              .batcher()
-              .write(
-                  Op.txn(
-                      ALWAYS,
-                      new Op[] {Op.put(k, ByteSequence.from(v), PutOption.DEFAULT)},
-                      NOTHING),
-                  List.of(k),
-                  k.size() + v.length + 16));
-    }
+    last.forEach((key, value) -> puts.add(put(key, value)));
     puts.forEach(this::call);
   }
 

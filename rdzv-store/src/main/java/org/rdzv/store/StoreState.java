@@ -440,9 +440,7 @@ final class StoreState {
       }
       case MULTI_SET -> {
         long bytes = ENTRY_OVERHEAD + key.length() + value.length;
-        if (!budget.tryCharge(bytes)) {
-          throw new ProtocolException(ProtocolException.Reason.MEMORY, budget.exhausted(bytes));
-        }
+        charge(bytes);
         session.pendingBytes += bytes;
         session.pendingKeys.add(key);
         session.pendingValues.add(value);
@@ -480,30 +478,28 @@ final class StoreState {
   }
 
   /**
-   * Puts a finished MULTI_SET's pairs in order. The budget held for them is given back first and
+   * Puts a finished MULTI_SET's pairs in order. The charge held for them is given back first and
    * each put takes at most what its pair held, so none is refused.
    */
   private void applyPending(Session session) {
-    List<String> keys = session.pendingKeys;
-    List<byte[]> values = session.pendingValues;
-    dropPending(session);
+    List<String> keys = List.copyOf(session.pendingKeys);
+    List<byte[]> values = List.copyOf(session.pendingValues);
+    discardPending(session);
     try {
       for (int i = 0; i < keys.size(); i++) {
         put(keys.get(i), values.get(i));
       }
     } catch (ProtocolException e) {
       throw new IllegalStateException("a MULTI_SET put was refused after its budget was held", e);
-    } finally {
-      keys.clear();
-      values.clear();
     }
   }
 
-  private void dropPending(Session session) {
-    if (session.pendingBytes > 0) {
-      budget.release(session.pendingBytes);
-      session.pendingBytes = 0;
-    }
+  /** Drops the pairs of a MULTI_SET in progress and gives back what they held. */
+  private void discardPending(Session session) {
+    uncharge(session.pendingBytes);
+    session.pendingBytes = 0;
+    session.pendingKeys.clear();
+    session.pendingValues.clear();
   }
 
   // ---------------------------------------------------------------- data
@@ -780,9 +776,7 @@ final class StoreState {
   void disconnected(Session session) {
     cancelWaits(session);
     session.multi = null;
-    dropPending(session);
-    session.pendingKeys.clear();
-    session.pendingValues.clear();
+    discardPending(session);
     for (String key : session.watchedKeys) {
       List<Session> list = watchers.get(key);
       if (list != null) {

@@ -244,12 +244,8 @@ public final class EtcdRendezvousBenchmark {
               + backend
               + ", min = max = N, after an untimed warm-up round (up to 1,000 nodes) on each etcd");
       out.flush();
-      double[] last = null;
       List<double[]> mine = new ArrayList<>();
       boolean ok = curveOf(out, backend, etcdEndpoint, protocol, sizes, config, timeout, mine);
-      if (!mine.isEmpty()) {
-        last = mine.get(mine.size() - 1);
-      }
       if (!pytorchSizes.isEmpty()) {
         ok &=
             curveOf(
@@ -262,12 +258,9 @@ public final class EtcdRendezvousBenchmark {
                 timeout,
                 new ArrayList<>());
       }
-      if (last != null) {
-        out.printf(
-            Locale.ROOT,
-            "nodes=%d seconds=%.3f%n",
-            Math.round(Math.exp(last[0])),
-            Math.exp(last[1]));
+      if (!mine.isEmpty()) {
+        double[] last = mine.get(mine.size() - 1);
+        out.printf(Locale.ROOT, "nodes=%d seconds=%.3f%n", (long) last[0], last[1]);
       }
       out.flush();
       return ok;
@@ -322,7 +315,7 @@ public final class EtcdRendezvousBenchmark {
                     " etcd_write_txns=%d write_txns_per_node=%.1f",
                     after - before,
                     (after - before) / (double) n));
-        points.add(new double[] {Math.log(n), Math.log(seconds)});
+        points.add(new double[] {n, seconds});
       } catch (RuntimeException e) {
         ok = false;
         out.printf(

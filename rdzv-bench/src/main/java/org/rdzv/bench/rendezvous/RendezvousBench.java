@@ -102,8 +102,8 @@ public final class RendezvousBench {
     }
     // An untimed round first, on its own store: class loading and the JIT are paid once by a
     // long-lived JVM (a scheduler, an operator), as PyTorch's side imports torch before its clock.
-    int warm = warmUpNodes(o.nodes());
     if (o.backend().equals("c10d")) {
+      int warm = warmUpNodes(o.nodes());
       RendezvousBenchmark.runJava(warm, o.timeout(), o.config());
       out.println("rdzv after an untimed warm-up round of " + warm + " nodes");
       out.flush();
@@ -208,7 +208,7 @@ public final class RendezvousBench {
               m.store().requests() / (double) n));
       out.flush();
       if (r.ok()) {
-        points.add(new double[] {Math.log(n), Math.log(r.seconds())});
+        points.add(new double[] {n, r.seconds()});
       } else {
         ok = false;
       }
@@ -234,22 +234,23 @@ public final class RendezvousBench {
    * The slope of log seconds over log nodes, least squares: how the time grows with N (1 is linear,
    * 2 quadratic).
    *
-   * @param points {@code {ln nodes, ln seconds}} pairs, at least two different sizes
+   * @param points {@code {nodes, seconds}} pairs, at least two different sizes
    */
   public static double growthExponent(List<double[]> points) {
     double mx = 0;
     double my = 0;
     for (double[] p : points) {
-      mx += p[0];
-      my += p[1];
+      mx += Math.log(p[0]);
+      my += Math.log(p[1]);
     }
     mx /= points.size();
     my /= points.size();
     double sxy = 0;
     double sxx = 0;
     for (double[] p : points) {
-      sxy += (p[0] - mx) * (p[1] - my);
-      sxx += (p[0] - mx) * (p[0] - mx);
+      double dx = Math.log(p[0]) - mx;
+      sxy += dx * (Math.log(p[1]) - my);
+      sxx += dx * dx;
     }
     return sxy / sxx;
   }

@@ -102,19 +102,28 @@ public interface RendezvousBackendProvider extends RendezvousHandlerProvider {
   static boolean scalable(RendezvousParameters params) {
     String explicit = params.getString("rendezvous_protocol").orElse(null);
     if (explicit != null) {
-      String p = explicit.strip().toLowerCase(java.util.Locale.ROOT);
-      if (!p.equals("pytorch") && !p.equals("scalable")) {
-        throw new IllegalArgumentException(
-            "The rendezvous config rendezvous_protocol must be 'pytorch' or 'scalable', not '"
-                + explicit
-                + "'.");
-      }
-      return p.equals("scalable");
+      return protocolName(explicit)
+          .orElseThrow(() -> notAProtocol("rendezvous_protocol", explicit))
+          .equals("scalable");
     }
-    return params
-        .getString("protocol")
-        .map(p -> p.strip().toLowerCase(java.util.Locale.ROOT).equals("scalable"))
-        .orElse(false);
+    return params.getString("protocol").flatMap(RendezvousBackendProvider::protocolName).stream()
+        .anyMatch("scalable"::equals);
+  }
+
+  /**
+   * {@code value} as a rendezvous protocol's name ({@code pytorch}, {@code scalable}), if it is.
+   */
+  static java.util.Optional<String> protocolName(String value) {
+    String p = value.strip().toLowerCase(java.util.Locale.ROOT);
+    return p.equals("pytorch") || p.equals("scalable")
+        ? java.util.Optional.of(p)
+        : java.util.Optional.empty();
+  }
+
+  /** The one-line error for a config {@code key} whose {@code value} names no protocol. */
+  static IllegalArgumentException notAProtocol(String key, String value) {
+    return new IllegalArgumentException(
+        "The rendezvous config " + key + " must be 'pytorch' or 'scalable', not '" + value + "'.");
   }
 
   /**
